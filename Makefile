@@ -1,0 +1,35 @@
+# Two commands do everything: `make train` and `make test`. Both build .venv first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+export WANDB_MODE ?= offline
+
+.PHONY: venv sysdeps train test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: an unpinned torch would pull GBs of CUDA wheels.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+venv: $(BIN)/.installed
+
+# EGL for MuJoCo's offscreen renderer; installed only where missing (needs root, as in CI).
+sysdeps:
+	@ldconfig -p | grep -q libEGL.so.1 || { apt-get update -qq && apt-get install -y -qq libegl1 libgl1-mesa-dri libgles2; }
+
+train: sysdeps venv
+	$(BIN)/robolearn experts
+
+test: sysdeps venv
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: venv
+	$(BIN)/python bench/sim_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

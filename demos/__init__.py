@@ -1,0 +1,1 @@
+"""Teleoperation, recording, replay and dataset import/export (issue: demos)."""

@@ -1,0 +1,1 @@
+"""Primitives learned from demonstrations and stitched into compound skills (issue: primitives)."""

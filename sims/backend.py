@@ -1,0 +1,98 @@
+"""The backend protocol: everything a task or the controller may ask of a simulator.
+
+Tasks are written against this protocol only; `sims/mujoco` and `sims/pybullet`
+implement it. Poses are (position, quaternion wxyz) in the world frame, whose origin
+is the robot base on the table top (z = 0), x pointing away from the robot.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from sims.objects import ObjectSpec
+from sims.robots import RobotSpec
+
+BACKENDS = ("mujoco", "pybullet")
+CONTROL_DT = 0.05  # 20 Hz, DESIGN.md
+
+# The table: a box whose top is the plane z = 0.
+TABLE_HALF = (0.45, 0.6, 0.02)
+TABLE_CENTER = (0.4, 0.0, -0.02)
+ROBOT_GROUP = "robot"  # contact names besides object names
+FINGERS_GROUP = "fingers"
+TABLE_GROUP = "table"
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    eye: tuple[float, float, float] = (1.25, 0.0, 0.65)
+    target: tuple[float, float, float] = (0.45, 0.0, 0.05)
+    fovy: float = 50.0
+    width: int = 128
+    height: int = 128
+
+
+Pose = tuple[np.ndarray, np.ndarray]
+
+
+class Backend(Protocol):
+    name: str
+    robot: RobotSpec
+    substeps: int
+    physics_dt: float
+    pose_writes: int  # every pose or joint write counts; tests prove steps make none
+
+    # robot
+    def arm_limits(self) -> tuple[np.ndarray, np.ndarray]: ...
+    def reset_robot(self, q_arm: np.ndarray, finger: float) -> None: ...
+    def arm_positions(self) -> np.ndarray: ...
+    def finger_positions(self) -> np.ndarray: ...
+    def set_targets(self, q_arm: np.ndarray, finger: float) -> None: ...
+    def tcp_pose(self) -> Pose: ...
+    def tcp_velocity(self) -> np.ndarray: ...
+    def tcp_jacobian(self) -> np.ndarray: ...  # (6, dof): linear rows, then angular
+
+    # objects
+    def object_pose(self, name: str) -> Pose: ...
+    def set_object_pose(self, name: str, pos: np.ndarray, quat: np.ndarray) -> None: ...
+    def link_pose(self, name: str) -> Pose: ...
+    def articulation(self, name: str) -> float: ...
+    def set_articulation(self, name: str, value: float) -> None: ...
+    def in_contact(self, a: str, b: str) -> bool: ...
+
+    # simulation
+    def step(self, n: int | None = None) -> None: ...  # n physics steps; default one control step
+    def render(self, width: int, height: int) -> np.ndarray: ...
+    def set_param(self, name: str, value: Any) -> None: ...
+    def get_param(self, name: str) -> Any: ...
+    def param_names(self) -> list[str]: ...
+    def get_state(self) -> np.ndarray: ...
+    def set_state(self, state: np.ndarray) -> None: ...
+    def close(self) -> None: ...
+
+
+def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Camera frame (columns x right, y up, z backward) looking from eye at target."""
+    z = eye - target
+    z = z / np.linalg.norm(z)
+    x = np.cross([0.0, 0.0, 1.0], z)
+    x = x / np.linalg.norm(x)
+    return np.stack([x, np.cross(z, x), z], axis=1)
+
+
+def param_name_error(name: str, allowed: list[str]) -> ValueError:
+    return ValueError(f"unknown physical parameter {name!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def make_backend(name: str, robot: RobotSpec, objects: list[ObjectSpec], camera: CameraSpec) -> Backend:
+    if name == "mujoco":
+        from sims.mujoco.backend import MujocoBackend
+
+        return MujocoBackend(robot, objects, camera)
+    if name == "pybullet":
+        from sims.pybullet.backend import PybulletBackend
+
+        return PybulletBackend(robot, objects, camera)
+    raise ValueError(f"unknown backend {name!r}; allowed backends: {', '.join(BACKENDS)}")

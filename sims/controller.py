@@ -1,0 +1,67 @@
+"""Differential IK: the 7-d end-effector action becomes joint position targets.
+
+Each control step the action is a Cartesian step (position and orientation) from
+the measured hand pose, clipped to the workspace. The joint step toward it is
+damped least squares on the TCP Jacobian, plus a
+null-space pull toward the home posture on redundant arms, limited in speed and
+clipped to the joint limits. The backend's joint servos then track the targets.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from robolearn.spec import ACTION_DIM
+from sims.backend import Backend
+from sims.geometry import axis_angle_to_mat, mat_to_axis_angle, quat_to_mat
+
+# Hand workspace, m: above the table, within reach of all three arms.
+WORKSPACE_LOW = np.array([0.15, -0.45, 0.005])
+WORKSPACE_HIGH = np.array([0.85, 0.45, 0.6])
+DLS_DAMPING = 0.02
+NULLSPACE_GAIN = 0.1
+JOINT_SPEED = 2.0  # rad/s per joint
+LIMIT_MARGIN = 0.01  # rad kept from the joint limits
+
+
+class EndEffectorController:
+    def __init__(self, sim: Backend, max_pos_step: float, max_rot_step: float, dt: float):
+        self.sim = sim
+        self.max_pos_step = max_pos_step
+        self.max_rot_step = max_rot_step
+        self.max_joint_step = JOINT_SPEED * dt
+        lo, hi = sim.arm_limits()
+        self.q_low, self.q_high = lo + LIMIT_MARGIN, hi - LIMIT_MARGIN
+        self.q_home = np.asarray(sim.robot.home_q, dtype=np.float64)
+        self.finger_max = sim.robot.finger_max
+        self.target_pos = np.zeros(3)
+        self.target_rot = np.eye(3)
+
+    def reset(self) -> None:
+        pos, quat = self.sim.tcp_pose()
+        self.target_pos, self.target_rot = pos, quat_to_mat(quat)
+
+    def apply(self, action: np.ndarray) -> None:
+        """`action` must already be finite and within [-1, 1] (the env checks)."""
+        assert action.shape == (ACTION_DIM,)
+        pos, quat = self.sim.tcp_pose()
+        rot = quat_to_mat(quat)
+        # Deltas apply to the measured pose, so a zero action holds the hand where it
+        # is and a hand blocked by contact never winds up a far-away target.
+        self.target_pos = np.clip(pos + action[:3] * self.max_pos_step, WORKSPACE_LOW, WORKSPACE_HIGH)
+        self.target_rot = axis_angle_to_mat(action[3:6] * self.max_rot_step) @ rot
+        err = np.concatenate([self.target_pos - pos, mat_to_axis_angle(self.target_rot @ rot.T)])
+        q = self.sim.arm_positions()
+        jac = self.sim.tcp_jacobian()
+        # One SVD gives the damped inverse for the task and an exact null-space
+        # projector, so the posture pull cannot leak into the hand's motion.
+        u, sv, vt = np.linalg.svd(jac, full_matrices=False)
+        dq = vt.T @ ((sv / (sv**2 + DLS_DAMPING**2)) * (u.T @ err))
+        if jac.shape[1] > 6:
+            posture = NULLSPACE_GAIN * (self.q_home - q)
+            dq += posture - vt.T @ (vt @ posture)
+        scale = np.max(np.abs(dq)) / self.max_joint_step
+        if scale > 1.0:
+            dq /= scale
+        q_target = np.clip(q + dq, self.q_low, self.q_high)
+        finger = self.finger_max * (1.0 - float(action[6])) / 2.0
+        self.sim.set_targets(q_target, finger)

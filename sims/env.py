@@ -1,0 +1,113 @@
+"""The gymnasium environment: one task x robot x backend.
+
+    gymnasium.make("robolearn/PickPlace-v0", robot="kuka", backend="pybullet")
+
+Observation: {"state": float32[STATE_DIM], "task_id": int, "robot_id": int} plus
+"image" (uint8 HxWx3) with `image_obs=True`. Action: the shared 7-d end-effector
+delta (robolearn.spec). `info["success"]` is set on every step; episodes are
+truncated at the task's horizon (gymnasium's TimeLimit, registered per task).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES
+from sims.backend import CONTROL_DT, BACKENDS, CameraSpec, make_backend
+from sims.controller import EndEffectorController
+from sims.robots import ROBOTS, robot_spec
+from sims.tasks import TASKS, make_task
+
+HOME_JITTER = 0.02  # rad of noise on the home posture at reset
+
+
+class RobolearnEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": int(round(1 / CONTROL_DT))}
+
+    def __init__(self, task: str, robot: str = "panda", backend: str = "mujoco", render_mode: str | None = None,
+                 image_obs: bool = False, image_size: int = 128, camera: CameraSpec | None = None):
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"unsupported render_mode {render_mode!r}; allowed: None, 'rgb_array'")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; allowed backends: {', '.join(BACKENDS)}")
+        self.task = make_task(task)
+        self.robot = robot_spec(robot)
+        self.backend_name = backend
+        self.render_mode = render_mode
+        self.image_obs = image_obs
+        self.image_size = image_size
+        self.camera = camera or CameraSpec(width=image_size, height=image_size)
+        self.sim = make_backend(backend, self.robot, self.task.objects(), self.camera)
+        self.controller = EndEffectorController(self.sim, self.robot.max_pos_step, self.robot.max_rot_step, CONTROL_DT)
+        self.task_id = list(TASKS).index(self.task.name)
+        self.robot_id = ROBOTS.index(self.robot.name)
+        spaces: dict[str, gym.Space] = {
+            "state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32),
+            "task_id": gym.spaces.Discrete(len(TASKS)),
+            "robot_id": gym.spaces.Discrete(len(ROBOTS)),
+        }
+        if image_obs:
+            spaces["image"] = gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+        self.observation_space = gym.spaces.Dict(spaces)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        self._state = np.zeros(STATE_DIM, dtype=np.float32)
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        rng = self.np_random
+        q = np.asarray(self.robot.home_q) + rng.uniform(-HOME_JITTER, HOME_JITTER, self.robot.dof)
+        self.sim.reset_robot(q, self.robot.finger_max)
+        self.task.reset(self.sim, rng)
+        self.controller.reset()
+        obs, task_obs = self._observe()
+        _, success = self.task.evaluate(self.sim, task_obs)
+        return obs, {"success": success}
+
+    def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
+        self.controller.apply(self.check_action(action))
+        self.sim.step()
+        obs, task_obs = self._observe()
+        reward, success = self.task.evaluate(self.sim, task_obs)
+        return obs, reward, False, False, {"success": success}
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return self.sim.render(self.camera.width, self.camera.height)
+
+    def close(self) -> None:
+        self.sim.close()
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def check_action(action: Any) -> np.ndarray:
+        """Reject non-finite actions (they would poison the physics); clip the rest to [-1, 1]."""
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (ACTION_DIM,):
+            raise ValueError(f"action must have shape ({ACTION_DIM},), got {a.shape}")
+        bad = ~np.isfinite(a)
+        if bad.any():
+            raise ValueError(f"action has non-finite values at indices {np.flatnonzero(bad).tolist()}: {a.tolist()}")
+        return np.clip(a, -1.0, 1.0)
+
+    def _observe(self) -> tuple[dict, dict[str, np.ndarray]]:
+        sim, s = self.sim, self._state
+        s[:] = 0.0
+        pos, quat = sim.tcp_pose()
+        s[STATE_SLICES["tcp_pos"]] = pos
+        s[STATE_SLICES["tcp_quat"]] = quat if quat[0] >= 0 else -quat
+        s[STATE_SLICES["tcp_vel"]] = sim.tcp_velocity()
+        s[STATE_SLICES["gripper"]] = sim.finger_positions().sum()
+        s[STATE_SLICES["joint_pos"].start:STATE_SLICES["joint_pos"].start + self.robot.dof] = sim.arm_positions()
+        task_obs = self.task.observe(sim)
+        for key, value in task_obs.items():
+            s[STATE_SLICES[key]] = value
+        if not np.all(np.isfinite(s)):
+            raise FloatingPointError(f"non-finite observation from {self.backend_name}: {s.tolist()}")
+        obs = {"state": s.copy(), "task_id": self.task_id, "robot_id": self.robot_id}
+        if self.image_obs:
+            obs["image"] = sim.render(self.image_size, self.image_size)
+        return obs, task_obs
