@@ -144,15 +144,16 @@ def door(name: str) -> ObjectSpec:
     ]
     panel = [
         Geom("box", (0.008, 0.125, 0.12), (0, -0.13, 0.0), rgba=GREY),
-        Geom("box", (0.02, 0.006, 0.006), (-0.028, -0.22, 0.02), rgba=RED),  # standoff
-        Geom("box", (0.008, 0.008, 0.035), (-0.05, -0.22, 0.02), rgba=RED),  # handle bar
+        # A long standoff leaves room for a bulky wrist (the iiwa's) beside the panel.
+        Geom("box", (0.04, 0.006, 0.006), (-0.048, -0.22, 0.02), rgba=RED),
+        Geom("box", (0.008, 0.008, 0.035), (-0.09, -0.22, 0.02), rgba=RED),  # handle bar
     ]
     # Hinge axis -z: positive angles swing the free edge toward the robot.
     joint = Joint("hinge", (0.0, 0.0, -1.0), (0.0, 0.125, 0.14), (0.0, 1.6), damping=0.5)
     return ObjectSpec(name, tuple(frame), 0.0, joint=joint, link_geoms=tuple(panel), link_mass=0.5)
 
 
-DOOR_HANDLE = np.array([-0.05, -0.22, 0.02])  # in the door link frame
+DOOR_HANDLE = np.array([-0.09, -0.22, 0.02])  # in the door link frame
 
 
 def button(name: str) -> ObjectSpec:

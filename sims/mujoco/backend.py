@@ -126,6 +126,8 @@ class MujocoBackend:
                 link.add_joint(name=f"{obj.name}_joint", type=kind, axis=j.axis, range=j.range, damping=j.damping,
                                limited=True, armature=0.01)
                 _add_geoms(link, obj.link_geoms, obj.link_mass, obj.friction, obj.collide)
+                # A mocap parent does not get MuJoCo's parent-child contact filter.
+                spec.add_exclude(bodyname1=obj.name, bodyname2=f"{obj.name}_link")
         cam = self.camera
         frame = look_at(np.array(cam.eye), np.array(cam.target))
         world.add_camera(name="main", pos=cam.eye, quat=mat_to_quat(frame), fovy=cam.fovy)

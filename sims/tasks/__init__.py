@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from sims.tasks.base import Task
+from sims.tasks.button_press import ButtonPress
+from sims.tasks.door_open import DoorOpen
+from sims.tasks.drawer import DrawerClose, DrawerOpen
 from sims.tasks.lift import Lift
 from sims.tasks.pick_place import PickPlace
 from sims.tasks.push import Push
@@ -9,7 +12,7 @@ from sims.tasks.reach import Reach
 from sims.tasks.stack import Stack
 
 # Order fixes each task's `task_id`; append new tasks at the end.
-TASKS: dict[str, type[Task]] = {t.name: t for t in (Reach, Push, Lift, PickPlace, Stack)}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (Reach, Push, Lift, PickPlace, Stack, DrawerOpen, DrawerClose, ButtonPress, DoorOpen)}
 
 
 def make_task(name: str) -> Task:
