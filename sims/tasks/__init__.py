@@ -7,12 +7,13 @@ from sims.tasks.door_open import DoorOpen
 from sims.tasks.drawer import DrawerClose, DrawerOpen
 from sims.tasks.lift import Lift
 from sims.tasks.pick_place import PickPlace
+from sims.tasks.pour import Pour
 from sims.tasks.push import Push
 from sims.tasks.reach import Reach
 from sims.tasks.stack import Stack
 
 # Order fixes each task's `task_id`; append new tasks at the end.
-TASKS: dict[str, type[Task]] = {t.name: t for t in (Reach, Push, Lift, PickPlace, Stack, DrawerOpen, DrawerClose, ButtonPress, DoorOpen)}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (Reach, Push, Lift, PickPlace, Stack, DrawerOpen, DrawerClose, ButtonPress, DoorOpen, Pour)}
 
 
 def make_task(name: str) -> Task:
