@@ -37,6 +37,7 @@ class Joint:
     anchor: tuple[float, float, float]  # link origin in the base frame (hinge axis passes through it)
     range: tuple[float, float]
     damping: float = 1.0
+    spring: float = 0.0  # stiffness toward range[0] (N/m or N m/rad); 0: none
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,8 @@ DOOR_HANDLE = np.array([-0.09, -0.22, 0.02])  # in the door link frame
 
 
 def button(name: str) -> ObjectSpec:
-    """A housing with a cap on a vertical slide; pressing moves it down by up to 2 cm."""
+    """A housing with a sprung cap on a vertical slide; pressing moves it down by up to 2 cm."""
     housing = [Geom("box", (0.05, 0.05, 0.03), (0, 0, 0.03), rgba=GREY)]
     cap = [Geom("cylinder", (0.02, 0.015), (0, 0, 0.0), rgba=RED)]
-    joint = Joint("slide", (0.0, 0.0, -1.0), (0.0, 0.0, 0.075), (0.0, 0.02), damping=2.0)
+    joint = Joint("slide", (0.0, 0.0, -1.0), (0.0, 0.0, 0.075), (0.0, 0.02), damping=2.0, spring=300.0)
     return ObjectSpec(name, tuple(housing), 0.0, joint=joint, link_geoms=tuple(cap), link_mass=0.05)

@@ -132,6 +132,17 @@ def _attach_gripper(root: ET.Element, spec: RobotSpec, flange: str) -> None:
                (0.0, spec.finger_max, spec.finger_force))
 
 
+def _balance_inertia(inertia: ET.Element) -> None:
+    """Some shipped links (xArm6 link2, link3) break the triangle inequality; PyBullet
+    would zero them. Replace the diagonal by its mean, as MuJoCo's balanceinertia does,
+    so both simulators see the same valid inertia."""
+    diag = [float(inertia.get(k, "0")) for k in ("ixx", "iyy", "izz")]
+    if any(diag[i] + diag[(i + 1) % 3] < diag[(i + 2) % 3] for i in range(3)):
+        mean = str(sum(diag) / 3)
+        for key in ("ixx", "iyy", "izz"):
+            inertia.set(key, mean)
+
+
 def _flange_link(root: ET.Element, spec: RobotSpec) -> str:
     last_joint = spec.arm_joints[-1]
     for joint in root.findall("joint"):
@@ -157,6 +168,8 @@ def _generate_urdf(spec: RobotSpec) -> str:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{spec.urdf}: mesh {rel} not found in pybullet_data")
         mesh.set("filename", path)
+    for inertia in root.iter("inertia"):
+        _balance_inertia(inertia)
     # ROS transmissions are noise for both simulators.
     for trans in root.findall("transmission"):
         root.remove(trans)

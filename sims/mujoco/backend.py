@@ -124,7 +124,7 @@ class MujocoBackend:
                 link = body.add_body(name=f"{obj.name}_link", pos=j.anchor)
                 kind = mujoco.mjtJoint.mjJNT_SLIDE if j.kind == "slide" else mujoco.mjtJoint.mjJNT_HINGE
                 link.add_joint(name=f"{obj.name}_joint", type=kind, axis=j.axis, range=j.range, damping=j.damping,
-                               limited=True, armature=0.01)
+                               limited=True, armature=0.01, stiffness=j.spring, springref=j.range[0])
                 _add_geoms(link, obj.link_geoms, obj.link_mass, obj.friction, obj.collide)
                 # A mocap parent does not get MuJoCo's parent-child contact filter.
                 spec.add_exclude(bodyname1=obj.name, bodyname2=f"{obj.name}_link")

@@ -48,7 +48,7 @@ def _shape_args(geoms: tuple[Geom, ...]) -> dict[str, list]:
 class PybulletBackend:
     name = "pybullet"
 
-    def __init__(self, robot: RobotSpec, objects: list[ObjectSpec], camera: CameraSpec):
+    def __init__(self, robot: RobotSpec, objects: list[ObjectSpec], camera: CameraSpec) -> None:
         self.robot = robot
         self.objects = {o.name: o for o in objects}
         self.camera = camera
@@ -75,7 +75,7 @@ class PybulletBackend:
                for name, obj in self.objects.items()},
         }
         self._view = p.computeViewMatrix(camera.eye, camera.target, [0.0, 0.0, 1.0])
-        self._drive(np.zeros(robot.dof), 0.0)  # as MuJoCo's zero controls
+        self.set_targets(np.zeros(robot.dof), 0.0)  # as MuJoCo's zero controls
 
     # ---------------------------------------------------------------- building
     def _load_robot(self) -> None:
@@ -114,7 +114,7 @@ class PybulletBackend:
         """(collision, visual) shape ids of one rigid part: a compound of its geoms."""
         cid, args = self._cid, _shape_args(geoms)
         pos = [list(g.pos) for g in geoms]
-        orn = [xyzw(np.array(g.quat)) for g in geoms]
+        orn = [xyzw(g.quat) for g in geoms]
         col = -1
         if collide:
             col = p.createCollisionShapeArray(**args, collisionFramePositions=pos, collisionFrameOrientations=orn,
@@ -147,18 +147,12 @@ class PybulletBackend:
                              jointUpperLimit=j.range[1], jointDamping=j.damping, physicsClientId=cid)
             # The default velocity motor would hold the joint still.
             p.setJointMotorControl2(body, 0, p.VELOCITY_CONTROL, force=0.0, physicsClientId=cid)
+            if j.spring > 0:
+                # PyBullet has no joint springs: a force-limited motor toward the rest
+                # position gives the return force a spring has at full travel.
+                p.setJointMotorControl2(body, 0, p.POSITION_CONTROL, targetPosition=j.range[0],
+                                        force=j.spring * (j.range[1] - j.range[0]), physicsClientId=cid)
         return body
-
-    def _drive(self, q_arm: np.ndarray, finger: float) -> None:
-        cid, r = self._cid, self.robot
-        self._q_target = np.array(q_arm, dtype=np.float64)
-        self._finger_target = float(finger)
-        p.setJointMotorControlArray(self._robot, self._arm_idx, p.POSITION_CONTROL,
-                                    targetPositions=self._q_target.tolist(), forces=list(r.joint_force),
-                                    physicsClientId=cid)
-        p.setJointMotorControlArray(self._robot, self._finger_idx, p.POSITION_CONTROL,
-                                    targetPositions=[self._finger_target] * 2, forces=[r.finger_force] * 2,
-                                    physicsClientId=cid)
 
     # ---------------------------------------------------------------- robot
     def arm_limits(self) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +164,7 @@ class PybulletBackend:
             p.resetJointState(self._robot, j, float(q), 0.0, physicsClientId=self._cid)
         for j in self._finger_idx:
             p.resetJointState(self._robot, j, float(finger), 0.0, physicsClientId=self._cid)
-        self._drive(q_arm, finger)
+        self.set_targets(q_arm, finger)
 
     def _joint_positions(self, joints: list[int]) -> np.ndarray:
         return np.array([s[0] for s in p.getJointStates(self._robot, joints, physicsClientId=self._cid)])
@@ -182,7 +176,15 @@ class PybulletBackend:
         return self._joint_positions(self._finger_idx)
 
     def set_targets(self, q_arm: np.ndarray, finger: float) -> None:
-        self._drive(q_arm, finger)
+        cid, r = self._cid, self.robot
+        self._q_target = np.array(q_arm, dtype=np.float64)
+        self._finger_target = float(finger)
+        p.setJointMotorControlArray(self._robot, self._arm_idx, p.POSITION_CONTROL,
+                                    targetPositions=self._q_target.tolist(), forces=list(r.joint_force),
+                                    physicsClientId=cid)
+        p.setJointMotorControlArray(self._robot, self._finger_idx, p.POSITION_CONTROL,
+                                    targetPositions=[self._finger_target] * 2, forces=[r.finger_force] * 2,
+                                    physicsClientId=cid)
 
     def tcp_pose(self) -> Pose:
         state = p.getLinkState(self._robot, self._tcp, computeForwardKinematics=True, physicsClientId=self._cid)
@@ -322,7 +324,7 @@ class PybulletBackend:
                 p.resetJointState(body, 0, state[i], state[i + 1], physicsClientId=cid)
                 i += 2
         dof = self.robot.dof
-        self._drive(state[i:i + dof], state[i + dof])
+        self.set_targets(state[i:i + dof], state[i + dof])
 
     def close(self) -> None:
         if p.isConnected(physicsClientId=self._cid):
