@@ -1,0 +1,77 @@
+"""Simulation speed on one core: env steps/s per task and backend.
+
+For each task x backend (robot: panda unless --robot), in the same run:
+  env_steps_per_s     full env.step (controller, physics, task logic, observation)
+  raw_steps_per_s     the same number of physics substeps with no task logic
+  overhead_ratio      time per env step / time of its raw substeps (target <= 1.5)
+  realtime_factor     simulated seconds per wall-clock second (target >= 40 for
+                      pick_place on MuJoCo)
+Prints `name: value` lines. Run: python bench/sim_speed.py [--steps 400] [--robot panda]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the targets assume
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+import sims  # noqa: E402
+from sims.backend import BACKENDS, CONTROL_DT  # noqa: E402
+from sims.experts import expert_for  # noqa: E402
+from sims.tasks import TASKS  # noqa: E402
+
+
+def measure(task: str, robot: str, backend: str, steps: int) -> dict[str, float]:
+    env = gym.make(sims.env_id(task), robot=robot, backend=backend)
+    expert = expert_for(env)
+    sim = env.unwrapped.sim
+    obs, _ = env.reset(seed=0)
+    # The expert's actions make the physics realistic (contacts, grasps); they are
+    # computed outside the timed region, which covers env.step only.
+    env_time = 0.0
+    for i in range(steps):
+        action = expert(obs)
+        t0 = time.perf_counter()
+        obs, _, terminated, truncated, _ = env.step(action)
+        env_time += time.perf_counter() - t0
+        if terminated or truncated:
+            obs, _ = env.reset(seed=i)
+    env.reset(seed=0)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        sim.step()
+    raw_time = time.perf_counter() - t0
+    env.close()
+    return {
+        "env_steps_per_s": steps / env_time,
+        "raw_steps_per_s": steps / raw_time,
+        "overhead_ratio": env_time / raw_time,
+        "realtime_factor": steps * CONTROL_DT / env_time,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--robot", default="panda")
+    args = parser.parse_args()
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    for backend in BACKENDS:
+        for task in TASKS:
+            result = measure(task, args.robot, backend, args.steps)
+            for key, value in result.items():
+                print(f"{backend}/{task}/{args.robot}/{key}: {value:.2f}")
+
+
+if __name__ == "__main__":
+    main()
