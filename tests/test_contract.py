@@ -18,8 +18,13 @@ from sims.tasks import TASKS
 COMBOS = list(itertools.product(TASKS, ROBOTS, BACKENDS))
 IDS = [f"{t}-{r}-{b}" for t, r, b in COMBOS]
 EXPERT_SUCCESS = 0.95
-# Known expert failures, reported in docs/benchmarks.md; strict, so a fix turns them red.
-KNOWN_EXPERT_GAPS = {("stack", r, "pybullet") for r in ROBOTS} | {("pour", "kuka", "mujoco"), ("pour", "kuka", "pybullet")}
+EXPERT_EPISODES = 20  # seeds 1000..1019, the same as the table in docs/benchmarks.md
+# Combos whose expert is below 95% on those seeds (docs/benchmarks.md); strict, so a
+# fix turns them red and they must leave this list.
+KNOWN_EXPERT_GAPS = {("stack", r, "pybullet") for r in ROBOTS} | {
+    ("push", "kuka", "mujoco"), ("push", "xarm6", "mujoco"), ("stack", "kuka", "mujoco"),
+    ("pour", "kuka", "mujoco"), ("pour", "kuka", "pybullet"), ("pour", "xarm6", "pybullet"),
+}
 
 
 def make(task: str, robot: str, backend: str, **kwargs) -> gym.Env:
@@ -62,7 +67,7 @@ def test_spaces_seed_and_physics(task: str, robot: str, backend: str) -> None:
 
 @pytest.mark.parametrize("task,robot,backend", COMBOS, ids=IDS)
 def test_expert_succeeds(task: str, robot: str, backend: str, request: pytest.FixtureRequest) -> None:
-    episodes = 50 if request.config.getoption("-m") == "slow" else 5
+    episodes = 50 if request.config.getoption("-m") == "slow" else EXPERT_EPISODES
     if (task, robot, backend) in KNOWN_EXPERT_GAPS:
         request.applymarker(pytest.mark.xfail(strict=True, reason="known expert gap, see docs/benchmarks.md"))
     env = make(task, robot, backend)
