@@ -18,7 +18,6 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the targets assume
 
 import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
 
 import sims  # noqa: E402
 from sims.backend import BACKENDS, CONTROL_DT  # noqa: E402

@@ -2,9 +2,8 @@
 
 Each control step the action is a Cartesian step (position and orientation) from
 the measured hand pose, clipped to the workspace. The joint step toward it is
-damped least squares on the TCP Jacobian, plus a
-null-space pull toward the home posture on redundant arms, limited in speed and
-clipped to the joint limits. The backend's joint servos then track the targets.
+damped least squares on the TCP Jacobian, plus a null-space pull toward the home
+posture on redundant arms, limited in speed and clipped to the joint limits. The backend's joint servos then track the targets.
 """
 from __future__ import annotations
 
@@ -33,12 +32,6 @@ class EndEffectorController:
         self.q_low, self.q_high = lo + LIMIT_MARGIN, hi - LIMIT_MARGIN
         self.q_home = np.asarray(sim.robot.home_q, dtype=np.float64)
         self.finger_max = sim.robot.finger_max
-        self.target_pos = np.zeros(3)
-        self.target_rot = np.eye(3)
-
-    def reset(self) -> None:
-        pos, quat = self.sim.tcp_pose()
-        self.target_pos, self.target_rot = pos, quat_to_mat(quat)
 
     def apply(self, action: np.ndarray) -> None:
         """`action` must already be finite and within [-1, 1] (the env checks)."""
@@ -47,9 +40,9 @@ class EndEffectorController:
         rot = quat_to_mat(quat)
         # Deltas apply to the measured pose, so a zero action holds the hand where it
         # is and a hand blocked by contact never winds up a far-away target.
-        self.target_pos = np.clip(pos + action[:3] * self.max_pos_step, WORKSPACE_LOW, WORKSPACE_HIGH)
-        self.target_rot = axis_angle_to_mat(action[3:6] * self.max_rot_step) @ rot
-        err = np.concatenate([self.target_pos - pos, mat_to_axis_angle(self.target_rot @ rot.T)])
+        target_pos = np.clip(pos + action[:3] * self.max_pos_step, WORKSPACE_LOW, WORKSPACE_HIGH)
+        target_rot = axis_angle_to_mat(action[3:6] * self.max_rot_step) @ rot
+        err = np.concatenate([target_pos - pos, mat_to_axis_angle(target_rot @ rot.T)])
         q = self.sim.arm_positions()
         jac = self.sim.tcp_jacobian()
         # One SVD gives the damped inverse for the task and an exact null-space

@@ -61,7 +61,6 @@ class RobolearnEnv(gym.Env):
         q = np.asarray(self.robot.home_q) + rng.uniform(-HOME_JITTER, HOME_JITTER, self.robot.dof)
         self.sim.reset_robot(q, self.robot.finger_max)
         self.task.reset(self.sim, rng)
-        self.controller.reset()
         obs, task_obs = self._observe()
         _, success = self.task.evaluate(self.sim, task_obs)
         return obs, {"success": success}

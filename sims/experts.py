@@ -43,10 +43,6 @@ def servo(state: np.ndarray, pos: np.ndarray, grip: float, rot: np.ndarray = DOW
     return action
 
 
-def at(state: np.ndarray, pos: np.ndarray, tol: float) -> bool:
-    return bool(np.linalg.norm(state[S["tcp_pos"]] - pos) < tol)
-
-
 def gripper_opening(state: np.ndarray) -> float:
     return float(state[S["gripper"]][0])
 

@@ -43,19 +43,6 @@ def canonical(q: np.ndarray) -> np.ndarray:
     return -q if q[0] < 0 else q
 
 
-def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    aw, ax, ay, az = a
-    bw, bx, by, bz = b
-    return np.array(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ]
-    )
-
-
 def axis_angle_to_mat(v: np.ndarray) -> np.ndarray:
     """Rodrigues' formula for a rotation vector (axis * angle)."""
     angle = float(np.linalg.norm(v))
@@ -81,21 +68,6 @@ def mat_to_axis_angle(m: np.ndarray) -> np.ndarray:
         return axis * signs * angle
     v = np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]])
     return v * angle / (2.0 * np.sin(angle))
-
-
-def euler_to_quat(roll: float, pitch: float, yaw: float) -> np.ndarray:
-    """Extrinsic x-y-z (URDF rpy) angles to a quaternion."""
-    cr, sr = np.cos(roll / 2), np.sin(roll / 2)
-    cp, sp = np.cos(pitch / 2), np.sin(pitch / 2)
-    cy, sy = np.cos(yaw / 2), np.sin(yaw / 2)
-    return np.array(
-        [
-            cr * cp * cy + sr * sp * sy,
-            sr * cp * cy - cr * sp * sy,
-            cr * sp * cy + sr * cp * sy,
-            cr * cp * sy - sr * sp * cy,
-        ]
-    )
 
 
 def yaw_quat(yaw: float) -> np.ndarray:

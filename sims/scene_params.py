@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sims.backend import FINGERS_GROUP, TABLE_GROUP
+from sims.backend import FINGERS_GROUP, TABLE_GROUP, param_name_error
 from sims.objects import ObjectSpec
 
 
@@ -19,6 +19,15 @@ def param_names(objects: list[ObjectSpec]) -> list[str]:
         if obj.free:
             names.append(f"mass:{obj.name}")
     return names
+
+
+def split_param(name: str, objects: list[ObjectSpec]) -> tuple[str, str]:
+    """'mass:cube' -> ('mass', 'cube'); an unknown name raises, listing the allowed ones."""
+    allowed = param_names(objects)
+    if name not in allowed:
+        raise param_name_error(name, allowed)
+    kind, _, target = name.partition(":")
+    return kind, target
 
 
 def check_value(name: str, value: float) -> float:

@@ -5,7 +5,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import sims
+import sims  # noqa: F401  (registers the robolearn/* envs)
 from robolearn.cli import main
 from sims.backend import BACKENDS
 

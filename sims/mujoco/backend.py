@@ -14,12 +14,12 @@ import numpy as np
 
 from sims.backend import (
     CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, CameraSpec, Pose,
-    look_at, param_name_error,
+    look_at,
 )
 from sims.geometry import mat_to_quat
 from sims.objects import Geom, ObjectSpec
 from sims.robots import TCP_LINK, RobotSpec, urdf_path
-from sims.scene_params import check_value, param_names
+from sims.scene_params import check_value, param_names, split_param
 
 PHYSICS_DT = 0.0025
 _GEOM_TYPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER, "sphere": mujoco.mjtGeom.mjGEOM_SPHERE}
@@ -61,9 +61,7 @@ class MujocoBackend:
         self.physics_dt = PHYSICS_DT
         self.substeps = int(round(CONTROL_DT / PHYSICS_DT))
         self.pose_writes = 0
-        self.model = mujoco.MjModel.from_xml_string("<mujoco/>")  # replaced below
-        spec = self._build_spec()
-        self.model = spec.compile()
+        self.model = self._build_spec().compile()
         self.data = mujoco.MjData(self.model)
         self._index()
         self._nominal = {n: self.get_param(n) for n in self.param_names()}
@@ -267,7 +265,6 @@ class MujocoBackend:
             if self._renderer is not None:
                 self._renderer.close()
             self._renderer = mujoco.Renderer(self.model, height=height, width=width)
-            self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         self._renderer.update_scene(self.data, camera="main")
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         return self._renderer.render().copy()
@@ -275,11 +272,8 @@ class MujocoBackend:
     def param_names(self) -> list[str]:
         return param_names(list(self.objects.values()))
 
-    def _param_target(self, name: str) -> tuple[str, Any]:
-        kind, _, target = name.partition(":")
-        if name not in self.param_names():
-            raise param_name_error(name, self.param_names())
-        return kind, target
+    def _param_target(self, name: str) -> tuple[str, str]:
+        return split_param(name, list(self.objects.values()))
 
     def get_param(self, name: str) -> Any:
         kind, target = self._param_target(name)

@@ -16,12 +16,11 @@ import pybullet as p
 
 from sims.backend import (
     CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, CameraSpec, Pose,
-    param_name_error,
 )
 from sims.geometry import wxyz, xyzw
 from sims.objects import Geom, ObjectSpec
 from sims.robots import TCP_LINK, RobotSpec, urdf_path
-from sims.scene_params import check_value, param_names
+from sims.scene_params import check_value, param_names, split_param
 
 PHYSICS_DT = 1.0 / 240.0
 GRAVITY = -9.81
@@ -248,10 +247,7 @@ class PybulletBackend:
         return param_names(list(self.objects.values()))
 
     def _param_target(self, name: str) -> tuple[str, str]:
-        kind, _, target = name.partition(":")
-        if name not in self.param_names():
-            raise param_name_error(name, self.param_names())
-        return kind, target
+        return split_param(name, list(self.objects.values()))
 
     def get_param(self, name: str) -> Any:
         kind, target = self._param_target(name)
