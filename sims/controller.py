@@ -11,7 +11,6 @@ import numpy as np
 
 from robolearn.spec import ACTION_DIM
 from sims.backend import Backend
-from sims.geometry import axis_angle_to_mat, mat_to_axis_angle, quat_to_mat
 
 # Hand workspace, m: above the table, within reach of all three arms.
 WORKSPACE_LOW = np.array([0.15, -0.45, 0.005])
@@ -36,13 +35,12 @@ class EndEffectorController:
     def apply(self, action: np.ndarray) -> None:
         """`action` must already be finite and within [-1, 1] (the env checks)."""
         assert action.shape == (ACTION_DIM,)
-        pos, quat = self.sim.tcp_pose()
-        rot = quat_to_mat(quat)
+        pos, _ = self.sim.tcp_pose()
         # Deltas apply to the measured pose, so a zero action holds the hand where it
-        # is and a hand blocked by contact never winds up a far-away target.
+        # is and a hand blocked by contact never winds up a far-away target. The
+        # rotation part is already a world-frame axis-angle step.
         target_pos = np.clip(pos + action[:3] * self.max_pos_step, WORKSPACE_LOW, WORKSPACE_HIGH)
-        target_rot = axis_angle_to_mat(action[3:6] * self.max_rot_step) @ rot
-        err = np.concatenate([target_pos - pos, mat_to_axis_angle(target_rot @ rot.T)])
+        err = np.concatenate([target_pos - pos, action[3:6] * self.max_rot_step])
         q = self.sim.arm_positions()
         jac = self.sim.tcp_jacobian()
         # One SVD gives the damped inverse for the task and an exact null-space

@@ -21,10 +21,8 @@ EXPERT_SUCCESS = 0.95
 EXPERT_EPISODES = 20  # seeds 1000..1019, the same as the table in docs/benchmarks.md
 # Combos whose expert is below 95% on those seeds (docs/benchmarks.md); strict, so a
 # fix turns them red and they must leave this list.
-KNOWN_EXPERT_GAPS = {("stack", r, "pybullet") for r in ROBOTS} | {
-    ("push", "kuka", "mujoco"), ("push", "xarm6", "mujoco"), ("stack", "kuka", "mujoco"),
-    ("pour", "kuka", "mujoco"), ("pour", "kuka", "pybullet"), ("pour", "xarm6", "pybullet"),
-}
+# The KUKA's pinch on the cup handle slips in MuJoCo while the cup tilts (see docs/benchmarks.md).
+KNOWN_EXPERT_GAPS = {("pour", "kuka", "mujoco")}
 
 
 def make(task: str, robot: str, backend: str, **kwargs) -> gym.Env:

@@ -77,6 +77,9 @@ class MujocoBackend:
         spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
         spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
         spec.option.impratio = 10.0  # firmer friction: grasped objects slip less
+        # Several contacts between flat convex faces (a puck or cup on the table), not one:
+        # a single contact lets a cylinder rock and sink into the table by millimetres.
+        spec.option.enableflags |= mujoco.mjtEnableBit.mjENBL_MULTICCD
         spec.visual.global_.offwidth = 640
         spec.visual.global_.offheight = 480
         spec.visual.quality.offsamples = 0
@@ -106,6 +109,10 @@ class MujocoBackend:
             act = spec.add_actuator(name=f"act_{name}", target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
             act.set_to_position(kp=2000.0, dampratio=1.0)
             act.forcelimited, act.forcerange = True, [-r.finger_force, r.finger_force]
+        # The fingers are coupled, as in the real grippers: a held object stays centred
+        # between them instead of sliding with both fingers along the closing axis.
+        spec.add_equality(type=mujoco.mjtEq.mjEQ_JOINT, name1=r.finger_joints[1], name2=r.finger_joints[0],
+                          data=[0.0, 1.0, 0.0, 0.0, 0.0] + [0.0] * 6)
 
         world = spec.worldbody
         table = world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=TABLE_HALF, pos=TABLE_CENTER,

@@ -100,6 +100,12 @@ class PybulletBackend:
             p.changeDynamics(self._robot, j, jointDamping=ARM_DAMPING, physicsClientId=cid)
         for j in self._finger_idx:
             p.changeDynamics(self._robot, j, lateralFriction=FINGER_FRICTION, physicsClientId=cid)
+        # The fingers are coupled, as in the real grippers (and the MuJoCo backend): a held
+        # object stays centred instead of sliding with both fingers along the closing axis.
+        left, right = self._finger_idx
+        gear = p.createConstraint(self._robot, left, self._robot, right, p.JOINT_GEAR, [1, 0, 0], [0, 0, 0], [0, 0, 0],
+                                  physicsClientId=cid)
+        p.changeConstraint(gear, gearRatio=-1, erp=0.1, maxForce=2 * r.finger_force, physicsClientId=cid)
 
     def _add_table(self) -> int:
         cid = self._cid

@@ -11,7 +11,7 @@ from sims.tasks.base import Task, tolerance
 
 RADIUS, HALF_H = 0.03, 0.02
 SUCCESS_DIST = 0.04
-PUSH_Z = 0.02  # hand height while pushing
+PUSH_Z = 0.028  # hand height while pushing: below the puck top, clear of the table
 HOVER_Z = 0.1
 
 
@@ -56,11 +56,16 @@ class Push(Task):
         behind = puck[:2] - u * (RADIUS + 0.03)
         if dist < 0.015:
             return servo(state, np.array([tcp[0], tcp[1], PUSH_Z]), CLOSE)
-        if along < -RADIUS and abs(lateral) < 0.012 and tcp[2] < PUSH_Z + 0.015:
+        if np.linalg.norm(tcp[:2] - behind) < 0.01 and tcp[2] > PUSH_Z + 0.005:
+            # Behind the puck: descend to the push height before moving on.
+            return servo(state, np.array([behind[0], behind[1], PUSH_Z]), CLOSE, max_speed=0.6)
+        low = tcp[2] < PUSH_Z + 0.015
+        if low and along < -RADIUS and abs(lateral) < 0.02:
             # In contact position: push through the puck toward the goal, correcting drift.
             target = puck[:2] + u * min(dist, 0.05) - side * lateral
             return servo(state, np.array([target[0], target[1], PUSH_Z]), CLOSE, max_speed=0.5)
-        if np.linalg.norm(tcp[:2] - behind) < 0.01:
+        if low and along < -RADIUS - 0.005 and abs(lateral) < 0.05:
+            # Still behind the puck: slide back onto the push line without lifting.
             return servo(state, np.array([behind[0], behind[1], PUSH_Z]), CLOSE, max_speed=0.6)
         if tcp[2] < HOVER_Z - 0.03 and np.linalg.norm(tcp[:2] - behind) > 0.02:
             return servo(state, np.array([tcp[0], tcp[1], HOVER_Z]), CLOSE)

@@ -52,13 +52,16 @@ class Stack(Task):
     def expert(state: np.ndarray) -> np.ndarray:
         top, top_q = state[S["obj0_pos"]], state[S["obj0_quat"]]
         base = state[S["obj1_pos"]]
-        tcp = state[S["tcp_pos"]]
-        if stacked(top, base) and (tcp[2] - top[2] < 0.01 or not holding(state, top, 2 * TOP_HALF)):
+        if stacked(top, base) and (top[2] - base[2] - STACKED_DZ < 0.004 or not holding(state, top, 2 * TOP_HALF)):
             # On the base: open and back off upward.
             return servo(state, np.array([top[0], top[1], top[2] + 0.1]), OPEN, down_yawed(grasp_yaw(top_q)), max_speed=0.5)
         if not holding(state, top, 2 * TOP_HALF):
             return grasp(state, top, top_q, 2 * TOP_HALF)
         above = base + np.array([0.0, 0.0, STACKED_DZ + 0.002])
+        clear = above + np.array([0.0, 0.0, 0.05])
         if np.linalg.norm(top[:2] - base[:2]) > 0.01:
-            return carry(state, top, top_q, above + np.array([0.0, 0.0, 0.05]))
+            if top[2] < clear[2] - 0.02:
+                # Lift straight up first: a diagonal path drags the cube into the base.
+                return carry(state, top, top_q, np.array([top[0], top[1], clear[2]]))
+            return carry(state, top, top_q, clear)
         return carry(state, top, top_q, above, max_speed=0.4)
