@@ -133,14 +133,18 @@ def _attach_gripper(root: ET.Element, spec: RobotSpec, flange: str) -> None:
 
 
 def _balance_inertia(inertia: ET.Element) -> None:
-    """Some shipped links (xArm6 link2, link3) break the triangle inequality; PyBullet
-    would zero them. Replace the diagonal by its mean, as MuJoCo's balanceinertia does,
+    """Some shipped links (xArm6 link2, link3) have inertia tensors whose principal
+    moments break the triangle inequality; PyBullet would zero them. Drop the products
+    of inertia and replace the diagonal by its mean, as MuJoCo's balanceinertia does,
     so both simulators see the same valid inertia."""
-    diag = [float(inertia.get(k, "0")) for k in ("ixx", "iyy", "izz")]
-    if any(diag[i] + diag[(i + 1) % 3] < diag[(i + 2) % 3] for i in range(3)):
-        mean = str(sum(diag) / 3)
-        for key in ("ixx", "iyy", "izz"):
-            inertia.set(key, mean)
+    keys = ("ixx", "ixy", "ixz", "iyy", "iyz", "izz")
+    xx, xy, xz, yy, yz, zz = (float(inertia.get(k, "0")) for k in keys)
+    principal = np.linalg.eigvalsh(np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]]))
+    if principal[0] + principal[1] >= principal[2]:
+        return
+    mean = str((xx + yy + zz) / 3)
+    for key in keys:
+        inertia.set(key, mean if key in ("ixx", "iyy", "izz") else "0")
 
 
 def _flange_link(root: ET.Element, spec: RobotSpec) -> str:
