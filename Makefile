@@ -22,14 +22,16 @@ venv: $(BIN)/.installed
 sysdeps:
 	@ldconfig -p | grep -q libEGL.so.1 || { apt-get update -qq && apt-get install -y -qq libegl1 libgl1-mesa-dri libgles2; }
 
+# The main job: multitask MoE training on MuJoCo (configs/train.yaml), ~10 min on 2 cores.
 train: sysdeps venv
-	$(BIN)/robolearn experts
+	$(BIN)/robolearn train
 
 test: sysdeps venv
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: venv
 	$(BIN)/python bench/sim_speed.py
+	$(BIN)/python bench/moe_speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

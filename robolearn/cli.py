@@ -3,17 +3,25 @@
     robolearn envs                        list tasks, robots and backends
     robolearn experts [episodes=10] [backend=mujoco] [tasks=[reach,push]] [robots=[panda]]
                                           run the scripted experts, print a success table
+    robolearn train [tasks=[reach,push]] [robots=[panda]] [policy=moe|mlp|multihead]
+                    [total_steps=100000] [out=runs/x] [resume=ckpt] [logger=wandb|none] ...
+                                          multitask training (Hydra config in configs/train.yaml)
+    robolearn eval checkpoint=... [episodes=50] [backend=...] [video=dir] [disable_experts=0.0] [out=x.json]
+                                          task x robot success table of a checkpoint
+    robolearn check checkpoint=... baseline=x.json [tolerance=0.1] [episodes=20]
+                                          fail (exit 3) if any task/robot regressed past the tolerance
 
 Arguments are Hydra-style `key=value` overrides. Errors print on one line and exit 1.
 """
 from __future__ import annotations
 
+import json
 import sys
 from typing import Callable
 
 import numpy as np
 
-USAGE = "usage: robolearn {envs|experts} [key=value ...]"
+USAGE = "usage: robolearn {envs|experts|train|eval|check} [key=value ...]"
 
 
 def parse_overrides(args: list[str], allowed: dict[str, object]) -> dict[str, object]:
@@ -28,6 +36,11 @@ def parse_overrides(args: list[str], allowed: dict[str, object]) -> dict[str, ob
         default = allowed[key]
         if isinstance(default, list):
             out[key] = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
+        elif isinstance(default, float):
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise ValueError(f"option {key!r} must be a number, got {value!r}") from None
         elif isinstance(default, int):
             try:
                 out[key] = int(value)
@@ -76,7 +89,78 @@ def format_table(table: dict[tuple[str, str, str], float], robots: list[str]) ->
     return "\n".join(lines)
 
 
-COMMANDS: dict[str, Callable[[list[str]], None]] = {"envs": cmd_envs, "experts": cmd_experts}
+def cmd_train(args: list[str]) -> None:
+    from robolearn.config import compose_train, to_dataclass
+    from robolearn.train import train
+
+    train(to_dataclass(compose_train(args)))
+
+
+class RegressionError(RuntimeError):
+    """A checkpoint scored below its baseline: exit status 3, distinct from bad input (1)."""
+
+
+EVAL_OPTIONS: dict[str, object] = {"checkpoint": "", "episodes": 50, "backend": "", "video": "", "seed": 10_000,
+                                   "disable_experts": 0.0, "logger": "none", "threads": 2, "out": ""}
+
+
+def evaluate_checkpoint(opts: dict) -> dict[str, float]:
+    """Evaluate `opts['checkpoint']`, print the table, return {"task/robot": success}."""
+    if not opts["checkpoint"]:
+        raise ValueError("checkpoint=<file> is required")
+    import torch
+
+    from robolearn.checkpoint import load_checkpoint
+    from robolearn.evaluate import evaluate, format_success
+    from robolearn.policies.moe import expert_mask_for
+    from robolearn.train import agent_from_checkpoint
+
+    torch.set_num_threads(opts["threads"])
+    data = load_checkpoint(opts["checkpoint"])
+    agent = agent_from_checkpoint(data)
+    backend = opts["backend"] or data["backend"]
+    mask = expert_mask_for(agent.actor.net, opts["disable_experts"], seed=opts["seed"])
+    combos = [(t, r) for t in data["tasks"] for r in data["robots"]]
+    table = evaluate(agent, combos, backend, opts["episodes"], opts["seed"], mask, opts["video"] or None)
+    print(format_success(table, f"eval success ({backend}, {opts['episodes']} episodes, "
+                                f"{opts['disable_experts']:.0%} experts disabled)"))
+    return {f"{t}/{r}": s for (t, r), s in table.items()}
+
+
+def cmd_eval(args: list[str]) -> None:
+    opts = parse_overrides(args, EVAL_OPTIONS)
+    results = evaluate_checkpoint(opts)
+    if opts["out"]:
+        with open(opts["out"], "w") as f:
+            json.dump({"checkpoint": opts["checkpoint"], "episodes": opts["episodes"], "success": results}, f, indent=2)
+        print(f"results: {opts['out']}")
+
+
+def cmd_check(args: list[str]) -> None:
+    """Model regression test: per-task success must not fall below the baseline by more than `tolerance`."""
+    opts = parse_overrides(args, EVAL_OPTIONS | {"baseline": "", "tolerance": 0.1, "episodes": 20})
+    if not opts["baseline"]:
+        raise ValueError("baseline=<json from `robolearn eval out=...`> is required")
+    try:
+        with open(opts["baseline"]) as f:
+            baseline = json.load(f)["success"]
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"baseline={opts['baseline']}: not an eval results file ({err})") from None
+    current = evaluate_checkpoint(opts)
+    missing = sorted(set(baseline) - set(current))
+    if missing:
+        raise RegressionError(f"check failed: the checkpoint does not cover baseline entries {missing}")
+    regressed = {k: (baseline[k], current[k]) for k in baseline if current[k] < baseline[k] - opts["tolerance"]}
+    for key, (before, now) in sorted(regressed.items()):
+        print(f"REGRESSION {key}: {before:.2f} -> {now:.2f} (tolerance {opts['tolerance']:.2f})")
+    if regressed:
+        raise RegressionError(f"check failed: {len(regressed)} of {len(baseline)} task/robot entries regressed")
+    print(f"check passed: {len(baseline)} task/robot entries within {opts['tolerance']:.2f} of the baseline")
+
+
+
+COMMANDS: dict[str, Callable[[list[str]], None]] = {"envs": cmd_envs, "experts": cmd_experts, "train": cmd_train,
+                                                    "eval": cmd_eval, "check": cmd_check}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         COMMANDS[argv[0]](argv[1:])
+    except RegressionError as err:
+        print(str(err), file=sys.stderr)
+        return 3
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -1,0 +1,46 @@
+"""Adding tasks to a trained MoE policy without touching what it already knows.
+
+`prepare_adaptation` appends fresh experts to every MoE layer of the actor and lets
+only the new tasks route to them; everything the old tasks use (encoder, head, old
+experts, old gate rows, old task and robot embeddings) is frozen by zeroing its
+gradients, so the old tasks' actions are unchanged bit for bit. The critics get the
+same new experts and train freely: they are not used when acting.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from robolearn.learners.sac import SAC
+from robolearn.policies.moe import MoENet
+
+
+def _freeze_rows(param: nn.Parameter, trainable: torch.Tensor) -> None:
+    """Zero the gradient of every row (first dim) of `param` not marked trainable."""
+    shape = (-1,) + (1,) * (param.dim() - 1)
+    keep = trainable.to(param.dtype).view(shape)
+    param.register_hook(lambda grad: grad * keep)
+
+
+def prepare_adaptation(agent: SAC, new_task_ids: list[int], add_experts: int) -> None:
+    actor_net = agent.actor.net
+    if not isinstance(actor_net, MoENet):
+        raise ValueError("adapt_from needs a checkpoint trained with policy=moe")
+    if add_experts < 1:
+        raise ValueError(f"add_experts must be >= 1, got {add_experts}")
+    old_experts = actor_net.layers[0].n_experts
+    actor_net.add_experts(add_experts, new_task_ids, exclusive=True)
+    for net in agent.critic.nets:
+        net.add_experts(add_experts, new_task_ids, exclusive=False)
+
+    for module in (actor_net.encoder, actor_net.norms, actor_net.head, agent.actor.cond.robot):
+        module.requires_grad_(False)
+    new_rows = torch.zeros(agent.actor.cond.task.num_embeddings, dtype=torch.bool)
+    new_rows[new_task_ids] = True
+    _freeze_rows(agent.actor.cond.task.weight, new_rows)
+    for layer in actor_net.layers:
+        fresh = torch.arange(layer.n_experts) >= old_experts
+        for param in (layer.w1, layer.b1, layer.w2, layer.b2, layer.gate.weight, layer.gate.bias,
+                      layer.noise.weight, layer.noise.bias):
+            _freeze_rows(param, fresh)
+    agent.reset_optimizers()

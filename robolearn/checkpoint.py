@@ -1,0 +1,40 @@
+"""One checkpoint file: weights, full config, normalizer statistics, ADR state, schema version.
+
+`eval`, `check`, `deploy` and `train resume=` need nothing else.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SCHEMA_VERSION = 1
+REQUIRED = ("schema_version", "config", "learner", "tasks", "robots", "backend", "env_steps")
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write atomically: a crash mid-save leaves the previous checkpoint intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"schema_version": SCHEMA_VERSION, **payload}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint={path}: no such file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise ValueError(f"checkpoint={path}: not a readable robolearn checkpoint ({type(err).__name__}: {err})") from None
+    missing = [key for key in REQUIRED if not isinstance(data, dict) or key not in data]
+    if missing:
+        raise ValueError(f"checkpoint={path}: missing fields {missing}")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ValueError(f"checkpoint={path}: schema_version {data['schema_version']}, this robolearn reads {SCHEMA_VERSION}")
+    return data

@@ -1,0 +1,66 @@
+"""Typed training config: dataclasses registered in Hydra's ConfigStore, values in `configs/`.
+
+`compose_train(["tasks=[reach,push]", "policy=mlp"])` returns a validated config; an
+unknown key or a wrong type raises a ValueError naming the field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from robolearn.learners.sac import SACConfig
+from robolearn.policies import PolicyConfig
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass
+class LoggerConfig:
+    kind: str = "wandb"  # wandb (offline) | none
+    project: str = "robolearn"
+
+
+@dataclass
+class TrainConfig:
+    tasks: list[str] = field(default_factory=lambda: ["reach", "push"])
+    robots: list[str] = field(default_factory=lambda: ["panda"])
+    backend: str = "mujoco"
+    total_steps: int = 100_000
+    seed: int = 0
+    out: str | None = None  # default: runs/<date-time>
+    eval_every: int = 10_000
+    eval_episodes: int = 10
+    resume: str | None = None  # a checkpoint to continue from
+    adapt_from: str | None = None  # a MoE checkpoint to extend with the new tasks in `tasks`
+    add_experts: int = 2  # experts added per layer for the new tasks when adapting
+    threads: int = 2
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    algo: SACConfig = field(default_factory=SACConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+
+_store = ConfigStore.instance()
+_store.store(name="train_schema", node=TrainConfig)
+_store.store(group="policy", name="policy_schema", node=PolicyConfig)
+_store.store(group="algo", name="algo_schema", node=SACConfig)
+_store.store(group="logger", name="logger_schema", node=LoggerConfig)
+
+
+def compose_train(overrides: list[str]) -> DictConfig:
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose(config_name="train", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        allowed = ", ".join(TrainConfig.__dataclass_fields__)
+        detail = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise ValueError(f"bad train option: {detail} (top-level keys: {allowed})") from None
+
+
+def to_dataclass(cfg: DictConfig) -> TrainConfig:
+    return OmegaConf.to_object(cfg)  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""Learners: multitask SAC (MT-SAC recipe) over the policy networks of `robolearn.policies`."""

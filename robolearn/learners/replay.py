@@ -1,0 +1,33 @@
+"""A uniform replay buffer of transitions tagged with their task and robot."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class ReplayBuffer:
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int):
+        self.capacity, self.size, self.cursor = capacity, 0, 0
+        self.obs = np.zeros((capacity, obs_dim), np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+        self.action = np.zeros((capacity, act_dim), np.float32)
+        self.reward = np.zeros(capacity, np.float32)
+        self.terminal = np.zeros(capacity, np.float32)  # true ends only: time limits bootstrap
+        self.task = np.zeros(capacity, np.int64)
+        self.robot = np.zeros(capacity, np.int64)
+
+    def add(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray,
+            terminal: np.ndarray, task: np.ndarray, robot: np.ndarray) -> None:
+        """Add a batch of transitions (one per env)."""
+        n = len(obs)
+        idx = (self.cursor + np.arange(n)) % self.capacity
+        self.obs[idx], self.action[idx], self.reward[idx] = obs, action, reward
+        self.next_obs[idx], self.terminal[idx] = next_obs, terminal
+        self.task[idx], self.robot[idx] = task, robot
+        self.cursor = (self.cursor + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        idx = rng.integers(0, self.size, batch_size)
+        fields = ("obs", "action", "reward", "next_obs", "terminal", "task", "robot")
+        return {name: torch.from_numpy(getattr(self, name)[idx]) for name in fields}

@@ -1,0 +1,128 @@
+"""Multitask soft actor-critic, the MT-SAC recipe (Yu et al., Meta-World).
+
+One actor and twin critics shared by every task and robot, conditioned on task and
+robot embeddings; one entropy temperature per task, so an easy task that has become
+deterministic does not take exploration away from a hard one. Each network's
+load-balancing loss (zero for dense networks) is added with weight `balance_coef`.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from robolearn.policies import PolicyConfig
+from robolearn.policies.actor_critic import Actor, RunningNorm, TwinCritic
+
+
+@dataclass
+class SACConfig:
+    name: str = "sac"
+    gamma: float = 0.97
+    tau: float = 0.005
+    lr: float = 3e-4
+    batch_size: int = 256
+    init_alpha: float = 0.1
+    balance_coef: float = 0.01
+    warmup_steps: int = 2000  # uniform random actions before the first update
+    updates_per_step: float = 0.5  # gradient steps per env step
+    buffer_size: int = 1_000_000
+
+
+class SAC:
+    def __init__(self, policy: PolicyConfig, cfg: SACConfig, obs_dim: int, act_dim: int, n_tasks: int,
+                 n_robots: int):
+        self.cfg, self.act_dim = cfg, act_dim
+        self.norm = RunningNorm(obs_dim)
+        self.actor = Actor(policy, obs_dim, act_dim, n_tasks, n_robots)
+        self.critic = TwinCritic(policy, obs_dim, act_dim, n_tasks, n_robots)
+        self.log_alpha = torch.full((n_tasks,), float(np.log(cfg.init_alpha)), requires_grad=True)
+        self.target_entropy = -float(act_dim)
+        self.reset_optimizers()
+        self.updates = 0
+
+    def reset_optimizers(self) -> None:
+        """Fresh optimizers (after the networks change shape). Frozen parameters stay in the
+        groups, gradient-free, so a checkpoint's optimizer state always matches on load."""
+        lr = self.cfg.lr
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=lr)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray, deterministic: bool = False,
+            expert_mask: torch.Tensor | None = None) -> np.ndarray:
+        self.actor.eval()
+        action, *_ = self.actor(self.norm(torch.as_tensor(obs, dtype=torch.float32)), torch.as_tensor(task),
+                                torch.as_tensor(robot), deterministic, expert_mask)
+        self.actor.train()
+        return action.numpy()
+
+    @torch.no_grad()
+    def routes(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray) -> list[torch.Tensor]:
+        """The actor's chosen experts per MoE layer (empty for dense policies)."""
+        self.actor.eval()
+        *_, routes = self.actor(self.norm(torch.as_tensor(obs, dtype=torch.float32)), torch.as_tensor(task),
+                                torch.as_tensor(robot), True)
+        self.actor.train()
+        return routes
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        cfg = self.cfg
+        obs, next_obs = self.norm(batch["obs"]), self.norm(batch["next_obs"])
+        task, robot, action = batch["task"], batch["robot"], batch["action"]
+        alpha = self.log_alpha.exp().detach()[task]
+
+        with torch.no_grad():
+            next_action, next_logp, _, _ = self.actor(next_obs, task, robot)
+            tq1, tq2, _ = self.critic_target(next_obs, next_action, task, robot)
+            target = batch["reward"] + cfg.gamma * (1 - batch["terminal"]) * (torch.min(tq1, tq2) - alpha * next_logp)
+        q1, q2, critic_balance = self.critic(obs, action, task, robot)
+        critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target) + cfg.balance_coef * critic_balance
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        new_action, logp, actor_balance, _ = self.actor(obs, task, robot)
+        self.critic.requires_grad_(False)
+        pq1, pq2, _ = self.critic(obs, new_action, task, robot)
+        self.critic.requires_grad_(True)
+        actor_loss = (alpha * logp - torch.min(pq1, pq2)).mean() + cfg.balance_coef * actor_balance
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+
+        # Per-task temperature: each task's entropy is driven to the target separately.
+        alpha_loss = -(self.log_alpha[task] * (logp.detach() + self.target_entropy)).mean()
+        self.alpha_opt.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_opt.step()
+
+        with torch.no_grad():
+            for p, tp in zip(self.critic.parameters(), self.critic_target.parameters()):
+                tp.lerp_(p, cfg.tau)
+        self.updates += 1
+        return {"loss/critic": critic_loss.item(), "loss/actor": actor_loss.item(), "loss/alpha": alpha_loss.item(),
+                "loss/balance": actor_balance.item(), "q": q1.mean().item(), "alpha": alpha.mean().item()}
+
+    def state_dict(self) -> dict:
+        return {"norm": self.norm.state_dict(), "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+                "critic_target": self.critic_target.state_dict(), "log_alpha": self.log_alpha.detach().clone(),
+                "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
+                "alpha_opt": self.alpha_opt.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.norm.load_state_dict(state["norm"])
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.alpha_opt.load_state_dict(state["alpha_opt"])
+        self.updates = state["updates"]

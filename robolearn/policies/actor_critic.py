@@ -1,0 +1,84 @@
+"""SAC's actor (tanh-squashed Gaussian) and twin critics, over any network of `build_net`."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robolearn.policies import PolicyConfig, build_net
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+class RunningNorm(nn.Module):
+    """Observation normalizer; its statistics are buffers, so they travel in the checkpoint."""
+
+    def __init__(self, dim: int, clip: float = 10.0):
+        super().__init__()
+        self.clip = clip
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("var", torch.ones(dim))
+        self.register_buffer("count", torch.tensor(1e-4))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self.mean += delta * n / total
+        self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
+        self.count = total
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-self.clip, self.clip)
+
+
+class Conditioner(nn.Module):
+    """Task and robot embeddings, concatenated: what the gate and the layers condition on."""
+
+    def __init__(self, n_tasks: int, n_robots: int, dim: int):
+        super().__init__()
+        self.task = nn.Embedding(n_tasks, dim)
+        self.robot = nn.Embedding(n_robots, dim)
+        self.dim = 2 * dim
+
+    def forward(self, task: torch.Tensor, robot: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.task(task), self.robot(robot)], dim=-1)
+
+
+class Actor(nn.Module):
+    def __init__(self, cfg: PolicyConfig, obs_dim: int, act_dim: int, n_tasks: int, n_robots: int):
+        super().__init__()
+        self.cond = Conditioner(n_tasks, n_robots, cfg.embed_dim)
+        self.net = build_net(cfg, obs_dim, 2 * act_dim, self.cond.dim, n_tasks)
+
+    def forward(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor, deterministic: bool = False,
+                expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
+        """Returns (action in [-1, 1], log-prob, balance loss, routes)."""
+        out, balance, routes = self.net(obs, self.cond(task, robot), task, expert_mask)
+        mean, log_std = out.chunk(2, dim=-1)
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
+        if deterministic:
+            return torch.tanh(mean), torch.zeros_like(mean[:, 0]), balance, routes
+        std = log_std.exp()
+        pre = mean + std * torch.randn_like(mean)
+        log_prob = (-0.5 * ((pre - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        # tanh change of variables, in the numerically stable form
+        log_prob -= (2 * (math.log(2) - pre - F.softplus(-2 * pre))).sum(-1)
+        return torch.tanh(pre), log_prob, balance, routes
+
+
+class TwinCritic(nn.Module):
+    def __init__(self, cfg: PolicyConfig, obs_dim: int, act_dim: int, n_tasks: int, n_robots: int):
+        super().__init__()
+        self.conds = nn.ModuleList(Conditioner(n_tasks, n_robots, cfg.embed_dim) for _ in range(2))
+        self.nets = nn.ModuleList(build_net(cfg, obs_dim + act_dim, 1, self.conds[0].dim, n_tasks) for _ in range(2))
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, task: torch.Tensor,
+                robot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (q1, q2, balance loss)."""
+        x = torch.cat([obs, action], dim=-1)
+        (q1, b1, _), (q2, b2, _) = (net(x, cond(task, robot), task) for net, cond in zip(self.nets, self.conds))
+        return q1.squeeze(-1), q2.squeeze(-1), b1 + b2

@@ -1,0 +1,164 @@
+"""Sparsely-gated mixture of experts (Shazeer et al. 2017) for multitask policies.
+
+`MoELayer` routes each example to k of E expert MLPs. The gate sees the input and a
+conditioning vector (task and robot embeddings); noisy top-k routing spreads examples
+during training; the load-balancing loss is returned, never hidden in a global.
+
+Dispatch is dropless and sparse: examples are sorted by expert and packed into an
+(E, capacity, d) buffer, one batched matmul runs every expert on its own examples
+only, and the outputs are scattered back weighted by the gate. With balanced routing
+the capacity is about k*B/E, so the work per example stays flat as E grows.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MoELayer(nn.Module):
+    def __init__(self, d_in: int, d_out: int, d_cond: int, n_experts: int = 8, k: int = 2, hidden: int = 256,
+                 noisy: bool = True):
+        super().__init__()
+        if not 1 <= k <= min(4, n_experts):
+            raise ValueError(f"k must be in 1..min(4, n_experts={n_experts}), got {k}")
+        self.n_experts, self.k, self.noisy = n_experts, k, noisy
+        self.gate = nn.Linear(d_in + d_cond, n_experts)
+        self.noise = nn.Linear(d_in + d_cond, n_experts)
+        nn.init.zeros_(self.gate.weight)  # uniform routing at the start
+        nn.init.zeros_(self.noise.weight)
+        self.w1 = nn.Parameter(torch.empty(n_experts, d_in, hidden))
+        self.b1 = nn.Parameter(torch.zeros(n_experts, 1, hidden))
+        self.w2 = nn.Parameter(torch.empty(n_experts, hidden, d_out))
+        self.b2 = nn.Parameter(torch.zeros(n_experts, 1, d_out))
+        for w in (self.w1, self.w2):
+            bound = 1.0 / math.sqrt(w.shape[1])
+            nn.init.uniform_(w, -bound, bound)
+
+    def route(self, x: torch.Tensor, cond: torch.Tensor,
+              expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Top-k expert indices (B, k), their gate weights (B, k) and the load-balancing loss."""
+        g_in = torch.cat([x, cond], dim=-1)
+        clean = self.gate(g_in)
+        logits = clean
+        if self.noisy and self.training:
+            logits = clean + torch.randn_like(clean) * F.softplus(self.noise(g_in))
+        if expert_mask is not None:
+            available = expert_mask.sum(-1)
+            if (available == 0).any():
+                raise ValueError("expert_mask disables every expert")
+            keep = min(self.k, int(available.min()))
+            logits = logits.masked_fill(~expert_mask, float("-inf"))
+            clean = clean.masked_fill(~expert_mask, float("-inf"))
+        else:
+            keep = self.k
+        top_logits, top_idx = logits.topk(keep, dim=-1)
+        weights = torch.softmax(top_logits, dim=-1)
+        # Switch-style balance: E * sum_e (fraction routed to e) * (mean gate prob of e);
+        # 1.0 when perfectly balanced, E when collapsed onto one expert.
+        probs = torch.softmax(clean, dim=-1)
+        routed = torch.zeros_like(probs).scatter_(1, top_idx, 1.0).mean(0) / keep
+        balance = self.n_experts * (routed * probs.mean(0)).sum()
+        return top_idx, weights, balance
+
+    def add_experts(self, n: int) -> None:
+        """Append `n` freshly initialized experts (and their gate rows); existing ones are kept."""
+        def grow(param: torch.Tensor, fresh: torch.Tensor) -> nn.Parameter:
+            return nn.Parameter(torch.cat([param.data, fresh.to(param.dtype)], dim=0))
+
+        bound1, bound2 = 1.0 / math.sqrt(self.w1.shape[1]), 1.0 / math.sqrt(self.w2.shape[1])
+        self.w1 = grow(self.w1, torch.empty(n, *self.w1.shape[1:]).uniform_(-bound1, bound1))
+        self.w2 = grow(self.w2, torch.empty(n, *self.w2.shape[1:]).uniform_(-bound2, bound2))
+        self.b1 = grow(self.b1, torch.zeros(n, *self.b1.shape[1:]))
+        self.b2 = grow(self.b2, torch.zeros(n, *self.b2.shape[1:]))
+        for name in ("gate", "noise"):
+            old = getattr(self, name)
+            new = nn.Linear(old.in_features, old.out_features + n)
+            with torch.no_grad():
+                new.weight.zero_()
+                new.bias.zero_()
+                new.weight[:old.out_features] = old.weight
+                new.bias[:old.out_features] = old.bias
+            setattr(self, name, new)
+        self.n_experts += n
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor,
+                expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (output (B, d_out), load-balancing loss, chosen experts (B, k)).
+        `expert_mask`: bool, (E,) for every example or (B, E) per example."""
+        top_idx, weights, balance = self.route(x, cond, expert_mask)
+        batch, keep = top_idx.shape
+        expert = top_idx.reshape(-1)
+        example = torch.arange(batch, device=x.device).repeat_interleave(keep)
+        order = torch.argsort(expert, stable=True)
+        expert, example, gate = expert[order], example[order], weights.reshape(-1)[order]
+        counts = torch.bincount(expert, minlength=self.n_experts)
+        starts = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(expert.numel(), device=x.device) - starts[expert]
+        capacity = int(counts.max())
+        # Flat row indices into the (E * capacity) buffer: index_copy / index_select have
+        # cheap gradients, unlike advanced-index assignment.
+        rows = expert * capacity + slot
+        packed = x.new_zeros(self.n_experts * capacity, x.shape[-1]).index_copy(0, rows, x.index_select(0, example))
+        hidden = F.relu(torch.baddbmm(self.b1, packed.view(self.n_experts, capacity, -1), self.w1))
+        out = torch.baddbmm(self.b2, hidden, self.w2)
+        picked = out.reshape(self.n_experts * capacity, -1).index_select(0, rows)
+        y = x.new_zeros(batch, out.shape[-1]).index_add_(0, example, picked * gate[:, None])
+        return y, balance, top_idx
+
+
+class MoENet(nn.Module):
+    """Encoder, `n_layers` residual MoE layers, linear head; conditioned on task and robot."""
+
+    def __init__(self, d_in: int, d_out: int, d_cond: int, n_tasks: int, hidden: int = 256, n_layers: int = 2,
+                 n_experts: int = 8, k: int = 2, expert_hidden: int = 256):
+        super().__init__()
+        # Which experts each task may use: all of them, until experts are added for new tasks.
+        self.register_buffer("task_experts", torch.ones(n_tasks, n_experts, dtype=torch.bool))
+        self.encoder = nn.Sequential(nn.Linear(d_in + d_cond, hidden), nn.ReLU())
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(n_layers))
+        self.layers = nn.ModuleList(
+            MoELayer(hidden, hidden, d_cond, n_experts, k, expert_hidden) for _ in range(n_layers))
+        self.head = nn.Linear(hidden, d_out)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, task: torch.Tensor,
+                expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        h = self.encoder(torch.cat([x, cond], dim=-1))
+        allowed = self.task_experts[task]
+        if expert_mask is not None:
+            allowed = allowed & expert_mask
+        balance, routes = h.new_zeros(()), []
+        for norm, layer in zip(self.norms, self.layers):
+            y, aux, idx = layer(norm(h), cond, allowed)
+            h = h + y
+            balance, routes = balance + aux / len(self.layers), routes + [idx]
+        return self.head(F.relu(h)), balance, routes
+
+    def add_experts(self, n: int, new_tasks: list[int], exclusive: bool) -> None:
+        """Add `n` experts to every layer. With `exclusive`, existing tasks keep routing over
+        the old experts only and `new_tasks` get old and new ones, so old tasks cannot change."""
+        for layer in self.layers:
+            layer.add_experts(n)
+        old = self.task_experts
+        grown = torch.ones(old.shape[0], old.shape[1] + n, dtype=torch.bool)
+        if exclusive:
+            grown[:, :old.shape[1]] = old
+            grown[:, old.shape[1]:] = False
+            grown[new_tasks] = True
+        self.task_experts = grown
+
+
+def expert_mask_for(net: nn.Module, fraction: float, seed: int = 0) -> torch.Tensor | None:
+    """A gate mask with `fraction` of the experts disabled (chosen at random); None for
+    dense networks or fraction 0. At least one expert always stays on."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"disable_experts must be in [0, 1), got {fraction}")
+    if not isinstance(net, MoENet) or fraction == 0.0:
+        return None
+    n = net.layers[0].n_experts
+    off = min(int(round(fraction * n)), n - 1)
+    mask = torch.ones(n, dtype=torch.bool)
+    mask[torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:off]] = False
+    return mask

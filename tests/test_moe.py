@@ -1,0 +1,83 @@
+"""The sparse MoE layer: dispatch is exact, routing is top-k, masks and balance behave."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robolearn.policies.moe import MoELayer, MoENet, expert_mask_for
+
+
+def dense_reference(layer: MoELayer, x: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Run every chosen expert on its example one at a time."""
+    rows = []
+    for b in range(x.shape[0]):
+        y = 0
+        for e, w in zip(idx[b], weights[b]):
+            h = torch.relu(x[b] @ layer.w1[e] + layer.b1[e, 0])
+            y = y + w * (h @ layer.w2[e] + layer.b2[e, 0])
+        rows.append(y)
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_sparse_dispatch_matches_per_example_experts(k: int) -> None:
+    torch.manual_seed(0)
+    layer = MoELayer(d_in=6, d_out=5, d_cond=3, n_experts=8, k=k, hidden=7).eval()
+    torch.nn.init.normal_(layer.gate.weight)  # non-uniform routing
+    x, cond = torch.randn(32, 6), torch.randn(32, 3)
+    y, balance, idx = layer(x, cond)
+    _, weights, _ = layer.route(x, cond)
+    assert idx.shape == (32, k)
+    assert torch.allclose(y, dense_reference(layer, x, idx, weights), atol=1e-5)
+    assert torch.allclose(weights.sum(-1), torch.ones(32))
+
+
+def test_gradients_reach_only_chosen_experts() -> None:
+    torch.manual_seed(1)
+    layer = MoELayer(d_in=4, d_out=4, d_cond=2, n_experts=6, k=1, hidden=8).eval()
+    x, cond = torch.randn(3, 4), torch.randn(3, 2)
+    y, _, idx = layer(x, cond)
+    y.sum().backward()
+    used = set(idx.flatten().tolist())
+    for e in range(6):
+        assert (layer.w1.grad[e].abs().sum() > 0) == (e in used)
+
+
+def test_mask_disables_experts() -> None:
+    torch.manual_seed(2)
+    layer = MoELayer(d_in=4, d_out=4, d_cond=2, n_experts=8, k=2, hidden=8)
+    mask = torch.tensor([True, False, True, False, False, True, False, False])
+    _, _, idx = layer(torch.randn(64, 4), torch.randn(64, 2), mask)
+    assert set(idx.flatten().tolist()) <= {0, 2, 5}
+    with pytest.raises(ValueError, match="every expert"):
+        layer(torch.randn(2, 4), torch.randn(2, 2), torch.zeros(8, dtype=torch.bool))
+
+
+def test_balance_loss_is_one_when_uniform_and_large_when_collapsed() -> None:
+    layer = MoELayer(d_in=4, d_out=4, d_cond=2, n_experts=4, k=1, hidden=8, noisy=False)
+    x, cond = torch.randn(256, 4), torch.randn(256, 2)
+    with torch.no_grad():
+        layer.gate.bias.copy_(torch.tensor([10.0, 0.0, 0.0, 0.0]))  # everything to expert 0
+    _, collapsed, _ = layer(x, cond)
+    assert collapsed.item() > 3.5  # -> E = 4 when fully collapsed
+    with torch.no_grad():
+        layer.gate.weight.normal_()
+        layer.gate.bias.zero_()
+    _, spread, idx = layer(x, cond)
+    assert spread.item() < collapsed.item()
+    assert len(set(idx.flatten().tolist())) == 4
+
+
+def test_expert_mask_for_fraction() -> None:
+    net = MoENet(d_in=4, d_out=2, d_cond=2, n_tasks=3, hidden=8, n_layers=1, n_experts=8, k=2, expert_hidden=8)
+    assert expert_mask_for(net, 0.0) is None
+    assert int(expert_mask_for(net, 0.5).sum()) == 4
+    assert int(expert_mask_for(net, 0.99).sum()) == 1  # one expert always stays on
+    with pytest.raises(ValueError, match="disable_experts"):
+        expert_mask_for(net, 1.0)
+
+
+@pytest.mark.parametrize("k", [0, 5])
+def test_bad_k_is_rejected(k: int) -> None:
+    with pytest.raises(ValueError, match="k must be"):
+        MoELayer(d_in=4, d_out=4, d_cond=2, n_experts=8, k=k)

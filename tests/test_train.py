@@ -1,0 +1,110 @@
+"""Training plumbing: config validation, checkpoint round trip, resume, eval CLI, bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from robolearn.checkpoint import load_checkpoint, save_checkpoint
+from robolearn.cli import main
+from robolearn.config import compose_train, to_dataclass
+from robolearn.train import agent_from_checkpoint, train
+
+TINY = ["tasks=[reach]", "robots=[panda]", "logger=none", "policy.hidden=32", "policy.expert_hidden=16",
+        "policy.n_experts=4", "algo.batch_size=32", "algo.warmup_steps=100", "eval_episodes=1", "threads=1"]
+
+
+def test_config_rejects_unknown_keys_and_bad_types() -> None:
+    with pytest.raises(ValueError, match="bogus"):
+        compose_train(["bogus=1"])
+    with pytest.raises(ValueError, match="total_steps"):
+        compose_train(["total_steps=many"])
+    cfg = to_dataclass(compose_train(["policy=multihead", "tasks=[reach,lift]"]))
+    assert cfg.policy.kind == "multihead" and cfg.tasks == ["reach", "lift"]
+
+
+def test_unknown_task_names_the_allowed_ones(tmp_path: Path) -> None:
+    cfg = to_dataclass(compose_train(TINY + ["tasks=[fly]", f"out={tmp_path}"]))
+    with pytest.raises(ValueError, match="allowed: reach"):
+        train(cfg)
+
+
+@pytest.mark.parametrize("policy", ["moe", "mlp", "multihead"])
+def test_checkpoint_round_trip_and_resume(tmp_path: Path, policy: str) -> None:
+    cfg = to_dataclass(compose_train(TINY + [f"policy={policy}", "total_steps=200", "eval_every=200",
+                                             f"out={tmp_path}/a"]))
+    path = train(cfg)
+    data = load_checkpoint(path)
+    assert data["env_steps"] == 200 and data["tasks"] == ["reach"]
+    agent = agent_from_checkpoint(data)
+    obs = np.random.default_rng(0).normal(size=(4, 38)).astype(np.float32)
+    ids = np.zeros(4, np.int64)
+    reloaded = agent_from_checkpoint(load_checkpoint(path))
+    assert np.allclose(agent.act(obs, ids, ids, deterministic=True), reloaded.act(obs, ids, ids, deterministic=True))
+    assert torch.equal(agent.norm.mean, data["learner"]["norm"]["mean"])
+    # Resume continues from the saved step count with the saved weights.
+    resumed = to_dataclass(compose_train(TINY + [f"policy={policy}", "total_steps=300", "eval_every=100",
+                                                 f"resume={path}", f"out={tmp_path}/b"]))
+    data_b = load_checkpoint(train(resumed))
+    assert data_b["env_steps"] == 300
+    assert data_b["learner"]["updates"] > data["learner"]["updates"]
+
+
+def test_eval_cli_prints_table_and_rejects_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = train(to_dataclass(compose_train(TINY + ["total_steps=100", "eval_every=100", f"out={tmp_path}"])))
+    capsys.readouterr()
+    assert main(["eval", f"checkpoint={path}", "episodes=1", "disable_experts=0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "reach" in out and "50% experts disabled" in out
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(path.read_bytes()[:100])
+    assert main(["eval", f"checkpoint={broken}"]) == 1
+    assert "not a readable robolearn checkpoint" in capsys.readouterr().err
+    save_checkpoint(tmp_path / "old.pt", {"config": {}, "learner": {}, "tasks": [], "robots": [], "backend": "mujoco",
+                                          "env_steps": 0} | {"schema_version": 0})
+    assert main(["eval", f"checkpoint={tmp_path / 'old.pt'}"]) == 1
+    assert "schema_version" in capsys.readouterr().err
+
+
+def test_check_passes_against_itself_and_fails_on_a_regression(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    path = train(to_dataclass(compose_train(TINY + ["total_steps=100", "eval_every=100", f"out={tmp_path}"])))
+    results = tmp_path / "baseline.json"
+    assert main(["eval", f"checkpoint={path}", "episodes=2", f"out={results}"]) == 0
+    assert main(["check", f"checkpoint={path}", f"baseline={results}", "episodes=2", "tolerance=0.0"]) == 0
+    assert "check passed" in capsys.readouterr().out
+    # A baseline that claims better success than the checkpoint has must fail with exit 3.
+    recorded = json.loads(results.read_text())
+    recorded["success"] = {key: value + 0.5 for key, value in recorded["success"].items()}
+    better = tmp_path / "better.json"
+    better.write_text(json.dumps(recorded))
+    assert main(["check", f"checkpoint={path}", f"baseline={better}", "episodes=2", "tolerance=0.1"]) == 3
+    assert "REGRESSION reach/panda" in capsys.readouterr().out
+
+
+def test_adapting_to_a_new_task_leaves_old_tasks_untouched(tmp_path: Path) -> None:
+    base = train(to_dataclass(compose_train(TINY + ["total_steps=150", "eval_every=150", f"out={tmp_path}/base"])))
+    adapted = train(to_dataclass(compose_train(TINY + ["tasks=[push]", "total_steps=300", "eval_every=300",
+                                                       f"adapt_from={base}", "add_experts=2",
+                                                       f"out={tmp_path}/adapted"])))
+    before, after = load_checkpoint(base), load_checkpoint(adapted)
+    assert after["tasks"] == ["reach", "push"]
+    assert after["config"]["policy"]["n_experts"] == before["config"]["policy"]["n_experts"] + 2
+    old_agent, new_agent = agent_from_checkpoint(before), agent_from_checkpoint(after)
+    assert new_agent.updates > old_agent.updates
+    obs = np.random.default_rng(0).normal(size=(16, 38)).astype(np.float32)
+    reach, push, robot = np.zeros(16, np.int64), np.ones(16, np.int64), np.zeros(16, np.int64)
+    # Reach (an old task) acts exactly as before; push (the new one) may use the new experts.
+    assert np.array_equal(old_agent.act(obs, reach, robot, True), new_agent.act(obs, reach, robot, True))
+    routes = new_agent.routes(obs, reach, robot)[0]
+    assert int(routes.max()) < before["config"]["policy"]["n_experts"]
+    assert new_agent.actor.net.task_experts[1].all()
+
+
+def test_adapting_needs_a_new_task(tmp_path: Path) -> None:
+    base = train(to_dataclass(compose_train(TINY + ["total_steps=100", "eval_every=100", f"out={tmp_path}/base"])))
+    with pytest.raises(ValueError, match="already in the checkpoint"):
+        train(to_dataclass(compose_train(TINY + [f"adapt_from={base}", f"out={tmp_path}/again"])))
