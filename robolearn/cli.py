@@ -120,8 +120,8 @@ def evaluate_checkpoint(opts: dict) -> dict[str, float]:
     agent = agent_from_checkpoint(data)
     backend = opts["backend"] or data["backend"]
     mask = expert_mask_for(agent.actor.net, opts["disable_experts"], seed=opts["seed"])
-    combos = [(t, r) for t in data["tasks"] for r in data["robots"]]
-    table = evaluate(agent, combos, backend, opts["episodes"], opts["seed"], mask, opts["video"] or None)
+    table = evaluate(agent, data["tasks"], data["robots"], backend, opts["episodes"], opts["seed"], mask,
+                     opts["video"] or None, data["config"].get("env_kwargs"))
     print(format_success(table, f"eval success ({backend}, {opts['episodes']} episodes, "
                                 f"{opts['disable_experts']:.0%} experts disabled)"))
     return {f"{t}/{r}": s for (t, r), s in table.items()}

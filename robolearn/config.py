@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -40,6 +41,7 @@ class TrainConfig:
     adapt_from: str | None = None  # a MoE checkpoint to extend with the new tasks in `tasks`
     add_experts: int = 2  # experts added per layer for the new tasks when adapting
     threads: int = 2
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # per task: extra gym.make keyword arguments
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     algo: SACConfig = field(default_factory=SACConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)

@@ -3,21 +3,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 
-import sims
+from robolearn.envs import combos_for, make_env
 from robolearn.learners.sac import SAC
+from sims.backend import CONTROL_DT
 
 
-def evaluate(agent: SAC, combos: list[tuple[str, str]], backend: str, episodes: int, seed: int = 10_000,
-             expert_mask: torch.Tensor | None = None, video_dir: str | Path | None = None) -> dict[tuple[str, str], float]:
+def evaluate(agent: SAC, tasks: list[str], robots: list[str], backend: str, episodes: int, seed: int = 10_000,
+             expert_mask: torch.Tensor | None = None, video_dir: str | Path | None = None,
+             env_kwargs: dict[str, dict] | None = None) -> dict[tuple[str, str], float]:
     """Deterministic actions; `expert_mask` (bool, E) disables experts in every MoE layer's gate."""
     table = {}
-    for task, robot in combos:
-        env = gym.make(sims.env_id(task), robot=robot, backend=backend,
-                       render_mode="rgb_array" if video_dir else None)
+    for task, robot in combos_for(tasks, robots):
+        env = make_env(task, robot, backend, tasks, env_kwargs, render_mode="rgb_array" if video_dir else None)
         wins = 0
         for episode in range(episodes):
             obs, info = env.reset(seed=seed + episode)
@@ -31,7 +31,8 @@ def evaluate(agent: SAC, combos: list[tuple[str, str]], backend: str, episodes: 
                 if video_dir and episode == 0:
                     frames.append(env.render())
             if frames:
-                write_video(Path(video_dir) / f"{task}_{robot}_{backend}.mp4", frames, fps=int(1 / sims.backend.CONTROL_DT))
+                name = f"{task}_{robot}_{backend}.mp4".replace(":", "_").replace("/", "_")
+                write_video(Path(video_dir) / name, frames, fps=int(1 / CONTROL_DT))
             wins += success
         env.close()
         table[(task, robot)] = wins / episodes
@@ -54,6 +55,8 @@ def format_success(table: dict[tuple[str, str], float], title: str = "success") 
     robots = list(dict.fromkeys(r for _, r in table))
     lines = [title, f"{'task':14s}" + "".join(f"{r:>9s}" for r in robots)]
     for task in tasks:
-        lines.append(f"{task:14s}" + "".join(f"{table[(task, r)]:9.2f}" for r in robots))
-    lines.append(f"{'mean':14s}" + "".join(f"{np.mean([table[(t, r)] for t in tasks]):9.2f}" for r in robots))
+        lines.append(f"{task:14s}" + "".join(f"{table[(task, r)]:9.2f}" if (task, r) in table else f"{'-':>9s}"
+                                             for r in robots))
+    means = [np.mean([table[(t, r)] for t in tasks if (t, r) in table]) for r in robots]
+    lines.append(f"{'mean':14s}" + "".join(f"{m:9.2f}" for m in means))
     return "\n".join(lines)

@@ -10,44 +10,29 @@ import time
 from collections import deque
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-import sims
 from robolearn.adapt import prepare_adaptation
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import TrainConfig
+from robolearn.envs import N_ROBOT_IDS, N_TASK_IDS, check_names, combos_for, make_env, task_ids
 from robolearn.evaluate import evaluate, format_success
 from robolearn.learners.replay import ReplayBuffer
 from robolearn.learners.sac import SAC, SACConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from sims.backend import BACKENDS
-from sims.robots import ROBOTS
-from sims.tasks import TASKS
 
 CHECKPOINT_NAME = "checkpoint.pt"
-
-
-def check_names(tasks: list[str], robots: list[str], backend: str) -> None:
-    for field, names, allowed in (("tasks", tasks, TASKS), ("robots", robots, ROBOTS)):
-        if not names:
-            raise ValueError(f"{field} is empty; allowed: {', '.join(allowed)}")
-        bad = [n for n in names if n not in allowed]
-        if bad:
-            raise ValueError(f"{field}: unknown {bad}; allowed: {', '.join(allowed)}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r}; allowed: {', '.join(BACKENDS)}")
 
 
 def make_agent(policy: PolicyConfig, algo: SACConfig) -> SAC:
     # Embeddings and temperatures are indexed by the global task and robot ids, so a
     # checkpoint can later be trained on tasks it has not seen yet.
-    return SAC(policy, algo, STATE_DIM, ACTION_DIM, len(TASKS), len(ROBOTS))
+    return SAC(policy, algo, STATE_DIM, ACTION_DIM, N_TASK_IDS, N_ROBOT_IDS)
 
 
 def agent_from_checkpoint(data: dict) -> SAC:
@@ -79,8 +64,7 @@ def train(cfg: TrainConfig) -> Path:
     rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
-    combos = [(t, r) for t in cfg.tasks for r in cfg.robots]
-    envs = [gym.make(sims.env_id(t), robot=r, backend=cfg.backend) for t, r in combos]
+    combos = combos_for(cfg.tasks, cfg.robots)
 
     agent, env_steps, known_tasks = make_agent(cfg.policy, cfg.algo), 0, []
     if cfg.resume and cfg.adapt_from:
@@ -95,11 +79,12 @@ def train(cfg: TrainConfig) -> Path:
         new_tasks = [t for t in cfg.tasks if t not in known_tasks]
         if not new_tasks:
             raise ValueError(f"adapt_from: every task in tasks={cfg.tasks} is already in the checkpoint")
-        prepare_adaptation(agent, [list(TASKS).index(t) for t in new_tasks], cfg.add_experts)
+        prepare_adaptation(agent, [task_ids(known_tasks + cfg.tasks)[t] for t in new_tasks], cfg.add_experts)
         cfg.policy = PolicyConfig(**data["config"]["policy"])
         cfg.policy.n_experts += cfg.add_experts
     # The checkpoint covers every task the policy knows: evaluation and `check` see them all.
     all_tasks = list(dict.fromkeys(known_tasks + cfg.tasks))
+    envs = [make_env(t, r, cfg.backend, all_tasks, cfg.env_kwargs) for t, r in combos]
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
     logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
     buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + len(envs)), STATE_DIM, ACTION_DIM)
@@ -111,8 +96,8 @@ def train(cfg: TrainConfig) -> Path:
                                     "eval": {f"{t}/{r}": s for (t, r), s in (table or {}).items()}, "adr": None})
 
     obs = [env.reset(seed=cfg.seed + 1000 * i)[0] for i, env in enumerate(envs)]
-    task_ids = np.array([o["task_id"] for o in obs])
-    robot_ids = np.array([o["robot_id"] for o in obs])
+    env_task = np.array([o["task_id"] for o in obs])
+    env_robot = np.array([o["robot_id"] for o in obs])
     ep_success, ep_return = np.zeros(len(envs), bool), np.zeros(len(envs))
     recent = [deque(maxlen=20) for _ in envs]
     owed_updates, next_eval, metrics = 0.0, env_steps + cfg.eval_every, {}
@@ -126,11 +111,11 @@ def train(cfg: TrainConfig) -> Path:
         if env_steps < warmup_until and not cfg.resume:
             actions = rng.uniform(-1, 1, (len(envs), ACTION_DIM)).astype(np.float32)
         else:
-            actions = agent.act(states, task_ids, robot_ids)
+            actions = agent.act(states, env_task, env_robot)
         for i, env in enumerate(envs):
             next_obs, reward, terminated, truncated, info = env.step(actions[i])
             buffer.add(states[i:i + 1], actions[i:i + 1], np.array([reward]), next_obs["state"][None],
-                       np.array([float(terminated)]), task_ids[i:i + 1], robot_ids[i:i + 1])
+                       np.array([float(terminated)]), env_task[i:i + 1], env_robot[i:i + 1])
             ep_success[i] |= bool(info["success"])
             ep_return[i] += reward
             if terminated or truncated:
@@ -156,12 +141,12 @@ def train(cfg: TrainConfig) -> Path:
                             refresh=False)
         if env_steps >= next_eval or env_steps >= cfg.total_steps:
             next_eval += cfg.eval_every
-            table = evaluate(agent, [(t, r) for t in all_tasks for r in cfg.robots], cfg.backend, cfg.eval_episodes)
+            table = evaluate(agent, all_tasks, cfg.robots, cfg.backend, cfg.eval_episodes, env_kwargs=cfg.env_kwargs)
             logger.log({f"eval/{t}/{r}/success": s for (t, r), s in table.items()}
                        | {"eval/mean_success": float(np.mean(list(table.values())))}, env_steps)
-            matrix = routing_matrix(agent, buffer, len(TASKS))
+            matrix = routing_matrix(agent, buffer, N_TASK_IDS)
             if matrix is not None:
-                used = matrix[sorted(set(task_ids.tolist()))]
+                used = matrix[sorted(set(env_task.tolist()))]
                 logger.log({f"experts/utilization/{e}": float(u) for e, u in enumerate(used.mean(0))}, env_steps)
                 logger.heatmap("experts/routing_task_x_expert", used, env_steps)
             save(table)

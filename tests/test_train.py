@@ -96,7 +96,7 @@ def test_adapting_to_a_new_task_leaves_old_tasks_untouched(tmp_path: Path) -> No
     old_agent, new_agent = agent_from_checkpoint(before), agent_from_checkpoint(after)
     assert new_agent.updates > old_agent.updates
     obs = np.random.default_rng(0).normal(size=(16, 38)).astype(np.float32)
-    reach, push, robot = np.zeros(16, np.int64), np.ones(16, np.int64), np.zeros(16, np.int64)
+    reach, robot = np.zeros(16, np.int64), np.zeros(16, np.int64)
     # Reach (an old task) acts exactly as before; push (the new one) may use the new experts.
     assert np.array_equal(old_agent.act(obs, reach, robot, True), new_agent.act(obs, reach, robot, True))
     routes = new_agent.routes(obs, reach, robot)[0]
