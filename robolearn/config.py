@@ -29,13 +29,13 @@ class LoggerConfig:
 
 @dataclass
 class TrainConfig:
-    tasks: list[str] = field(default_factory=lambda: ["reach", "push"])
-    robots: list[str] = field(default_factory=lambda: ["panda"])
+    tasks: list[str] = field(default_factory=lambda: ["reach", "drawer_close"])
+    robots: list[str] = field(default_factory=lambda: ["panda", "kuka", "xarm6"])
     backend: str = "mujoco"
-    total_steps: int = 100_000
+    total_steps: int = 45_000
     seed: int = 0
     out: str | None = None  # default: runs/<date-time>
-    eval_every: int = 10_000
+    eval_every: int = 15_000
     eval_episodes: int = 10
     resume: str | None = None  # a checkpoint to continue from
     adapt_from: str | None = None  # a MoE checkpoint to extend with the new tasks in `tasks`

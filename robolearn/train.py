@@ -27,6 +27,7 @@ from robolearn.policies import PolicyConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
 
 CHECKPOINT_NAME = "checkpoint.pt"
+LOSS_LOG_EVERY = 200  # gradient steps between loss logs
 
 
 def make_agent(policy: PolicyConfig, algo: SACConfig) -> SAC:
@@ -73,6 +74,8 @@ def train(cfg: TrainConfig) -> Path:
         data = load_checkpoint(cfg.resume)
         agent = agent_from_checkpoint(data)
         env_steps = int(data["env_steps"])
+        if env_steps >= cfg.total_steps:
+            raise ValueError(f"total_steps={cfg.total_steps}: the checkpoint is already at {env_steps} env steps")
     if cfg.adapt_from:
         data = load_checkpoint(cfg.adapt_from)
         agent, known_tasks = agent_from_checkpoint(data), list(data["tasks"])
@@ -100,10 +103,11 @@ def train(cfg: TrainConfig) -> Path:
     env_robot = np.array([o["robot_id"] for o in obs])
     ep_success, ep_return = np.zeros(len(envs), bool), np.zeros(len(envs))
     recent = [deque(maxlen=20) for _ in envs]
-    owed_updates, next_eval, metrics = 0.0, env_steps + cfg.eval_every, {}
+    owed_updates, next_eval, next_loss_log = 0.0, env_steps + cfg.eval_every, agent.updates
     # A resumed run has no replay: it refills with the policy's own actions, not random ones.
     warmup_until = env_steps + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
     table = None
+    started, start_steps, start_updates = time.perf_counter(), env_steps, agent.updates
     bar = tqdm(total=cfg.total_steps, initial=min(env_steps, cfg.total_steps), unit="step", desc="train",
                mininterval=1.0)
     while env_steps < cfg.total_steps:
@@ -135,7 +139,8 @@ def train(cfg: TrainConfig) -> Path:
             while owed_updates >= 1.0:
                 metrics = agent.update(buffer.sample(cfg.algo.batch_size, rng))
                 owed_updates -= 1.0
-            if agent.updates % 200 == 0:
+            if agent.updates >= next_loss_log:
+                next_loss_log += LOSS_LOG_EVERY
                 logger.log({f"train/{k}": v for k, v in metrics.items()}, env_steps)
         bar.set_postfix_str(" ".join(f"{t}/{r}={np.mean(q) if q else 0:.2f}" for (t, r), q in zip(combos, recent)),
                             refresh=False)
@@ -152,6 +157,10 @@ def train(cfg: TrainConfig) -> Path:
             save(table)
             bar.write(f"[{env_steps} steps] " + " ".join(f"{t}/{r}={s:.2f}" for (t, r), s in table.items()))
     bar.close()
+    elapsed = time.perf_counter() - started
+    steps_done, updates_done = env_steps - start_steps, agent.updates - start_updates
+    print(f"throughput: {steps_done / elapsed:.1f} env steps/s, {updates_done / elapsed:.1f} gradient steps/s "
+          f"({elapsed:.0f} s wall, evaluation included)")
     for env in envs:
         env.close()
     logger.close()

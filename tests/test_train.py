@@ -108,3 +108,13 @@ def test_adapting_needs_a_new_task(tmp_path: Path) -> None:
     base = train(to_dataclass(compose_train(TINY + ["total_steps=100", "eval_every=100", f"out={tmp_path}/base"])))
     with pytest.raises(ValueError, match="already in the checkpoint"):
         train(to_dataclass(compose_train(TINY + [f"adapt_from={base}", f"out={tmp_path}/again"])))
+
+
+def test_wandb_logger_writes_an_offline_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = to_dataclass(compose_train([arg for arg in TINY if arg != "logger=none"]
+                                     + ["logger=wandb", "total_steps=200", "eval_every=200", f"out={tmp_path}"]))
+    train(cfg)
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
