@@ -12,9 +12,10 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from robolearn.learners.ppo import PPOConfig
 from robolearn.learners.sac import SACConfig
 from robolearn.policies import PolicyConfig
 
@@ -43,14 +44,15 @@ class TrainConfig:
     threads: int = 2
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # per task: extra gym.make keyword arguments
     policy: PolicyConfig = field(default_factory=PolicyConfig)
-    algo: SACConfig = field(default_factory=SACConfig)
+    algo: Any = MISSING  # SACConfig or PPOConfig: set by the `algo` group (configs/algo/)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
 _store = ConfigStore.instance()
 _store.store(name="train_schema", node=TrainConfig)
 _store.store(group="policy", name="policy_schema", node=PolicyConfig)
-_store.store(group="algo", name="algo_schema", node=SACConfig)
+_store.store(group="algo", name="sac_schema", node=SACConfig)
+_store.store(group="algo", name="ppo_schema", node=PPOConfig)
 _store.store(group="logger", name="logger_schema", node=LoggerConfig)
 
 

@@ -1,15 +1,18 @@
 """Multitask training in one process: one env per task x robot, one shared policy.
 
-Each iteration steps every env once with a single batched policy forward, stores the
-transitions, and runs `updates_per_step` gradient steps per env step. Periodic
-deterministic evaluation writes the checkpoint (one file, see robolearn/checkpoint.py).
+Every iteration steps all envs with a single batched policy forward. SAC stores the
+transitions in a replay buffer and runs `updates_per_step` gradient steps per env
+step; PPO collects `rollout_steps` per env and then updates. Periodic deterministic
+evaluation writes the checkpoint (one file, see robolearn/checkpoint.py).
 """
 from __future__ import annotations
 
 import time
 from collections import deque
 from pathlib import Path
+from typing import Callable
 
+import gymnasium as gym
 import numpy as np
 import torch
 from omegaconf import OmegaConf
@@ -20,6 +23,7 @@ from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import TrainConfig
 from robolearn.envs import N_ROBOT_IDS, N_TASK_IDS, check_names, combos_for, make_env, task_ids
 from robolearn.evaluate import evaluate, format_success
+from robolearn.learners.ppo import PPO, PPOConfig
 from robolearn.learners.replay import ReplayBuffer
 from robolearn.learners.sac import SAC, SACConfig
 from robolearn.logger import Logger
@@ -28,44 +32,83 @@ from robolearn.spec import ACTION_DIM, STATE_DIM
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOSS_LOG_EVERY = 200  # gradient steps between loss logs
+ALGOS = {"sac": (SAC, SACConfig), "ppo": (PPO, PPOConfig)}
+Agent = SAC | PPO
 
 
-def make_agent(policy: PolicyConfig, algo: SACConfig) -> SAC:
-    # Embeddings and temperatures are indexed by the global task and robot ids, so a
+def make_agent(policy: PolicyConfig, algo: SACConfig | PPOConfig) -> Agent:
+    # Embeddings and temperatures are indexed by global task and robot ids, so a
     # checkpoint can later be trained on tasks it has not seen yet.
-    return SAC(policy, algo, STATE_DIM, ACTION_DIM, N_TASK_IDS, N_ROBOT_IDS)
+    learner, _ = ALGOS[algo.name]
+    return learner(policy, algo, STATE_DIM, ACTION_DIM, N_TASK_IDS, N_ROBOT_IDS)
 
 
-def agent_from_checkpoint(data: dict) -> SAC:
+def agent_from_checkpoint(data: dict) -> Agent:
     cfg = data["config"]
-    agent = make_agent(PolicyConfig(**cfg["policy"]), SACConfig(**cfg["algo"]))
+    _, algo_cfg = ALGOS[cfg["algo"]["name"]]
+    agent = make_agent(PolicyConfig(**cfg["policy"]), algo_cfg(**cfg["algo"]))
     agent.load_state_dict(data["learner"])
     return agent
 
 
-def routing_matrix(agent: SAC, buffer: ReplayBuffer, n_tasks: int, samples: int = 2048) -> np.ndarray | None:
+class EnvRunner:
+    """Steps one env per task x robot and keeps each env's episode success and return."""
+
+    def __init__(self, combos: list[tuple[str, str]], envs: list[gym.Env], seed: int, logger: Logger):
+        self.combos, self.envs, self.logger = combos, envs, logger
+        obs = [env.reset(seed=seed + 1000 * i)[0] for i, env in enumerate(envs)]
+        self.states = np.stack([o["state"] for o in obs])
+        self.task = np.array([o["task_id"] for o in obs])
+        self.robot = np.array([o["robot_id"] for o in obs])
+        self.success, self.returns = np.zeros(len(envs), bool), np.zeros(len(envs))
+        self.recent = [deque(maxlen=20) for _ in envs]
+
+    def step(self, actions: np.ndarray, env_steps: int) -> tuple[np.ndarray, ...]:
+        """Returns (reward, terminated, truncated, next_state); `next_state` is the
+        observation the step produced (the final one when an episode ended), while
+        `self.states` moves on to the reset observation."""
+        n = len(self.envs)
+        reward, terminated, truncated = np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool)
+        next_state = np.empty_like(self.states)
+        for i, env in enumerate(self.envs):
+            obs, reward[i], terminated[i], truncated[i], info = env.step(actions[i])
+            next_state[i] = obs["state"]
+            self.success[i] |= bool(info["success"])
+            self.returns[i] += reward[i]
+            if terminated[i] or truncated[i]:
+                task, robot = self.combos[i]
+                self.recent[i].append(self.success[i])
+                self.logger.log({f"train/{task}/{robot}/success": float(self.success[i]),
+                                 f"train/{task}/{robot}/return": self.returns[i]}, env_steps)
+                self.success[i], self.returns[i] = False, 0.0
+                obs, _ = env.reset()
+            self.states[i] = obs["state"]
+        return reward, terminated, truncated, next_state
+
+    def summary(self) -> str:
+        return " ".join(f"{t}/{r}={np.mean(q) if q else 0:.2f}" for (t, r), q in zip(self.combos, self.recent))
+
+
+def routing_matrix(agent: Agent, states: np.ndarray, task: np.ndarray, robot: np.ndarray) -> np.ndarray | None:
     """Fraction of each task's routing decisions (first MoE layer) that go to each expert."""
-    if buffer.size == 0:
-        return None
-    idx = np.random.default_rng(0).integers(0, buffer.size, samples)
-    routes = agent.routes(buffer.obs[idx], buffer.task[idx], buffer.robot[idx])
+    routes = agent.routes(states, task, robot)
     if not routes:
         return None
-    chosen = routes[0].numpy()
-    matrix = np.zeros((n_tasks, agent.actor.net.layers[0].n_experts))
-    for task, experts in zip(buffer.task[idx], chosen):
-        np.add.at(matrix[task], experts, 1.0)
+    matrix = np.zeros((N_TASK_IDS, agent.actor.net.layers[0].n_experts))
+    for t, experts in zip(task, routes[0].numpy()):
+        np.add.at(matrix[t], experts, 1.0)
     return matrix / np.maximum(matrix.sum(1, keepdims=True), 1.0)
 
 
 def train(cfg: TrainConfig) -> Path:
     check_names(cfg.tasks, cfg.robots, cfg.backend)
+    if cfg.algo.name not in ALGOS:
+        raise ValueError(f"algo={cfg.algo.name!r}; allowed: {', '.join(ALGOS)}")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
-    combos = combos_for(cfg.tasks, cfg.robots)
 
     agent, env_steps, known_tasks = make_agent(cfg.policy, cfg.algo), 0, []
     if cfg.resume and cfg.adapt_from:
@@ -79,6 +122,8 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.adapt_from:
         data = load_checkpoint(cfg.adapt_from)
         agent, known_tasks = agent_from_checkpoint(data), list(data["tasks"])
+        if not isinstance(agent, SAC):
+            raise ValueError("adapt_from needs a checkpoint trained with algo=sac")
         new_tasks = [t for t in cfg.tasks if t not in known_tasks]
         if not new_tasks:
             raise ValueError(f"adapt_from: every task in tasks={cfg.tasks} is already in the checkpoint")
@@ -87,84 +132,126 @@ def train(cfg: TrainConfig) -> Path:
         cfg.policy.n_experts += cfg.add_experts
     # The checkpoint covers every task the policy knows: evaluation and `check` see them all.
     all_tasks = list(dict.fromkeys(known_tasks + cfg.tasks))
-    envs = [make_env(t, r, cfg.backend, all_tasks, cfg.env_kwargs) for t, r in combos]
+    combos = combos_for(cfg.tasks, cfg.robots)
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
     logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
-    buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + len(envs)), STATE_DIM, ACTION_DIM)
+    runner = EnvRunner(combos, [make_env(t, r, cfg.backend, all_tasks, cfg.env_kwargs) for t, r in combos],
+                       cfg.seed, logger)
     ckpt_path = out / CHECKPOINT_NAME
-
-    def save(table: dict[tuple[str, str], float] | None) -> None:
-        save_checkpoint(ckpt_path, {"config": config, "learner": agent.state_dict(), "tasks": all_tasks,
-                                    "robots": cfg.robots, "backend": cfg.backend, "env_steps": env_steps,
-                                    "eval": {f"{t}/{r}": s for (t, r), s in (table or {}).items()}, "adr": None})
-
-    obs = [env.reset(seed=cfg.seed + 1000 * i)[0] for i, env in enumerate(envs)]
-    env_task = np.array([o["task_id"] for o in obs])
-    env_robot = np.array([o["robot_id"] for o in obs])
-    ep_success, ep_return = np.zeros(len(envs), bool), np.zeros(len(envs))
-    recent = [deque(maxlen=20) for _ in envs]
-    owed_updates, next_eval, next_loss_log = 0.0, env_steps + cfg.eval_every, agent.updates
-    # A resumed run has no replay: it refills with the policy's own actions, not random ones.
-    warmup_until = env_steps + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
-    table = None
-    started, start_steps, start_updates = time.perf_counter(), env_steps, agent.updates
+    table: dict[tuple[str, str], float] = {}
+    next_eval = env_steps + cfg.eval_every
     bar = tqdm(total=cfg.total_steps, initial=min(env_steps, cfg.total_steps), unit="step", desc="train",
                mininterval=1.0)
-    while env_steps < cfg.total_steps:
-        states = np.stack([o["state"] for o in obs])
-        if env_steps < warmup_until and not cfg.resume:
-            actions = rng.uniform(-1, 1, (len(envs), ACTION_DIM)).astype(np.float32)
-        else:
-            actions = agent.act(states, env_task, env_robot)
-        for i, env in enumerate(envs):
-            next_obs, reward, terminated, truncated, info = env.step(actions[i])
-            buffer.add(states[i:i + 1], actions[i:i + 1], np.array([reward]), next_obs["state"][None],
-                       np.array([float(terminated)]), env_task[i:i + 1], env_robot[i:i + 1])
-            ep_success[i] |= bool(info["success"])
-            ep_return[i] += reward
-            if terminated or truncated:
-                recent[i].append(ep_success[i])
-                task, robot = combos[i]
-                logger.log({f"train/{task}/{robot}/success": float(ep_success[i]),
-                            f"train/{task}/{robot}/return": ep_return[i]}, env_steps)
-                ep_success[i], ep_return[i] = False, 0.0
-                next_obs, _ = env.reset()
-            obs[i] = next_obs
-        if not cfg.adapt_from:  # adapting: old tasks must see exactly the inputs they were trained on
-            agent.norm.update(torch.from_numpy(states))
-        env_steps += len(envs)
-        bar.update(len(envs))
-        if env_steps >= warmup_until and buffer.size >= cfg.algo.batch_size:
-            owed_updates += len(envs) * cfg.algo.updates_per_step
-            while owed_updates >= 1.0:
-                metrics = agent.update(buffer.sample(cfg.algo.batch_size, rng))
-                owed_updates -= 1.0
-            if agent.updates >= next_loss_log:
-                next_loss_log += LOSS_LOG_EVERY
-                logger.log({f"train/{k}": v for k, v in metrics.items()}, env_steps)
-        bar.set_postfix_str(" ".join(f"{t}/{r}={np.mean(q) if q else 0:.2f}" for (t, r), q in zip(combos, recent)),
-                            refresh=False)
-        if env_steps >= next_eval or env_steps >= cfg.total_steps:
+
+    saved_at = (-1, -1)  # (env steps, gradient steps) of the last checkpoint
+
+    def evaluate_and_save(probe: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        nonlocal table, saved_at
+        table = evaluate(agent, all_tasks, cfg.robots, cfg.backend, cfg.eval_episodes, env_kwargs=cfg.env_kwargs)
+        logger.log({f"eval/{t}/{r}/success": s for (t, r), s in table.items()}
+                   | {"eval/mean_success": float(np.mean(list(table.values())))}, env_steps)
+        matrix = routing_matrix(agent, *probe())
+        if matrix is not None:
+            used = matrix[sorted(set(runner.task.tolist()))]
+            logger.log({f"experts/utilization/{e}": float(u) for e, u in enumerate(used.mean(0))}, env_steps)
+            logger.heatmap("experts/routing_task_x_expert", used, env_steps)
+        save_checkpoint(ckpt_path, {"config": config, "learner": agent.state_dict(), "tasks": all_tasks,
+                                    "robots": cfg.robots, "backend": cfg.backend, "env_steps": env_steps,
+                                    "eval": {f"{t}/{r}": s for (t, r), s in table.items()}, "adr": None})
+        saved_at = (env_steps, agent.updates)
+        bar.write(f"[{env_steps} steps] " + " ".join(f"{t}/{r}={s:.2f}" for (t, r), s in table.items()))
+
+    def advance(steps: int, probe: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """Count env steps; every `eval_every`, evaluate, log routing over `probe()`'s recent
+        (states, task, robot) and save the checkpoint."""
+        nonlocal env_steps, next_eval
+        env_steps += steps
+        bar.update(steps)
+        bar.set_postfix_str(runner.summary(), refresh=False)
+        if env_steps >= next_eval:
             next_eval += cfg.eval_every
-            table = evaluate(agent, all_tasks, cfg.robots, cfg.backend, cfg.eval_episodes, env_kwargs=cfg.env_kwargs)
-            logger.log({f"eval/{t}/{r}/success": s for (t, r), s in table.items()}
-                       | {"eval/mean_success": float(np.mean(list(table.values())))}, env_steps)
-            matrix = routing_matrix(agent, buffer, N_TASK_IDS)
-            if matrix is not None:
-                used = matrix[sorted(set(env_task.tolist()))]
-                logger.log({f"experts/utilization/{e}": float(u) for e, u in enumerate(used.mean(0))}, env_steps)
-                logger.heatmap("experts/routing_task_x_expert", used, env_steps)
-            save(table)
-            bar.write(f"[{env_steps} steps] " + " ".join(f"{t}/{r}={s:.2f}" for (t, r), s in table.items()))
+            evaluate_and_save(probe)
+
+    started, start_steps, start_updates = time.perf_counter(), env_steps, agent.updates
+    loop = sac_loop if isinstance(agent, SAC) else ppo_loop
+    probe = loop(cfg, agent, runner, rng, logger, lambda: env_steps, advance)
+    if saved_at != (env_steps, agent.updates):  # the final weights, evaluated and saved
+        evaluate_and_save(probe)
     bar.close()
     elapsed = time.perf_counter() - started
-    steps_done, updates_done = env_steps - start_steps, agent.updates - start_updates
-    print(f"throughput: {steps_done / elapsed:.1f} env steps/s, {updates_done / elapsed:.1f} gradient steps/s "
-          f"({elapsed:.0f} s wall, evaluation included)")
-    for env in envs:
+    print(f"throughput: {(env_steps - start_steps) / elapsed:.1f} env steps/s, "
+          f"{(agent.updates - start_updates) / elapsed:.1f} gradient steps/s ({elapsed:.0f} s wall, evaluation included)")
+    for env in runner.envs:
         env.close()
     logger.close()
     print(format_success(table, f"eval success ({cfg.backend}, {cfg.eval_episodes} episodes)"))
     print(f"checkpoint: {ckpt_path}")
     return ckpt_path
 
+
+def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Generator, logger: Logger,
+             steps_done: Callable[[], int], advance: Callable) -> Callable:
+    """Runs to `total_steps`; returns the probe of recent (states, task, robot) for routing stats."""
+    n = len(runner.envs)
+    buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + n), STATE_DIM, ACTION_DIM)
+    # A resumed run has no replay: it refills with the policy's own actions, not random ones.
+    warmup_until = steps_done() + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
+    owed_updates = 0.0
+
+    def probe() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        recent = slice(max(0, buffer.size - 2048), buffer.size)
+        return buffer.obs[recent], buffer.task[recent], buffer.robot[recent]
+
+    while steps_done() < cfg.total_steps:
+        states = runner.states.copy()
+        if steps_done() < warmup_until and not cfg.resume:
+            actions = rng.uniform(-1, 1, (n, ACTION_DIM)).astype(np.float32)
+        else:
+            actions = agent.act(states, runner.task, runner.robot)
+        reward, terminated, _, next_state = runner.step(actions, steps_done())
+        buffer.add(states, actions, reward, next_state, terminated.astype(np.float32), runner.task, runner.robot)
+        if not cfg.adapt_from:  # adapting: old tasks must see exactly the inputs they were trained on
+            agent.norm.update(torch.from_numpy(states))
+        if steps_done() + n >= warmup_until and buffer.size >= cfg.algo.batch_size:
+            owed_updates += n * cfg.algo.updates_per_step
+            while owed_updates >= 1.0:
+                metrics = agent.update(buffer.sample(cfg.algo.batch_size, rng))
+                owed_updates -= 1.0
+                if agent.updates % LOSS_LOG_EVERY == 0:
+                    logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())
+        advance(n, probe)
+    return probe
+
+
+def ppo_loop(cfg: TrainConfig, agent: PPO, runner: EnvRunner, rng: np.random.Generator, logger: Logger,
+             steps_done: Callable[[], int], advance: Callable) -> Callable:
+    """Runs to `total_steps`; returns the probe of recent (states, task, robot) for routing stats."""
+    n, horizon = len(runner.envs), cfg.algo.rollout_steps
+    raw_states: list[np.ndarray] = []
+
+    def probe() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (np.concatenate(raw_states), np.tile(runner.task, len(raw_states)),
+                np.tile(runner.robot, len(raw_states)))
+
+    while steps_done() < cfg.total_steps:
+        keys = ("obs", "pre", "logp", "value", "reward", "done", "task", "robot")
+        rollout: dict[str, list] = {k: [] for k in keys}
+        raw_states.clear()
+        for _ in range(horizon):
+            raw_states.append(runner.states.copy())
+            step = agent.sample(runner.states, runner.task, runner.robot)
+            reward, terminated, truncated, next_state = runner.step(step["action"], steps_done())
+            # A time limit is not a failure: bootstrap the cut-off episode with its value.
+            cut = truncated & ~terminated
+            if cut.any():
+                reward[cut] += cfg.algo.gamma * agent.state_value(next_state[cut], runner.task[cut], runner.robot[cut])
+            for k, v in (step | {"reward": reward, "done": (terminated | truncated).astype(np.float32),
+                                 "task": runner.task.copy(), "robot": runner.robot.copy()}).items():
+                if k in rollout:
+                    rollout[k].append(v)
+            advance(n, probe)
+        last_value = agent.state_value(runner.states, runner.task, runner.robot)
+        metrics = agent.update({k: np.stack(v) for k, v in rollout.items()}, last_value, rng)
+        agent.norm.update(torch.from_numpy(np.concatenate(raw_states)))
+        logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())
+    return probe

@@ -55,9 +55,14 @@ def test_checkpoint_round_trip_and_resume(tmp_path: Path, policy: str) -> None:
 def test_eval_cli_prints_table_and_rejects_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = train(to_dataclass(compose_train(TINY + ["total_steps=100", "eval_every=100", f"out={tmp_path}"])))
     capsys.readouterr()
-    assert main(["eval", f"checkpoint={path}", "episodes=1", "disable_experts=0.5"]) == 0
+    assert main(["eval", f"checkpoint={path}", "episodes=1", "disable_experts=0.5", f"video={tmp_path}/videos"]) == 0
     out = capsys.readouterr().out
     assert "reach" in out and "50% experts disabled" in out
+    video = tmp_path / "videos" / "reach_panda_mujoco.mp4"
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 50  # reach's horizon
     broken = tmp_path / "broken.pt"
     broken.write_bytes(path.read_bytes()[:100])
     assert main(["eval", f"checkpoint={broken}"]) == 1

@@ -54,20 +54,42 @@ class Actor(nn.Module):
         self.cond = Conditioner(n_tasks, n_robots, cfg.embed_dim)
         self.net = build_net(cfg, obs_dim, 2 * act_dim, self.cond.dim, n_tasks)
 
-    def forward(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor, deterministic: bool = False,
-                expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
-        """Returns (action in [-1, 1], log-prob, balance loss, routes)."""
+    def distribution(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor,
+                     expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
+        """The Gaussian before the tanh squash: (mean, log_std, balance loss, routes)."""
         out, balance, routes = self.net(obs, self.cond(task, robot), task, expert_mask)
         mean, log_std = out.chunk(2, dim=-1)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
+        return mean, log_std, balance, routes
+
+    def forward(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor, deterministic: bool = False,
+                expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
+        """Returns (action in [-1, 1], log-prob, balance loss, routes)."""
+        mean, log_std, balance, routes = self.distribution(obs, task, robot, expert_mask)
         if deterministic:
             return torch.tanh(mean), torch.zeros_like(mean[:, 0]), balance, routes
-        std = log_std.exp()
-        pre = mean + std * torch.randn_like(mean)
-        log_prob = (-0.5 * ((pre - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-        # tanh change of variables, in the numerically stable form
-        log_prob -= (2 * (math.log(2) - pre - F.softplus(-2 * pre))).sum(-1)
-        return torch.tanh(pre), log_prob, balance, routes
+        pre = mean + log_std.exp() * torch.randn_like(mean)
+        return torch.tanh(pre), squashed_log_prob(pre, mean, log_std), balance, routes
+
+
+def squashed_log_prob(pre: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """Log-density of tanh(pre) for pre ~ N(mean, exp(log_std)), summed over action dims."""
+    log_prob = (-0.5 * ((pre - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+    # tanh change of variables, in the numerically stable form
+    return log_prob - (2 * (math.log(2) - pre - F.softplus(-2 * pre))).sum(-1)
+
+
+class ValueNet(nn.Module):
+    """State value V(s, task, robot) for on-policy learners, built like the actor."""
+
+    def __init__(self, cfg: PolicyConfig, obs_dim: int, n_tasks: int, n_robots: int):
+        super().__init__()
+        self.cond = Conditioner(n_tasks, n_robots, cfg.embed_dim)
+        self.net = build_net(cfg, obs_dim, 1, self.cond.dim, n_tasks)
+
+    def forward(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        value, balance, _ = self.net(obs, self.cond(task, robot), task)
+        return value.squeeze(-1), balance
 
 
 class TwinCritic(nn.Module):

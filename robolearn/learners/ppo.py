@@ -1,0 +1,142 @@
+"""Multitask PPO: clipped surrogate, GAE, advantages normalized per task.
+
+Per-task normalization keeps a task with large returns from drowning the gradient of
+the others. Observations are normalized when collected and stored normalized, so the
+probability ratio compares the same inputs; the normalizer's statistics are updated
+after each rollout. The MoE load-balancing losses enter with `balance_coef`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from robolearn.policies import PolicyConfig
+from robolearn.policies.actor_critic import Actor, RunningNorm, ValueNet, squashed_log_prob
+
+
+@dataclass
+class PPOConfig:
+    name: str = "ppo"
+    gamma: float = 0.97
+    gae_lambda: float = 0.95
+    lr: float = 3e-4
+    rollout_steps: int = 256  # steps per env between updates
+    epochs: int = 5
+    minibatch_size: int = 512
+    clip: float = 0.2
+    value_coef: float = 0.5
+    entropy_coef: float = 0.001
+    balance_coef: float = 0.01
+    max_grad_norm: float = 0.5
+
+
+def gae(reward: np.ndarray, value: np.ndarray, done: np.ndarray, last_value: np.ndarray, gamma: float,
+        lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Advantages and returns for (T, N) arrays; `done[t]` ends the episode after step t."""
+    advantage = np.zeros_like(reward)
+    running = np.zeros_like(last_value)
+    for t in reversed(range(len(reward))):
+        next_value = last_value if t == len(reward) - 1 else value[t + 1]
+        alive = 1.0 - done[t]
+        delta = reward[t] + gamma * next_value * alive - value[t]
+        running = delta + gamma * lam * alive * running
+        advantage[t] = running
+    return advantage, advantage + value
+
+
+def normalize_per_task(advantage: np.ndarray, task: np.ndarray) -> np.ndarray:
+    out = np.empty_like(advantage)
+    for t in np.unique(task):
+        group = task == t
+        out[group] = (advantage[group] - advantage[group].mean()) / (advantage[group].std() + 1e-8)
+    return out
+
+
+class PPO:
+    def __init__(self, policy: PolicyConfig, cfg: PPOConfig, obs_dim: int, act_dim: int, n_tasks: int,
+                 n_robots: int):
+        self.cfg = cfg
+        self.norm = RunningNorm(obs_dim)
+        self.actor = Actor(policy, obs_dim, act_dim, n_tasks, n_robots)
+        self.value = ValueNet(policy, obs_dim, n_tasks, n_robots)
+        self.optimizer = torch.optim.Adam([*self.actor.parameters(), *self.value.parameters()], lr=cfg.lr)
+        self.updates = 0
+
+    def normalize(self, obs: np.ndarray) -> torch.Tensor:
+        return self.norm(torch.as_tensor(obs, dtype=torch.float32))
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray, deterministic: bool = False,
+            expert_mask: torch.Tensor | None = None) -> np.ndarray:
+        self.actor.eval()
+        action, *_ = self.actor(self.normalize(obs), torch.as_tensor(task), torch.as_tensor(robot), deterministic,
+                                expert_mask)
+        self.actor.train()
+        return action.numpy()
+
+    @torch.no_grad()
+    def routes(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray) -> list[torch.Tensor]:
+        self.actor.eval()
+        *_, routes = self.actor(self.normalize(obs), torch.as_tensor(task), torch.as_tensor(robot), True)
+        self.actor.train()
+        return routes
+
+    @torch.no_grad()
+    def sample(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray) -> dict[str, np.ndarray]:
+        """One exploratory step for a batch of envs, with what the update needs to store."""
+        x, task_t, robot_t = self.normalize(obs), torch.as_tensor(task), torch.as_tensor(robot)
+        mean, log_std, _, _ = self.actor.distribution(x, task_t, robot_t)
+        pre = mean + log_std.exp() * torch.randn_like(mean)
+        value, _ = self.value(x, task_t, robot_t)
+        return {"action": torch.tanh(pre).numpy(), "pre": pre.numpy(), "obs": x.numpy(),
+                "logp": squashed_log_prob(pre, mean, log_std).numpy(), "value": value.numpy()}
+
+    @torch.no_grad()
+    def state_value(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray) -> np.ndarray:
+        return self.value(self.normalize(obs), torch.as_tensor(task), torch.as_tensor(robot))[0].numpy()
+
+    def update(self, rollout: dict[str, np.ndarray], last_value: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+        """`rollout` holds (T, N, ...) arrays from `sample` plus reward, done, task, robot."""
+        cfg = self.cfg
+        advantage, returns = gae(rollout["reward"], rollout["value"], rollout["done"], last_value, cfg.gamma,
+                                 cfg.gae_lambda)
+        flat = {k: torch.as_tensor(v.reshape(-1, *v.shape[2:])) for k, v in rollout.items()}
+        task_np = rollout["task"].reshape(-1)
+        adv = torch.as_tensor(normalize_per_task(advantage.reshape(-1), task_np), dtype=torch.float32)
+        ret = torch.as_tensor(returns.reshape(-1), dtype=torch.float32)
+        n, metrics = len(ret), {}
+        for _ in range(cfg.epochs):
+            for idx in np.array_split(rng.permutation(n), max(1, n // cfg.minibatch_size)):
+                obs, task, robot = flat["obs"][idx], flat["task"][idx], flat["robot"][idx]
+                mean, log_std, actor_balance, _ = self.actor.distribution(obs, task, robot)
+                logp = squashed_log_prob(flat["pre"][idx], mean, log_std)
+                ratio = (logp - flat["logp"][idx]).exp()
+                policy_loss = -torch.min(ratio * adv[idx], ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * adv[idx]).mean()
+                value, value_balance = self.value(obs, task, robot)
+                value_loss = F.mse_loss(value, ret[idx])
+                entropy = log_std.sum(-1).mean()  # Gaussian entropy up to a constant
+                loss = (policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+                        + cfg.balance_coef * (actor_balance + value_balance))
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_([*self.actor.parameters(), *self.value.parameters()], cfg.max_grad_norm)
+                self.optimizer.step()
+                self.updates += 1
+                metrics = {"loss/policy": policy_loss.item(), "loss/value": value_loss.item(),
+                           "loss/balance": actor_balance.item(), "entropy": entropy.item(),
+                           "clip_fraction": ((ratio - 1).abs() > cfg.clip).float().mean().item()}
+        return metrics
+
+    def state_dict(self) -> dict:
+        return {"norm": self.norm.state_dict(), "actor": self.actor.state_dict(), "value": self.value.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.norm.load_state_dict(state["norm"])
+        self.actor.load_state_dict(state["actor"])
+        self.value.load_state_dict(state["value"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.updates = state["updates"]
