@@ -7,11 +7,11 @@ import numpy as np
 import torch
 
 from robolearn.envs import combos_for, make_env
-from robolearn.learners.sac import SAC
+from robolearn.learners import Agent
 from sims.backend import CONTROL_DT
 
 
-def evaluate(agent: SAC, tasks: list[str], robots: list[str], backend: str, episodes: int, seed: int = 10_000,
+def evaluate(agent: Agent, tasks: list[str], robots: list[str], backend: str, episodes: int, seed: int = 10_000,
              expert_mask: torch.Tensor | None = None, video_dir: str | Path | None = None,
              env_kwargs: dict[str, dict] | None = None) -> dict[tuple[str, str], float]:
     """Deterministic actions; `expert_mask` (bool, E) disables experts in every MoE layer's gate."""

@@ -23,6 +23,7 @@ from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import TrainConfig
 from robolearn.envs import N_ROBOT_IDS, N_TASK_IDS, check_names, combos_for, make_env, task_ids
 from robolearn.evaluate import evaluate, format_success
+from robolearn.learners import Agent
 from robolearn.learners.ppo import PPO, PPOConfig
 from robolearn.learners.replay import ReplayBuffer
 from robolearn.learners.sac import SAC, SACConfig
@@ -33,7 +34,6 @@ from robolearn.spec import ACTION_DIM, STATE_DIM
 CHECKPOINT_NAME = "checkpoint.pt"
 LOSS_LOG_EVERY = 200  # gradient steps between loss logs
 ALGOS = {"sac": (SAC, SACConfig), "ppo": (PPO, PPOConfig)}
-Agent = SAC | PPO
 
 
 def make_agent(policy: PolicyConfig, algo: SACConfig | PPOConfig) -> Agent:
