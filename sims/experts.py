@@ -29,8 +29,9 @@ def down_yawed(yaw: float) -> np.ndarray:
 
 
 def servo(state: np.ndarray, pos: np.ndarray, grip: float, rot: np.ndarray = DOWN, gain: float = 1.0,
-          max_speed: float = 1.0) -> np.ndarray:
-    """Action that moves the hand toward `pos` and `rot` and sets the gripper."""
+          max_speed: float = 1.0, max_turn: float = 1.0) -> np.ndarray:
+    """Action that moves the hand toward `pos` and `rot` and sets the gripper; `max_speed`
+    and `max_turn` cap the translation and rotation parts (fractions of the largest step)."""
     action = np.zeros(7, dtype=np.float32)
     move = (pos - state[S["tcp_pos"]]) * gain / POS_STEP
     norm = np.linalg.norm(move)
@@ -38,7 +39,7 @@ def servo(state: np.ndarray, pos: np.ndarray, grip: float, rot: np.ndarray = DOW
         move *= max_speed / norm
     action[:3] = move
     err = mat_to_axis_angle(rot @ quat_to_mat(state[S["tcp_quat"]]).T)
-    action[3:6] = np.clip(err / ROT_STEP, -1.0, 1.0)
+    action[3:6] = np.clip(err / ROT_STEP, -max_turn, max_turn)
     action[6] = grip
     return action
 

@@ -63,9 +63,7 @@ def test_spaces_seed_and_physics(task: str, robot: str, backend: str) -> None:
     twin.close()
 
 
-@pytest.mark.parametrize("task,robot,backend", COMBOS, ids=IDS)
-def test_expert_succeeds(task: str, robot: str, backend: str, request: pytest.FixtureRequest) -> None:
-    episodes = 50 if request.config.getoption("-m") == "slow" else EXPERT_EPISODES
+def check_expert(task: str, robot: str, backend: str, episodes: int, request: pytest.FixtureRequest) -> None:
     if (task, robot, backend) in KNOWN_EXPERT_GAPS:
         request.applymarker(pytest.mark.xfail(strict=True, reason="known expert gap, see docs/benchmarks.md"))
     env = make(task, robot, backend)
@@ -73,3 +71,14 @@ def test_expert_succeeds(task: str, robot: str, backend: str, request: pytest.Fi
     wins = sum(run_episode(env, expert, seed=1000 + i, stop_on_success=True)[0] for i in range(episodes))
     env.close()
     assert wins / episodes >= EXPERT_SUCCESS, f"{wins}/{episodes}"
+
+
+@pytest.mark.parametrize("task,robot,backend", COMBOS, ids=IDS)
+def test_expert_succeeds(task: str, robot: str, backend: str, request: pytest.FixtureRequest) -> None:
+    check_expert(task, robot, backend, EXPERT_EPISODES, request)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task,robot,backend", COMBOS, ids=IDS)
+def test_expert_succeeds_over_50_episodes(task: str, robot: str, backend: str, request: pytest.FixtureRequest) -> None:
+    check_expert(task, robot, backend, 50, request)

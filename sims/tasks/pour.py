@@ -21,10 +21,11 @@ CUP_R, CUP_H, HANDLE_OFFSET = 0.03, 0.07, 0.06
 HANDLE = np.array([0.0, -HANDLE_OFFSET, CUP_H - 0.03])  # bar centre in the cup frame
 BOWL_HALF, BOWL_H = 0.08, 0.04
 SUCCESS_FRACTION = 0.5
-GRASP_DZ = 0.01
+GRASP_DZ = -0.01
 HAND = down_yawed(np.pi / 2)  # fingers along x, either side of the handle bar
 POUR_TILT = 2.1  # rad about world -x: the cup swings out over +y, mouth down
 POUR_HEIGHT = 0.18  # TCP height over the bowl while pouring
+TILT_SPEED = 0.3  # fraction of the largest rotation step
 
 
 def balls() -> list[str]:
@@ -88,7 +89,8 @@ class Pour(Task):
         pour_at = np.array([bowl_pos[0], bowl_pos[1], POUR_HEIGHT])
         if np.linalg.norm(tcp - pour_at) < 0.02:
             tilted = axis_angle_to_mat(np.array([-POUR_TILT, 0.0, 0.0])) @ HAND
-            return servo(state, pour_at, CLOSE, tilted)
+            # Tilt gently: the cup hangs from a pinch that only friction keeps from turning.
+            return servo(state, pour_at, CLOSE, tilted, max_turn=TILT_SPEED)
         if tcp[2] < POUR_HEIGHT - 0.03:
             return servo(state, np.array([tcp[0], tcp[1], POUR_HEIGHT]), CLOSE, HAND, max_speed=0.6)
         return servo(state, pour_at, CLOSE, HAND, max_speed=0.6)
