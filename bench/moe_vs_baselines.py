@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--policies", default="moe,mlp,multihead")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--override", action="append", default=[],
+                        help="extra train override for every policy, e.g. policy.task_heads=true (repeatable)")
     args = parser.parse_args()
     means = {}
     for policy in args.policies.split(","):
@@ -34,7 +36,7 @@ def main() -> None:
             cfg = to_dataclass(compose_train([f"tasks=[{args.tasks}]", f"robots=[{args.robots}]", f"policy={policy}",
                                               f"total_steps={args.steps}", f"eval_every={args.steps}",
                                               f"eval_episodes={args.episodes}", f"seed={args.seed}", "logger=none",
-                                              f"out={out}"]))
+                                              f"out={out}"] + args.override))
             started = time.perf_counter()
             results = load_checkpoint(train(cfg))["eval"]
             print(f"{policy}_wall_s: {time.perf_counter() - started:.0f}")

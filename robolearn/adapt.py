@@ -1,9 +1,9 @@
 """Adding tasks to a trained MoE policy without touching what it already knows.
 
 `prepare_adaptation` appends fresh experts to every MoE layer of the actor and lets
-only the new tasks route to them; everything the old tasks use (encoder, head, old
-experts, old gate rows, old task and robot embeddings) is frozen by zeroing its
-gradients, so the old tasks' actions are unchanged bit for bit. The critics get the
+only the new tasks route to them; everything the old tasks use (encoder, shared head or
+their own task heads, old experts, old gate rows, old task and robot embeddings) is
+frozen by zeroing its gradients, so the old tasks' actions are unchanged bit for bit. The critics get the
 same new experts and train freely: they are not used when acting.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from robolearn.learners.sac import SAC
+from robolearn.policies.heads import TaskHeads
 from robolearn.policies.moe import MoENet
 
 
@@ -33,11 +34,16 @@ def prepare_adaptation(agent: SAC, new_task_ids: list[int], add_experts: int) ->
     for net in agent.critic.nets:
         net.add_experts(add_experts, new_task_ids, exclusive=False)
 
-    for module in (actor_net.encoder, actor_net.norms, actor_net.head, agent.actor.cond.robot):
+    for module in (actor_net.encoder, actor_net.norms, agent.actor.cond.robot):
         module.requires_grad_(False)
     new_rows = torch.zeros(agent.actor.cond.task.num_embeddings, dtype=torch.bool)
     new_rows[new_task_ids] = True
     _freeze_rows(agent.actor.cond.task.weight, new_rows)
+    if isinstance(actor_net.head, TaskHeads):  # the new tasks' own output layers train
+        _freeze_rows(actor_net.head.weight, new_rows)
+        _freeze_rows(actor_net.head.bias, new_rows)
+    else:
+        actor_net.head.requires_grad_(False)
     for layer in actor_net.layers:
         fresh = torch.arange(layer.n_experts) >= old_experts
         for param in (layer.w1, layer.b1, layer.w2, layer.b2, layer.gate.weight, layer.gate.bias,

@@ -90,11 +90,14 @@ def test_check_passes_against_itself_and_fails_on_a_regression(tmp_path: Path, c
     assert "REGRESSION reach/panda" in capsys.readouterr().out
 
 
-def test_adapting_to_a_new_task_leaves_old_tasks_untouched(tmp_path: Path) -> None:
-    base = train(to_dataclass(compose_train(TINY + ["total_steps=150", "eval_every=150", f"out={tmp_path}/base"])))
-    adapted = train(to_dataclass(compose_train(TINY + ["tasks=[push]", "total_steps=300", "eval_every=300",
-                                                       f"adapt_from={base}", "add_experts=2",
-                                                       f"out={tmp_path}/adapted"])))
+@pytest.mark.parametrize("task_heads", [False, True])
+def test_adapting_to_a_new_task_leaves_old_tasks_untouched(tmp_path: Path, task_heads: bool) -> None:
+    heads = [f"policy.task_heads={str(task_heads).lower()}"]
+    base = train(to_dataclass(compose_train(TINY + heads + ["total_steps=150", "eval_every=150",
+                                                            f"out={tmp_path}/base"])))
+    adapted = train(to_dataclass(compose_train(TINY + heads + ["tasks=[push]", "total_steps=300", "eval_every=300",
+                                                               f"adapt_from={base}", "add_experts=2",
+                                                               f"out={tmp_path}/adapted"])))
     before, after = load_checkpoint(base), load_checkpoint(adapted)
     assert after["tasks"] == ["reach", "push"]
     assert after["config"]["policy"]["n_experts"] == before["config"]["policy"]["n_experts"] + 2

@@ -21,6 +21,7 @@ class PolicyConfig:
     k: int = 2
     expert_hidden: int = 128
     embed_dim: int = 16
+    task_heads: bool = False  # moe only: one output layer per task instead of a shared one
 
 
 def build_net(cfg: PolicyConfig, d_in: int, d_out: int, d_cond: int, n_tasks: int) -> nn.Module:
@@ -28,7 +29,8 @@ def build_net(cfg: PolicyConfig, d_in: int, d_out: int, d_cond: int, n_tasks: in
     from robolearn.policies.moe import MoENet
 
     if cfg.kind == "moe":
-        return MoENet(d_in, d_out, d_cond, n_tasks, cfg.hidden, cfg.n_layers, cfg.n_experts, cfg.k, cfg.expert_hidden)
+        return MoENet(d_in, d_out, d_cond, n_tasks, cfg.hidden, cfg.n_layers, cfg.n_experts, cfg.k, cfg.expert_hidden,
+                      cfg.task_heads)
     if cfg.kind == "mlp":
         return MLPNet(d_in, d_out, d_cond, cfg.hidden, cfg.n_layers + 1)
     if cfg.kind == "multihead":

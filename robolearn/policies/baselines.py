@@ -1,10 +1,10 @@
 """Dense baselines with the MoE network's interface: (x, cond, task) -> (out, aux loss, routes)."""
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
+
+from robolearn.policies.heads import TaskHeads
 
 
 def _mlp(d_in: int, hidden: int, n_layers: int) -> nn.Sequential:
@@ -33,12 +33,8 @@ class MultiHeadNet(nn.Module):
     def __init__(self, d_in: int, d_out: int, d_cond: int, n_tasks: int, hidden: int = 256, n_layers: int = 3):
         super().__init__()
         self.body = _mlp(d_in + d_cond, hidden, n_layers)
-        bound = 1.0 / math.sqrt(hidden)
-        self.head_w = nn.Parameter(torch.empty(n_tasks, hidden, d_out).uniform_(-bound, bound))
-        self.head_b = nn.Parameter(torch.zeros(n_tasks, d_out))
+        self.head = TaskHeads(hidden, d_out, n_tasks)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, task: torch.Tensor,
                 expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        h = self.body(torch.cat([x, cond], dim=-1))
-        out = torch.einsum("bh,bho->bo", h, self.head_w[task]) + self.head_b[task]
-        return out, x.new_zeros(()), []
+        return self.head(self.body(torch.cat([x, cond], dim=-1)), task), x.new_zeros(()), []

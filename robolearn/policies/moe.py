@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robolearn.policies.heads import TaskHeads
+
 
 class MoELayer(nn.Module):
     def __init__(self, d_in: int, d_out: int, d_cond: int, n_experts: int = 8, k: int = 2, hidden: int = 256,
@@ -114,7 +116,7 @@ class MoENet(nn.Module):
     """Encoder, `n_layers` residual MoE layers, linear head; conditioned on task and robot."""
 
     def __init__(self, d_in: int, d_out: int, d_cond: int, n_tasks: int, hidden: int = 256, n_layers: int = 2,
-                 n_experts: int = 8, k: int = 2, expert_hidden: int = 256):
+                 n_experts: int = 8, k: int = 2, expert_hidden: int = 256, task_heads: bool = False):
         super().__init__()
         # Which experts each task may use: all of them, until experts are added for new tasks.
         self.register_buffer("task_experts", torch.ones(n_tasks, n_experts, dtype=torch.bool))
@@ -122,7 +124,8 @@ class MoENet(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(n_layers))
         self.layers = nn.ModuleList(
             MoELayer(hidden, hidden, d_cond, n_experts, k, expert_hidden) for _ in range(n_layers))
-        self.head = nn.Linear(hidden, d_out)
+        # Per-task output layers keep tasks from fighting over one shared output.
+        self.head = TaskHeads(hidden, d_out, n_tasks) if task_heads else nn.Linear(hidden, d_out)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, task: torch.Tensor,
                 expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
@@ -135,7 +138,8 @@ class MoENet(nn.Module):
             y, aux, idx = layer(norm(h), cond, allowed)
             h = h + y
             balance, routes = balance + aux / len(self.layers), routes + [idx]
-        return self.head(F.relu(h)), balance, routes
+        h = F.relu(h)
+        return (self.head(h, task) if isinstance(self.head, TaskHeads) else self.head(h)), balance, routes
 
     def add_experts(self, n: int, new_tasks: list[int], exclusive: bool) -> None:
         """Add `n` experts to every layer. With `exclusive`, existing tasks keep routing over
