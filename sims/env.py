@@ -6,9 +6,14 @@ Observation: {"state": float32[STATE_DIM], "task_id": int, "robot_id": int} plus
 "image" (uint8 HxWx3) with `image_obs=True`. Action: the shared 7-d end-effector
 delta (robolearn.spec). `info["success"]` is set on every step; episodes are
 truncated at the task's horizon (gymnasium's TimeLimit, registered per task).
+
+Domain randomization (`dr="none"|"uniform"|"adr"` or a randomizer object, see
+sims.randomization) samples physics at every reset; `info["dr_params"]` holds the
+values. The episode's success goes back to the randomizer at the next reset.
 """
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import gymnasium as gym
@@ -17,17 +22,20 @@ import numpy as np
 from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES
 from sims.backend import CONTROL_DT, BACKENDS, CameraSpec, make_backend
 from sims.controller import EndEffectorController
+from sims.randomization import DRConfig, Randomizer, backend_values, make_randomizer
 from sims.robots import ROBOTS, robot_spec
 from sims.tasks import TASKS, make_task
 
 HOME_JITTER = 0.02  # rad of noise on the home posture at reset
+HOLD = np.array([0.0] * 6 + [-1.0])  # what a delayed controller applies before the first action: hold, open
 
 
 class RobolearnEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": int(round(1 / CONTROL_DT))}
 
     def __init__(self, task: str, robot: str = "panda", backend: str = "mujoco", render_mode: str | None = None,
-                 image_obs: bool = False, image_size: int = 128, camera: CameraSpec | None = None):
+                 image_obs: bool = False, image_size: int = 128, camera: CameraSpec | None = None,
+                 dr: str | DRConfig | Randomizer | None = "none"):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unsupported render_mode {render_mode!r}; allowed: None, 'rgb_array'")
         if backend not in BACKENDS:
@@ -53,23 +61,43 @@ class RobolearnEnv(gym.Env):
         self.observation_space = gym.spaces.Dict(spaces)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
         self._state = np.zeros(STATE_DIM, dtype=np.float32)
+        self.randomizer = make_randomizer(dr)
+        self._nominal_params = {n: self.sim.get_param(n) for n in self.sim.param_names()}
+        self.dr_params: dict[str, float] = {}
+        self._boundary: str | None = None  # the ADR boundary pinned in this episode
+        self._episode_steps, self._episode_success = 0, False
+        self._pending: deque[np.ndarray] = deque()
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
         rng = self.np_random
+        if self._boundary is not None and self._episode_steps > 0:
+            self.randomizer.record(self._boundary, self._episode_success)
+        self._episode_steps, self._episode_success = 0, False
+        values, self._boundary = self.randomizer.sample(rng)
+        if values or self.dr_params:
+            self.apply_dr(values)
         q = np.asarray(self.robot.home_q) + rng.uniform(-HOME_JITTER, HOME_JITTER, self.robot.dof)
         self.sim.reset_robot(q, self.robot.finger_max)
         self.task.reset(self.sim, rng)
         obs, task_obs = self._observe()
         _, success = self.task.evaluate(self.sim, task_obs)
-        return obs, {"success": success}
+        return obs, {"success": success, "dr_params": dict(self.dr_params), "dr_boundary": self._boundary}
 
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
-        self.controller.apply(self.check_action(action))
+        action = self.check_action(action)
+        noise = self.dr_params.get("action_noise", 0.0)
+        if noise > 0:
+            action = np.clip(action + self.np_random.normal(0.0, noise, ACTION_DIM), -1.0, 1.0)
+        # Latency: the controller applies the action given `action_latency` steps ago.
+        self._pending.append(action)
+        self.controller.apply(self._pending.popleft())
         self.sim.step()
         obs, task_obs = self._observe()
         reward, success = self.task.evaluate(self.sim, task_obs)
+        self._episode_steps += 1
+        self._episode_success |= success
         return obs, reward, False, False, {"success": success}
 
     def render(self) -> np.ndarray | None:
@@ -81,6 +109,13 @@ class RobolearnEnv(gym.Env):
         self.sim.close()
 
     # ------------------------------------------------------------------ helpers
+    def apply_dr(self, values: dict[str, float]) -> None:
+        """Set randomization values (sims.randomization.DR_PARAMS names); every parameter
+        not in `values` goes back to its nominal value."""
+        self.sim.set_params(backend_values(values, self._nominal_params))
+        self.dr_params = dict(values)
+        self._pending = deque([HOLD] * int(values.get("action_latency", 0)))
+
     @staticmethod
     def check_action(action: Any) -> np.ndarray:
         """Reject non-finite actions (they would poison the physics); clip the rest to [-1, 1]."""
@@ -106,7 +141,15 @@ class RobolearnEnv(gym.Env):
             s[STATE_SLICES[key]] = value
         if not np.all(np.isfinite(s)):
             raise FloatingPointError(f"non-finite observation from {self.backend_name}: {s.tolist()}")
-        obs = {"state": s.copy(), "task_id": self.task_id, "robot_id": self.robot_id}
+        state = s.copy()
+        noise = self.dr_params.get("obs_noise", 0.0)
+        if noise > 0:  # on the slots this task and robot fill; unused slots stay zero
+            used = np.zeros(STATE_DIM, bool)
+            for key in ("tcp_pos", "tcp_quat", "tcp_vel", "gripper", *task_obs):
+                used[STATE_SLICES[key]] = True
+            used[STATE_SLICES["joint_pos"].start:STATE_SLICES["joint_pos"].start + self.robot.dof] = True
+            state[used] += self.np_random.normal(0.0, noise, int(used.sum())).astype(np.float32)
+        obs = {"state": state, "task_id": self.task_id, "robot_id": self.robot_id}
         if self.image_obs:
             obs["image"] = sim.render(self.image_size, self.image_size)
         return obs, task_obs

@@ -1,23 +1,35 @@
-"""Physical parameters that both backends expose by the same name.
+"""Physical and visual parameters that both backends expose by the same name.
 
 `set_param("mass:cube", 0.2)`; `get_param("gravity")`. Names are built from these
-prefixes so tasks, ADR and tests never spell a backend's own field.
+prefixes so tasks, ADR and tests never spell a backend's own field. Absolute values
+(mass kg, friction coefficient, damping N m s/rad, gravity m/s^2, table_height and
+camera offsets m, hue turns) or scales of the nominal (gain, size, light).
 """
 from __future__ import annotations
 
+import colorsys
+
 import numpy as np
 
-from sims.backend import FINGERS_GROUP, TABLE_GROUP, param_name_error
+from sims.backend import FINGERS_GROUP, ROBOT_GROUP, TABLE_GROUP, param_name_error
 from sims.objects import ObjectSpec
+
+CAMERA_AXES = ("dx", "dy", "dz")
+SIGNED = ("gravity", "table_height", "camera", "hue")  # kinds that may be negative
+POSITIVE = ("gain", "size", "light")  # scales: a zero would make the physics or image degenerate
 
 
 def param_names(objects: list[ObjectSpec]) -> list[str]:
-    names = ["gravity", "damping:robot", f"friction:{FINGERS_GROUP}", f"friction:{TABLE_GROUP}"]
+    names = ["gravity", f"damping:{ROBOT_GROUP}", f"gain:{ROBOT_GROUP}", f"friction:{FINGERS_GROUP}",
+             f"friction:{TABLE_GROUP}", "table_height", "light", *(f"camera:{a}" for a in CAMERA_AXES),
+             f"hue:{TABLE_GROUP}"]
     for obj in objects:
         if obj.collide:
-            names.append(f"friction:{obj.name}")
+            names += [f"friction:{obj.name}", f"hue:{obj.name}"]
         if obj.free:
             names.append(f"mass:{obj.name}")
+            if obj.collide:
+                names.append(f"size:{obj.name}")
     return names
 
 
@@ -32,8 +44,22 @@ def split_param(name: str, objects: list[ObjectSpec]) -> tuple[str, str]:
 
 def check_value(name: str, value: float) -> float:
     value = float(value)
+    kind = name.partition(":")[0]
     if not np.isfinite(value):
         raise ValueError(f"physical parameter {name!r} must be finite, got {value}")
-    if not name.startswith("gravity") and value < 0:
+    if kind in POSITIVE and value <= 0:
+        raise ValueError(f"physical parameter {name!r} is a scale and must be > 0, got {value}")
+    if kind not in SIGNED and value < 0:
         raise ValueError(f"physical parameter {name!r} must be >= 0, got {value}")
     return value
+
+
+def shift_hue(rgba: np.ndarray, turns: float) -> np.ndarray:
+    """Rotate the hue of RGBA rows by `turns` (1 = full circle); 0 returns them unchanged."""
+    rgba = np.array(rgba, dtype=np.float64, copy=True)
+    if turns == 0.0:
+        return rgba
+    for row in rgba.reshape(-1, 4):
+        h, s, v = colorsys.rgb_to_hsv(*row[:3])
+        row[:3] = colorsys.hsv_to_rgb((h + turns) % 1.0, s, v)
+    return rgba

@@ -19,13 +19,14 @@ from sims.backend import (
 from sims.geometry import mat_to_quat
 from sims.objects import Geom, ObjectSpec
 from sims.robots import TCP_LINK, RobotSpec, urdf_path
-from sims.scene_params import check_value, param_names, split_param
+from sims.scene_params import CAMERA_AXES, check_value, param_names, shift_hue, split_param
 
 PHYSICS_DT = 0.0025
 _GEOM_TYPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER, "sphere": mujoco.mjtGeom.mjGEOM_SPHERE}
 _ROBOT_CONTYPE, _ROBOT_CONAFFINITY = 2, 1  # the arm does not collide with itself (as in PyBullet's default)
 _WORLD_CONTYPE, _WORLD_CONAFFINITY = 1, 3
 FINGER_FRICTION = 1.5
+_DERIVED = ("gain", "size", "table_height", "light", "camera", "hue")
 
 
 def _volume(g: Geom) -> float:
@@ -64,8 +65,18 @@ class MujocoBackend:
         self.model = self._build_spec().compile()
         self.data = mujoco.MjData(self.model)
         self._index()
+        m = self.model
+        # Nominal model arrays: every parameter is applied relative to them, so restoring
+        # the nominal value restores the model bit for bit.
+        self._nominal_arrays = {key: getattr(m, key).copy() for key in (
+            "body_inertia", "body_ipos", "geom_size", "geom_pos", "geom_rbound", "geom_aabb", "geom_rgba",
+            "cam_pos", "light_diffuse")}
+        self._nominal_kp = m.actuator_gainprm[self._arm_act, 0].copy()
+        self._nominal_headlight = (m.vis.headlight.ambient.copy(), m.vis.headlight.diffuse.copy())
+        # Parameters the model stores only as products of several fields: kept here.
+        self._derived = {n: 1.0 if n.partition(":")[0] in ("gain", "size", "light") else 0.0
+                         for n in self.param_names() if n.partition(":")[0] in _DERIVED}
         self._nominal = {n: self.get_param(n) for n in self.param_names()}
-        self._nominal_inertia = self.model.body_inertia.copy()
         self._renderer: mujoco.Renderer | None = None
         mujoco.mj_forward(self.model, self.data)
 
@@ -229,7 +240,10 @@ class MujocoBackend:
         return self.data.mocap_pos[i].copy(), self.data.mocap_quat[i].copy()
 
     def set_object_pose(self, name: str, pos: np.ndarray, quat: np.ndarray) -> None:
+        """Tasks place objects on the nominal table; a raised or lowered table carries them."""
         self.pose_writes += 1
+        if self.objects[name].collide:
+            pos = np.asarray(pos, dtype=np.float64) + [0.0, 0.0, self._derived["table_height"]]
         if name in self._free_qadr:
             a, v = self._free_qadr[name], self._free_dadr[name]
             self.data.qpos[a:a + 3] = pos
@@ -285,6 +299,8 @@ class MujocoBackend:
     def get_param(self, name: str) -> Any:
         kind, target = self._param_target(name)
         m = self.model
+        if name in self._derived:
+            return self._derived[name]
         if kind == "gravity":
             return float(m.opt.gravity[2])
         if kind == "damping":
@@ -296,18 +312,51 @@ class MujocoBackend:
     def set_param(self, name: str, value: Any) -> None:
         kind, target = self._param_target(name)
         value = check_value(name, value)
-        m = self.model
+        m, nominal = self.model, self._nominal_arrays
+        if name in self._derived:
+            self._derived[name] = value
         if kind == "gravity":
             m.opt.gravity[2] = value
         elif kind == "damping":
             m.dof_damping[self._arm_dadr] = value
+        elif kind == "gain":
+            kp = self._nominal_kp * value
+            m.actuator_gainprm[self._arm_act, 0] = kp
+            m.actuator_biasprm[self._arm_act, 1] = -kp
         elif kind == "mass":
-            bid = m.body(target).id
-            # Scale the inertia with the mass: same shape, different density.
-            m.body_mass[bid] = value
-            m.body_inertia[bid] = self._nominal_inertia[bid] * (value / self._nominal[name])
+            m.body_mass[m.body(target).id] = value
+            self._update_inertia(target)
+        elif kind == "size":
+            geoms, bid = self._groups[target], m.body(target).id
+            for key in ("geom_size", "geom_pos", "geom_rbound", "geom_aabb"):
+                getattr(m, key)[geoms] = nominal[key][geoms] * value
+            m.body_ipos[bid] = nominal["body_ipos"][bid] * value
+            self._update_inertia(target)
+        elif kind == "table_height":
+            table = m.geom("table").id
+            m.geom_pos[table, 2] = nominal["geom_pos"][table, 2] + value
+        elif kind == "light":
+            m.light_diffuse[:] = nominal["light_diffuse"] * value
+            m.vis.headlight.ambient[:] = self._nominal_headlight[0] * value
+            m.vis.headlight.diffuse[:] = self._nominal_headlight[1] * value
+        elif kind == "camera":
+            cam, axis = m.camera("main").id, CAMERA_AXES.index(target)
+            m.cam_pos[cam, axis] = nominal["cam_pos"][cam, axis] + value
+        elif kind == "hue":
+            geoms = self._groups[target]
+            m.geom_rgba[geoms] = shift_hue(nominal["geom_rgba"][geoms], value)
         else:
             m.geom_friction[self._groups[target], 0] = value
+
+    def set_params(self, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            self.set_param(name, value)
+
+    def _update_inertia(self, name: str) -> None:
+        """Inertia follows mass (same shape, other density) and size squared (same density profile)."""
+        m, bid = self.model, self.model.body(name).id
+        mass_ratio = m.body_mass[bid] / self._nominal[f"mass:{name}"]
+        m.body_inertia[bid] = self._nominal_arrays["body_inertia"][bid] * mass_ratio * self._derived[f"size:{name}"] ** 2
 
     def get_state(self) -> np.ndarray:
         spec = mujoco.mjtState.mjSTATE_INTEGRATION

@@ -9,6 +9,7 @@ gets the same from gravity compensation plus servos).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from sims.backend import (
 from sims.geometry import wxyz, xyzw
 from sims.objects import Geom, ObjectSpec
 from sims.robots import TCP_LINK, RobotSpec, urdf_path
-from sims.scene_params import check_value, param_names, split_param
+from sims.scene_params import CAMERA_AXES, check_value, param_names, shift_hue, split_param
 
 PHYSICS_DT = 1.0 / 240.0
 GRAVITY = -9.81
@@ -31,6 +32,16 @@ TABLE_RGBA = (0.82, 0.76, 0.65, 1.0)
 _SHAPES = {"box": p.GEOM_BOX, "cylinder": p.GEOM_CYLINDER, "sphere": p.GEOM_SPHERE}
 _IDENTITY = (0.0, 0.0, 0.0, 1.0)  # xyzw
 _NEAR, _FAR = 0.01, 5.0
+POSITION_GAIN, VELOCITY_GAIN = 0.1, 1.0  # PyBullet's own defaults for POSITION_CONTROL
+# TinyRenderer's default light coefficients (ambient, diffuse, specular), scaled by `light`.
+LIGHT_COEFFS = (0.6, 0.35, 0.05)
+
+
+def _scaled(geoms: tuple[Geom, ...], scale: float) -> tuple[Geom, ...]:
+    """The same compound, `scale` times larger about the body origin."""
+    if scale == 1.0:
+        return geoms
+    return tuple(replace(g, size=tuple(v * scale for v in g.size), pos=tuple(v * scale for v in g.pos)) for g in geoms)
 
 
 def _shape_args(geoms: tuple[Geom, ...]) -> dict[str, list]:
@@ -59,21 +70,28 @@ class PybulletBackend:
         p.setGravity(0.0, 0.0, GRAVITY, physicsClientId=self._cid)
         self._load_robot()
         self._table = self._add_table()
-        self._bodies = {name: self._add_object(obj) for name, obj in self.objects.items()}
         self._groups: dict[str, tuple[int, set[int] | None]] = {
             ROBOT_GROUP: (self._robot, None),
             FINGERS_GROUP: (self._robot, set(self._finger_idx)),
             TABLE_GROUP: (self._table, None),
-            **{name: (body, None) for name, body in self._bodies.items()},
         }
         # Every part whose lateral friction a friction:<name> parameter sets.
         self._friction_parts: dict[str, list[tuple[int, int]]] = {
             FINGERS_GROUP: [(self._robot, j) for j in self._finger_idx],
             TABLE_GROUP: [(self._table, -1)],
-            **{name: [(self._bodies[name], -1)] + ([(self._bodies[name], 0)] if obj.articulated else [])
-               for name, obj in self.objects.items()},
         }
-        self._view = p.computeViewMatrix(camera.eye, camera.target, [0.0, 0.0, 1.0])
+        self._bodies: dict[str, int] = {}
+        for obj in self.objects.values():
+            self._register(obj, self._add_object(obj))
+        # Parameters PyBullet has no getter for, or that live on this side (gain, light, camera).
+        self._derived: dict[str, float] = {"damping:robot": ARM_DAMPING}
+        for name in self.param_names():
+            kind = name.partition(":")[0]
+            if kind in ("gain", "size", "light"):
+                self._derived[name] = 1.0
+            elif kind in ("table_height", "camera", "hue"):
+                self._derived[name] = 0.0
+        self._view = self._view_matrix()
         self.set_targets(np.zeros(robot.dof), 0.0)  # as MuJoCo's zero controls
 
     # ---------------------------------------------------------------- building
@@ -95,7 +113,6 @@ class PybulletBackend:
         self._tcp = links[TCP_LINK]
         info = [p.getJointInfo(self._robot, j, physicsClientId=cid) for j in self._arm_idx]
         self._limits = (np.array([i[8] for i in info]), np.array([i[9] for i in info]))
-        self._damping = ARM_DAMPING
         for j in self._arm_idx:
             p.changeDynamics(self._robot, j, jointDamping=ARM_DAMPING, physicsClientId=cid)
         for j in self._finger_idx:
@@ -128,9 +145,14 @@ class PybulletBackend:
                                        rgbaColors=[list(g.rgba) for g in geoms], physicsClientId=cid)
         return col, vis
 
-    def _add_object(self, obj: ObjectSpec) -> int:
+    def _register(self, obj: ObjectSpec, body: int) -> None:
+        self._bodies[obj.name] = body
+        self._groups[obj.name] = (body, None)
+        self._friction_parts[obj.name] = [(body, -1)] + ([(body, 0)] if obj.articulated else [])
+
+    def _add_object(self, obj: ObjectSpec, scale: float = 1.0) -> int:
         cid = self._cid
-        col, vis = self._shapes(obj.geoms, obj.collide)
+        col, vis = self._shapes(_scaled(obj.geoms, scale), obj.collide)
         links: dict[str, Any] = {}
         if obj.joint is not None:
             j = obj.joint
@@ -184,8 +206,10 @@ class PybulletBackend:
         cid, r = self._cid, self.robot
         self._q_target = np.array(q_arm, dtype=np.float64)
         self._finger_target = float(finger)
+        gain = self._derived["gain:robot"]
         p.setJointMotorControlArray(self._robot, self._arm_idx, p.POSITION_CONTROL,
                                     targetPositions=self._q_target.tolist(), forces=list(r.joint_force),
+                                    positionGains=[POSITION_GAIN * gain] * r.dof, velocityGains=[VELOCITY_GAIN] * r.dof,
                                     physicsClientId=cid)
         p.setJointMotorControlArray(self._robot, self._finger_idx, p.POSITION_CONTROL,
                                     targetPositions=[self._finger_target] * 2, forces=[r.finger_force] * 2,
@@ -214,8 +238,11 @@ class PybulletBackend:
         return np.array(pos), wxyz(orn)
 
     def set_object_pose(self, name: str, pos: np.ndarray, quat: np.ndarray) -> None:
+        """Tasks place objects on the nominal table; a raised or lowered table carries them."""
         self.pose_writes += 1
         body = self._bodies[name]
+        if self.objects[name].collide:
+            pos = np.asarray(pos, dtype=np.float64) + [0.0, 0.0, self._derived["table_height"]]
         p.resetBasePositionAndOrientation(body, list(map(float, pos)), xyzw(quat), physicsClientId=self._cid)
         p.resetBaseVelocity(body, [0.0] * 3, [0.0] * 3, physicsClientId=self._cid)
 
@@ -245,8 +272,11 @@ class PybulletBackend:
 
     def render(self, width: int, height: int) -> np.ndarray:
         proj = p.computeProjectionMatrixFOV(self.camera.fovy, width / height, _NEAR, _FAR)
+        ambient, diffuse, specular = (c * self._derived["light"] for c in LIGHT_COEFFS)
         _, _, rgba, _, _ = p.getCameraImage(width, height, self._view, proj, renderer=p.ER_TINY_RENDERER,
-                                            flags=p.ER_NO_SEGMENTATION_MASK, physicsClientId=self._cid)
+                                            flags=p.ER_NO_SEGMENTATION_MASK, lightAmbientCoeff=ambient,
+                                            lightDiffuseCoeff=diffuse, lightSpecularCoeff=specular,
+                                            physicsClientId=self._cid)
         return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[:, :, :3].copy()
 
     def param_names(self) -> list[str]:
@@ -258,10 +288,10 @@ class PybulletBackend:
     def get_param(self, name: str) -> Any:
         kind, target = self._param_target(name)
         cid = self._cid
+        if name in self._derived:
+            return self._derived[name]
         if kind == "gravity":
             return float(p.getPhysicsEngineParameters(physicsClientId=cid)["gravityAccelerationZ"])
-        if kind == "damping":
-            return self._damping  # PyBullet has no getter for joint damping
         if kind == "mass":
             return float(p.getDynamicsInfo(self._bodies[target], -1, physicsClientId=cid)[0])
         body, link = self._friction_parts[target][0]
@@ -271,18 +301,91 @@ class PybulletBackend:
         kind, target = self._param_target(name)
         value = check_value(name, value)
         cid = self._cid
+        if kind == "size" and value != self._derived[name]:
+            self.set_params({name: value})
+            return
+        if name in self._derived:
+            self._derived[name] = value
         if kind == "gravity":
             p.setGravity(0.0, 0.0, value, physicsClientId=cid)
         elif kind == "damping":
-            self._damping = value
             for j in self._arm_idx:
                 p.changeDynamics(self._robot, j, jointDamping=value, physicsClientId=cid)
+        elif kind == "gain":
+            self.set_targets(self._q_target, self._finger_target)
         elif kind == "mass":
             # PyBullet rescales the inertia with the mass: same shape, different density.
             p.changeDynamics(self._bodies[target], -1, mass=value, physicsClientId=cid)
-        else:
+        elif kind == "table_height":
+            center = np.add(TABLE_CENTER, [0.0, 0.0, value]).tolist()
+            p.resetBasePositionAndOrientation(self._table, center, _IDENTITY, physicsClientId=cid)
+        elif kind == "camera":
+            self._view = self._view_matrix()
+        elif kind == "hue":
+            self._apply_hue(target)
+        elif kind == "friction":
             for body, link in self._friction_parts[target]:
                 p.changeDynamics(body, link, lateralFriction=value, physicsClientId=cid)
+
+    def _view_matrix(self) -> list[float]:
+        offset = np.array([self._derived.get(f"camera:{a}", 0.0) for a in CAMERA_AXES])
+        eye, target = np.add(self.camera.eye, offset), np.add(self.camera.target, offset)
+        return p.computeViewMatrix(eye.tolist(), target.tolist(), [0.0, 0.0, 1.0])
+
+    def _apply_hue(self, target: str) -> None:
+        turns = self._derived[f"hue:{target}"]
+        if target == TABLE_GROUP:
+            parts = [(self._table, -1, (Geom("box", TABLE_HALF, rgba=TABLE_RGBA),))]
+        else:
+            obj, body = self.objects[target], self._bodies[target]
+            parts = [(body, -1, obj.geoms)] + ([(body, 0, obj.link_geoms)] if obj.articulated else [])
+        for body, link, geoms in parts:
+            for i, g in enumerate(geoms):
+                rgba = shift_hue(np.array(g.rgba), turns)
+                p.changeVisualShape(body, link, shapeIndex=i, rgbaColor=rgba.tolist(), physicsClientId=self._cid)
+
+    def set_params(self, values: dict[str, float]) -> None:
+        """Set many parameters; objects that change size are rebuilt once, together."""
+        resized = [n for n, v in values.items() if n.startswith("size:") and check_value(n, v) != self._derived[n]]
+        for name, value in values.items():
+            if name not in resized:
+                self.set_param(name, value)
+        if resized:
+            for name in resized:
+                self._derived[name] = float(values[name])
+            self._rebuild({n.partition(":")[2] for n in resized})
+
+    def _rebuild(self, names: set[str]) -> None:
+        """PyBullet cannot resize a collision shape: build objects again at their new size,
+        keeping pose, velocity, mass, friction and colour. Every object from the first
+        changed one on is rebuilt, so the bodies keep their order (and the solver its)."""
+        cid, order = self._cid, list(self.objects)
+        first = min(order.index(n) for n in names)
+        kept = []
+        for name in order[first:]:
+            body = self._bodies[name]
+            kept.append((p.getBasePositionAndOrientation(body, physicsClientId=cid),
+                         p.getBaseVelocity(body, physicsClientId=cid),
+                         p.getJointState(body, 0, physicsClientId=cid)[:2] if self.objects[name].articulated else None,
+                         p.getDynamicsInfo(body, -1, physicsClientId=cid)[0],
+                         self.get_param(f"friction:{name}") if self.objects[name].collide else None))
+        # Last first: Bullet removes by swapping with the last body, which would reorder the rest.
+        for name in reversed(order[first:]):
+            p.removeBody(self._bodies[name], physicsClientId=cid)
+        for name, (pose, velocity, joint, mass, friction) in zip(order[first:], kept):
+            obj = self.objects[name]
+            body = self._add_object(obj, self._derived.get(f"size:{name}", 1.0))
+            self._register(obj, body)
+            p.resetBasePositionAndOrientation(body, *pose, physicsClientId=cid)
+            p.resetBaseVelocity(body, *velocity, physicsClientId=cid)
+            if joint is not None:
+                p.resetJointState(body, 0, *joint, physicsClientId=cid)
+            if obj.free:
+                p.changeDynamics(body, -1, mass=mass, physicsClientId=cid)
+            if friction is not None:
+                for part_body, link in self._friction_parts[name]:
+                    p.changeDynamics(part_body, link, lateralFriction=friction, physicsClientId=cid)
+                self._apply_hue(name)
 
     def get_state(self) -> np.ndarray:
         """Robot joints (q, qd), then per object its base pose (fixed ones too, as MuJoCo's

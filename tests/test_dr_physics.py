@@ -1,0 +1,186 @@
+"""Every randomization parameter demonstrably changes the simulation, on both backends.
+
+Each test runs one scripted scenario at the nominal value and at a changed one (pinned
+with a zero-width `uniform` range) and checks the direction of the effect.
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import sims
+from robolearn.spec import STATE_SLICES as S
+from sims.backend import BACKENDS
+from sims.experts import expert_for
+from sims.randomization import DR_PARAMS, UniformRandomizer
+
+backends = pytest.mark.parametrize("backend", BACKENDS)
+
+
+def make(task: str, backend: str, values: dict[str, float], **kwargs) -> gym.Env:
+    """An env whose every reset pins `values` (nominal gravity when empty, so the path is the same)."""
+    values = values or {"gravity": DR_PARAMS["gravity"].nominal}
+    dr = UniformRandomizer({k: (v, v) for k, v in values.items()}, params=list(values))
+    return gym.make(sims.env_id(task), robot="panda", backend=backend, dr=dr, **kwargs)
+
+
+def move(env: gym.Env, obs: dict, target: np.ndarray, grip: float, steps: int) -> dict:
+    for _ in range(steps):
+        action = np.zeros(7)
+        action[:3] = np.clip((target - obs["state"][S["tcp_pos"]]) / 0.02, -1, 1)
+        action[6] = grip
+        obs, *_ = env.step(action)
+    return obs
+
+
+def strike(backend: str, values: dict[str, float], offset: float = 0.0, steps: int = 5) -> np.ndarray:
+    """Strike the puck along +x at full speed with the closed fingers `offset` m to its +y
+    side, pull back, and return the puck's displacement."""
+    env = make("push", backend, values)
+    obs, _ = env.reset(seed=0)
+    puck = obs["state"][S["obj0_pos"]].copy()
+    obs = move(env, obs, puck + [-0.06, offset, 0.008], 1.0, 40)
+    for direction, n in ((1.0, steps), (-1.0, 15)):
+        for _ in range(n):
+            obs, *_ = env.step(np.array([direction, 0, 0, 0, 0, 0, 1.0]))
+    return obs["state"][S["obj0_pos"]] - puck
+
+
+def push_travel(backend: str, values: dict[str, float]) -> float:
+    return float(strike(backend, values)[0])
+
+
+def carried_height(backend: str, values: dict[str, float]) -> tuple[float, float]:
+    """(cube z, hand z) after the lift expert has grasped and lifted the cube."""
+    env = make("lift", backend, values)
+    obs, _ = env.reset(seed=0)
+    policy = expert_for(env)
+    for _ in range(60):
+        obs, *_ = env.step(policy(obs))
+    return float(obs["state"][S["obj0_pos"]][2]), float(obs["state"][S["tcp_pos"]][2])
+
+
+def hand_travel(backend: str, values: dict[str, float], steps: int = 2) -> float:
+    """How far the hand goes along +x in `steps` control steps of full +x command from rest."""
+    env = make("reach", backend, values)
+    obs, _ = env.reset(seed=0)
+    start = obs["state"][S["tcp_pos"]].copy()
+    for _ in range(steps):
+        obs, *_ = env.step(np.array([1.0, 0, 0, 0, 0, 0, -1.0]))
+    return float(obs["state"][S["tcp_pos"]][0] - start[0])
+
+
+def settled_puck_z(backend: str, values: dict[str, float]) -> float:
+    env = make("push", backend, values)
+    env.reset(seed=0)
+    for _ in range(10):
+        obs, *_ = env.step(np.array([0, 0, 0, 0, 0, 0, -1.0]))
+    return float(obs["state"][S["obj0_pos"]][2])
+
+
+@backends
+def test_heavier_object_moves_less_or_loads_the_arm_more(backend: str) -> None:
+    # A heavier carried cube pulls the position-servoed hand lower on both simulators.
+    _, hand_nominal = carried_height(backend, {})
+    _, hand_heavy = carried_height(backend, {"object_mass": 4.0})
+    assert hand_heavy < hand_nominal - 3e-4, (hand_nominal, hand_heavy)
+
+
+@backends
+@pytest.mark.parametrize("name", ["object_friction", "table_friction"])
+def test_more_friction_slides_less(backend: str, name: str) -> None:
+    nominal, rough = push_travel(backend, {}), push_travel(backend, {name: 2.0})
+    assert rough < nominal - 0.005, (nominal, rough)
+
+
+@backends
+def test_finger_friction_drags_an_off_centre_puck(backend: str) -> None:
+    # Struck off centre, the puck glances off toward -y; friction at the fingers drags it
+    # along with them, so grippier fingers deflect it less.
+    def sideways(friction: float) -> float:
+        return float(strike(backend, {"finger_friction": friction}, offset=0.02, steps=6)[1])
+
+    assert sideways(2.0) > sideways(0.3) + 0.003
+
+
+@backends
+def test_gravity_changes_the_fall(backend: str) -> None:
+    def fall(g: float) -> float:
+        env = make("push", backend, {"gravity": g})
+        env.reset(seed=0)
+        sim = env.unwrapped.sim
+        pos, quat = sim.object_pose("puck")
+        sim.set_object_pose("puck", pos + [0.0, 0.0, 0.3], quat)
+        sim.step(40)  # 0.1 s or less: still in the air
+        return float(pos[2] + 0.3 - sim.object_pose("puck")[0][2])
+
+    weak, strong = fall(-8.0), fall(-12.0)
+    assert strong > weak * 1.3, (weak, strong)
+
+
+@backends
+@pytest.mark.parametrize("name,value", [("joint_damping", 100.0), ("actuator_gain", 0.3)])
+def test_damping_and_gain_slow_the_arm(backend: str, name: str, value: float) -> None:
+    nominal, slowed = hand_travel(backend, {}), hand_travel(backend, {name: value})
+    assert slowed < 0.9 * nominal, (nominal, slowed)
+
+
+@backends
+def test_latency_delays_the_response(backend: str) -> None:
+    assert abs(hand_travel(backend, {"action_latency": 2.0}, steps=2)) < 1e-3
+    assert hand_travel(backend, {"action_latency": 2.0}, steps=4) > 0.01
+    assert hand_travel(backend, {}, steps=2) > 0.01
+
+
+@backends
+def test_size_and_table_height_move_the_resting_object(backend: str) -> None:
+    nominal = settled_puck_z(backend, {})
+    assert settled_puck_z(backend, {"object_size": 1.15}) > nominal + 0.002
+    assert settled_puck_z(backend, {"table_height": 0.02}) == pytest.approx(nominal + 0.02, abs=1e-3)
+
+
+@backends
+def test_action_noise_moves_a_holding_arm(backend: str) -> None:
+    def drift(values: dict[str, float]) -> float:
+        env = make("reach", backend, values)
+        obs, _ = env.reset(seed=0)
+        start = obs["state"][S["tcp_pos"]].copy()
+        for _ in range(10):
+            obs, *_ = env.step(np.array([0, 0, 0, 0, 0, 0, -1.0]))
+        return float(np.linalg.norm(obs["state"][S["tcp_pos"]] - start))
+
+    assert drift({"action_noise": 0.3}) > 5 * drift({}) + 1e-3
+
+
+@backends
+def test_observation_noise_only_on_used_slots(backend: str) -> None:
+    clean_env, noisy_env = make("push", backend, {}), make("push", backend, {"obs_noise": 0.02})
+    clean, _ = clean_env.reset(seed=0)
+    noisy, _ = noisy_env.reset(seed=0)
+    diff = noisy["state"] - clean["state"]
+    assert np.std(diff[S["obj0_pos"]]) > 0.002 and np.all(diff[S["obj1_pos"]] == 0)
+    assert clean_env.unwrapped.sim.get_state().tolist() == noisy_env.unwrapped.sim.get_state().tolist()
+
+
+@backends
+@pytest.mark.parametrize("name,value", [("camera_dx", 0.1), ("camera_dy", 0.1), ("camera_dz", 0.1), ("light", 0.3),
+                                        ("object_hue", 0.5), ("table_hue", 0.5)])
+def test_image_parameters_change_the_picture(backend: str, name: str, value: float) -> None:
+    def picture(values: dict[str, float]) -> np.ndarray:
+        env = make("push", backend, values, render_mode="rgb_array", image_size=64)
+        env.reset(seed=0)
+        return env.render().astype(np.float64)
+
+    nominal, changed = picture({}), picture({name: value})
+    changed_pixels = np.count_nonzero(np.abs(changed - nominal).max(axis=-1) > 20)
+    assert changed_pixels >= 10, name
+    if name == "light":
+        assert changed.mean() < nominal.mean()
+
+
+def test_every_parameter_is_tested() -> None:
+    covered = {"object_mass", "object_friction", "table_friction", "finger_friction", "gravity", "joint_damping",
+               "actuator_gain", "action_latency", "object_size", "table_height", "action_noise", "obs_noise",
+               "camera_dx", "camera_dy", "camera_dz", "light", "object_hue", "table_hue"}
+    assert covered == set(DR_PARAMS)
