@@ -10,6 +10,8 @@
                                           task x robot success table of a checkpoint
     robolearn check checkpoint=... baseline=x.json [tolerance=0.1] [episodes=20]
                                           fail (exit 3) if any task/robot regressed past the tolerance
+    robolearn adr plot run=<run dir> [out=x.png]
+                                          plot the ADR ranges and entropy of a run trained with adr=adr
 
 Arguments are Hydra-style `key=value` overrides. Errors print on one line and exit 1.
 """
@@ -21,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-USAGE = "usage: robolearn {envs|experts|train|eval|check} [key=value ...]"
+USAGE = "usage: robolearn {envs|experts|train|eval|check|adr} [key=value ...]"
 
 
 def parse_overrides(args: list[str], allowed: dict[str, object]) -> dict[str, object]:
@@ -101,7 +103,7 @@ class RegressionError(RuntimeError):
 
 
 EVAL_OPTIONS: dict[str, object] = {"checkpoint": "", "episodes": 50, "backend": "", "video": "", "seed": 10_000,
-                                   "disable_experts": 0.0, "logger": "none", "threads": 2, "out": ""}
+                                   "disable_experts": 0.0, "logger": "none", "threads": 2, "out": "", "dr": "none"}
 
 
 def evaluate_checkpoint(opts: dict) -> dict[str, float]:
@@ -114,6 +116,7 @@ def evaluate_checkpoint(opts: dict) -> dict[str, float]:
     from robolearn.evaluate import evaluate, format_success
     from robolearn.policies.moe import expert_mask_for
     from robolearn.train import agent_from_checkpoint
+    from sims.randomization import make_randomizer
 
     torch.set_num_threads(opts["threads"])
     data = load_checkpoint(opts["checkpoint"])
@@ -121,9 +124,9 @@ def evaluate_checkpoint(opts: dict) -> dict[str, float]:
     backend = opts["backend"] or data["backend"]
     mask = expert_mask_for(agent.actor.net, opts["disable_experts"], seed=opts["seed"])
     table = evaluate(agent, data["tasks"], data["robots"], backend, opts["episodes"], opts["seed"], mask,
-                     opts["video"] or None, data["config"].get("env_kwargs"))
+                     opts["video"] or None, data["config"].get("env_kwargs"), dr=make_randomizer(opts["dr"]))
     print(format_success(table, f"eval success ({backend}, {opts['episodes']} episodes, "
-                                f"{opts['disable_experts']:.0%} experts disabled)"))
+                                f"{opts['disable_experts']:.0%} experts disabled, dr={opts['dr']})"))
     return {f"{t}/{r}": s for (t, r), s in table.items()}
 
 
@@ -158,9 +161,19 @@ def cmd_check(args: list[str]) -> None:
     print(f"check passed: {len(baseline)} task/robot entries within {opts['tolerance']:.2f} of the baseline")
 
 
+def cmd_adr(args: list[str]) -> None:
+    if not args or args[0] != "plot":
+        raise ValueError("usage: robolearn adr plot run=<run dir> [out=x.png]")
+    opts = parse_overrides(args[1:], {"run": "", "out": ""})
+    if not opts["run"]:
+        raise ValueError("run=<run dir> is required")
+    from robolearn.adr_report import plot_history
+
+    print(f"plot: {plot_history(opts['run'], opts['out'] or None)}")
+
 
 COMMANDS: dict[str, Callable[[list[str]], None]] = {"envs": cmd_envs, "experts": cmd_experts, "train": cmd_train,
-                                                    "eval": cmd_eval, "check": cmd_check}
+                                                    "eval": cmd_eval, "check": cmd_check, "adr": cmd_adr}
 
 
 def main(argv: list[str] | None = None) -> int:

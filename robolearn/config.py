@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from robolearn.learners.ppo import PPOConfig
 from robolearn.learners.sac import SACConfig
 from robolearn.policies import PolicyConfig
+from sims.randomization import DRConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -46,6 +47,7 @@ class TrainConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     algo: Any = MISSING  # SACConfig or PPOConfig: set by the `algo` group (configs/algo/)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    adr: DRConfig = field(default_factory=DRConfig)  # domain randomization of the training envs (configs/adr/)
 
 
 _store = ConfigStore.instance()
@@ -54,6 +56,7 @@ _store.store(group="policy", name="policy_schema", node=PolicyConfig)
 _store.store(group="algo", name="sac_schema", node=SACConfig)
 _store.store(group="algo", name="ppo_schema", node=PPOConfig)
 _store.store(group="logger", name="logger_schema", node=LoggerConfig)
+_store.store(group="adr", name="adr_schema", node=DRConfig)
 
 
 def compose_train(overrides: list[str]) -> DictConfig:

@@ -17,6 +17,7 @@ import numpy as np
 import sims
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from sims.backend import BACKENDS
+from sims.randomization import Randomizer
 from sims.robots import ROBOTS
 from sims.tasks import TASKS
 
@@ -97,7 +98,8 @@ class ExternalTaskEnv(gym.Wrapper):
 
 
 def make_env(task: str, robot: str, backend: str, tasks: list[str], env_kwargs: dict[str, dict] | None = None,
-             render_mode: str | None = None) -> gym.Env:
+             render_mode: str | None = None, dr: Randomizer | str = "none") -> gym.Env:
+    """`dr` randomizes the suite's own tasks (sims.randomization); external envs are left as they are."""
     kwargs = dict((env_kwargs or {}).get(task, {}))
     if is_external(task):
         env_id = task[len(EXTERNAL_PREFIX):]
@@ -106,4 +108,4 @@ def make_env(task: str, robot: str, backend: str, tasks: list[str], env_kwargs: 
         except gym.error.Error as err:
             raise ValueError(f"tasks: cannot make external env {env_id!r}: {err}") from None
         return ExternalTaskEnv(env, task_ids(tasks)[task])
-    return gym.make(sims.env_id(task), robot=robot, backend=backend, render_mode=render_mode, **kwargs)
+    return gym.make(sims.env_id(task), robot=robot, backend=backend, render_mode=render_mode, dr=dr, **kwargs)

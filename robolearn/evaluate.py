@@ -9,15 +9,17 @@ import torch
 from robolearn.envs import combos_for, make_env
 from robolearn.learners import Agent
 from sims.backend import CONTROL_DT
+from sims.randomization import Randomizer
 
 
 def evaluate(agent: Agent, tasks: list[str], robots: list[str], backend: str, episodes: int, seed: int = 10_000,
              expert_mask: torch.Tensor | None = None, video_dir: str | Path | None = None,
-             env_kwargs: dict[str, dict] | None = None) -> dict[tuple[str, str], float]:
-    """Deterministic actions; `expert_mask` (bool, E) disables experts in every MoE layer's gate."""
+             env_kwargs: dict[str, dict] | None = None, dr: Randomizer | str = "none") -> dict[tuple[str, str], float]:
+    """Deterministic actions; `expert_mask` (bool, E) disables experts in every MoE layer's gate;
+    `dr` randomizes the physics of every episode (e.g. held-out ranges)."""
     table = {}
     for task, robot in combos_for(tasks, robots):
-        env = make_env(task, robot, backend, tasks, env_kwargs, render_mode="rgb_array" if video_dir else None)
+        env = make_env(task, robot, backend, tasks, env_kwargs, render_mode="rgb_array" if video_dir else None, dr=dr)
         wins = 0
         for episode in range(episodes):
             obs, info = env.reset(seed=seed + episode)

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from robolearn.adapt import prepare_adaptation
+from robolearn.adr_report import adr_metrics, append_history
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import TrainConfig
 from robolearn.envs import N_ROBOT_IDS, N_TASK_IDS, check_names, combos_for, make_env, task_ids
@@ -30,9 +31,11 @@ from robolearn.learners.sac import SAC, SACConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
+from sims.randomization import ADR, make_randomizer
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOSS_LOG_EVERY = 200  # gradient steps between loss logs
+ADR_LOG_EVERY = 1000  # env steps between ADR range reports
 ALGOS = {"sac": (SAC, SACConfig), "ppo": (PPO, PPOConfig)}
 
 
@@ -89,6 +92,14 @@ class EnvRunner:
         return " ".join(f"{t}/{r}={np.mean(q) if q else 0:.2f}" for (t, r), q in zip(self.combos, self.recent))
 
 
+def make_training_randomizer(cfg: TrainConfig, checkpoint: dict | None):
+    """One randomizer shared by every training env; ADR continues from a checkpoint's state."""
+    randomizer = make_randomizer(cfg.adr)
+    if isinstance(randomizer, ADR) and checkpoint is not None and checkpoint.get("adr"):
+        randomizer = ADR.from_state_dict(checkpoint["adr"])
+    return randomizer
+
+
 def routing_matrix(agent: Agent, states: np.ndarray, task: np.ndarray, robot: np.ndarray) -> np.ndarray | None:
     """Fraction of each task's routing decisions (first MoE layer) that go to each expert."""
     routes = agent.routes(states, task, robot)
@@ -110,7 +121,7 @@ def train(cfg: TrainConfig) -> Path:
     out = Path(cfg.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
 
-    agent, env_steps, known_tasks = make_agent(cfg.policy, cfg.algo), 0, []
+    agent, env_steps, known_tasks, data = make_agent(cfg.policy, cfg.algo), 0, [], None
     if cfg.resume and cfg.adapt_from:
         raise ValueError("resume= and adapt_from= exclude each other")
     if cfg.resume:
@@ -135,7 +146,9 @@ def train(cfg: TrainConfig) -> Path:
     combos = combos_for(cfg.tasks, cfg.robots)
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
     logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
-    runner = EnvRunner(combos, [make_env(t, r, cfg.backend, all_tasks, cfg.env_kwargs) for t, r in combos],
+    randomizer = make_training_randomizer(cfg, data if cfg.resume else None)
+    adr = randomizer if isinstance(randomizer, ADR) else None
+    runner = EnvRunner(combos, [make_env(t, r, cfg.backend, all_tasks, cfg.env_kwargs, dr=randomizer) for t, r in combos],
                        cfg.seed, logger)
     ckpt_path = out / CHECKPOINT_NAME
     table: dict[tuple[str, str], float] = {}
@@ -157,7 +170,8 @@ def train(cfg: TrainConfig) -> Path:
             logger.heatmap("experts/routing_task_x_expert", used, env_steps)
         save_checkpoint(ckpt_path, {"config": config, "learner": agent.state_dict(), "tasks": all_tasks,
                                     "robots": cfg.robots, "backend": cfg.backend, "env_steps": env_steps,
-                                    "eval": {f"{t}/{r}": s for (t, r), s in table.items()}, "adr": None})
+                                    "eval": {f"{t}/{r}": s for (t, r), s in table.items()},
+                                    "adr": adr.state_dict() if adr else None})
         saved_at = (env_steps, agent.updates)
         bar.write(f"[{env_steps} steps] " + " ".join(f"{t}/{r}={s:.2f}" for (t, r), s in table.items()))
 
@@ -165,9 +179,12 @@ def train(cfg: TrainConfig) -> Path:
         """Count env steps; every `eval_every`, evaluate, log routing over `probe()`'s recent
         (states, task, robot) and save the checkpoint."""
         nonlocal env_steps, next_eval
+        if adr and (env_steps + steps) // ADR_LOG_EVERY > env_steps // ADR_LOG_EVERY:
+            logger.log(adr_metrics(adr), env_steps + steps)
+            append_history(out, adr, env_steps + steps)
         env_steps += steps
         bar.update(steps)
-        bar.set_postfix_str(runner.summary(), refresh=False)
+        bar.set_postfix_str(runner.summary() + (f" adr_H={adr.entropy():.2f}" if adr else ""), refresh=False)
         if env_steps >= next_eval:
             next_eval += cfg.eval_every
             evaluate_and_save(probe)

@@ -126,3 +126,33 @@ def test_wandb_logger_writes_an_offline_run(tmp_path: Path, monkeypatch: pytest.
     train(cfg)
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
+
+
+def test_adr_state_is_logged_checkpointed_and_resumed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    adr = ["adr=adr", "adr.queue=2", "adr.params=[object_mass,table_height]"]
+    path = train(to_dataclass(compose_train(TINY + adr + ["total_steps=1000", "eval_every=1000", f"out={tmp_path}/a"])))
+    data = load_checkpoint(path)
+    assert set(data["adr"]["ranges"]) == {"object_mass", "table_height"}
+    history = [json.loads(line) for line in (tmp_path / "a" / "adr.jsonl").read_text().splitlines()]
+    assert history[-1]["step"] == 1000 and history[-1]["ranges"] == data["adr"]["ranges"]
+    # Resume picks up the checkpoint's ranges, not fresh nominal ones.
+    data["adr"]["ranges"]["object_mass"] = [0.6, 1.7]
+    save_checkpoint(path, data)
+    resumed = train(to_dataclass(compose_train(TINY + adr + ["total_steps=1100", "eval_every=1000", f"resume={path}",
+                                                             f"out={tmp_path}/b"])))
+    assert load_checkpoint(resumed)["adr"]["ranges"]["object_mass"] == [0.6, 1.7]
+    capsys.readouterr()
+    assert main(["adr", "plot", f"run={tmp_path}/a"]) == 0
+    assert (tmp_path / "a" / "adr_ranges.png").stat().st_size > 10_000
+    assert main(["adr", "plot", f"run={tmp_path}"]) == 1
+    assert "no adr.jsonl" in capsys.readouterr().err
+
+
+def test_adr_config_errors_name_the_field() -> None:
+    with pytest.raises(ValueError, match="adr"):
+        compose_train(["adr=gaussian"])
+    cfg = to_dataclass(compose_train(TINY + ["adr=adr", "adr.params=[mass]"]))
+    with pytest.raises(ValueError, match="adr params: unknown randomization parameters \\['mass'\\]"):
+        train(cfg)
