@@ -18,9 +18,12 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-# EGL for MuJoCo's offscreen renderer; installed only where missing (needs root, as in CI).
+# EGL for MuJoCo's offscreen renderer; Xvfb and xdotool for the recorder's window in tests;
+# X and GL libraries for OpenCV's Qt window. Installed only where missing (needs root, as in CI).
+SYSPKGS := libegl1 libgl1-mesa-dri libgles2 libgl1 libglib2.0-0 libxkbcommon-x11-0 libxcb-xinerama0 xvfb xdotool
 sysdeps:
-	@ldconfig -p | grep -q libEGL.so.1 || { apt-get update -qq && apt-get install -y -qq libegl1 libgl1-mesa-dri libgles2; }
+	@{ ldconfig -p | grep -q libEGL.so.1 && command -v Xvfb >/dev/null && command -v xdotool >/dev/null; } || \
+		{ apt-get update -qq && apt-get install -y -qq $(SYSPKGS); }
 
 # The main job: multitask MoE training on MuJoCo (configs/train.yaml), ~10 min on 2 cores.
 train: sysdeps venv

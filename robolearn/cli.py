@@ -12,6 +12,12 @@
                                           fail (exit 3) if any task/robot regressed past the tolerance
     robolearn adr plot run=<run dir> [out=x.png]
                                           plot the ADR ranges and entropy of a run trained with adr=adr
+    robolearn record task=... robot=... backend=... device=keyboard|spacemouse|gamepad|scripted out=x.hdf5
+                     [episodes=10] [keep=success|all|ask] [noise=0.0] [video=false] [window=auto]
+                                          record demonstrations (live window for the keyboard)
+    robolearn replay file=x.hdf5 demo=0   replay a demo's actions from its initial state, report the state error
+    robolearn data info|merge|split|export|import ...
+                                          summarize, pool, split, convert episode files (see `robolearn data`)
 
 Arguments are Hydra-style `key=value` overrides. Errors print on one line and exit 1.
 """
@@ -23,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-USAGE = "usage: robolearn {envs|experts|train|eval|check|adr} [key=value ...]"
+USAGE = "usage: robolearn {envs|experts|train|eval|check|adr|record|replay|data} [key=value ...]"
 
 
 def parse_overrides(args: list[str], allowed: dict[str, object]) -> dict[str, object]:
@@ -172,8 +178,87 @@ def cmd_adr(args: list[str]) -> None:
     print(f"plot: {plot_history(opts['run'], opts['out'] or None)}")
 
 
+def cmd_record(args: list[str]) -> None:
+    opts = parse_overrides(args, {"task": "", "robot": "panda", "backend": "mujoco", "device": "keyboard", "out": "",
+                                  "episodes": 10, "seed": 0, "keep": "", "noise": 0.0, "hold": 10, "video": "false",
+                                  "window": "auto", "dr": "none"})
+    if not opts["task"] or not opts["out"]:
+        raise ValueError("task=<task> and out=<file.hdf5> are required")
+    from demos.devices import make_device
+    from demos.recorder import record
+
+    device = make_device(opts["device"], opts["noise"], opts["seed"])
+    source = "sim" if opts["device"] == "scripted" else "human"
+    keep = opts["keep"] or ("ask" if device.needs_window else "success")
+    window = None if opts["window"] == "auto" else parse_bool("window", opts["window"])
+    result = record(opts["task"], opts["robot"], opts["backend"], device, opts["out"], opts["episodes"], opts["seed"],
+                    opts["hold"], keep, window, parse_bool("video", opts["video"]), opts["dr"], source)
+    print(f"saved {result.saved} episodes ({result.discarded} discarded) to {result.path}")
+
+
+def parse_bool(key: str, value: str) -> bool:
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise ValueError(f"option {key!r} must be true or false, got {value!r}")
+    return value.lower() in ("true", "1")
+
+
+def cmd_replay(args: list[str]) -> None:
+    opts = parse_overrides(args, {"file": "", "demo": "0", "tolerance": 1e-6})
+    if not opts["file"]:
+        raise ValueError("file=<episode file> is required")
+    from demos.replay import replay
+
+    demo = opts["demo"] if opts["demo"].startswith("demo_") else f"demo_{opts['demo']}"
+    report = replay(opts["file"], demo)
+    print(f"{report.demo}: {report.steps} steps, max state error {report.max_state_error:.3g} "
+          f"(initial {report.initial_error:.3g}), success recorded {report.recorded_success} "
+          f"replayed {report.replayed_success}")
+    if report.max_state_error > opts["tolerance"]:
+        raise ValueError(f"replay of {demo} diverged: state error {report.max_state_error:.3g} > tolerance {opts['tolerance']}")
+
+
+DATA_USAGE = ("usage: robolearn data info file=x.hdf5 | merge inputs=[a.hdf5,b.hdf5] out=c.hdf5 | "
+              "split file=x.hdf5 [valid=0.1] | export file=x.hdf5 out=<dir> [format=lerobot] | "
+              "import src=<dir or robomimic.hdf5> out=x.hdf5 format=lerobot|robomimic")
+
+
+def cmd_data(args: list[str]) -> None:
+    if not args or args[0] not in ("info", "merge", "split", "export", "import"):
+        raise ValueError(DATA_USAGE)
+    action, rest = args[0], args[1:]
+    from demos import datasets
+
+    if action == "info":
+        opts = parse_overrides(rest, {"file": ""})
+        print(datasets.format_info(datasets.info(opts["file"])))
+    elif action == "merge":
+        opts = parse_overrides(rest, {"inputs": [], "out": ""})
+        print(f"merged {datasets.merge(opts['inputs'], opts['out'])} demos into {opts['out']}")
+    elif action == "split":
+        opts = parse_overrides(rest, {"file": "", "valid": 0.1, "seed": 0})
+        splits = datasets.split(opts["file"], opts["valid"], opts["seed"])
+        print(", ".join(f"{k}: {len(v)}" for k, v in splits.items()))
+    elif action == "export":
+        opts = parse_overrides(rest, {"file": "", "out": "", "format": "lerobot"})
+        from demos.lerobot import export_lerobot
+
+        if opts["format"] != "lerobot":
+            raise ValueError(f"format={opts['format']!r}; allowed for export: lerobot")
+        print(f"exported to {export_lerobot(opts['file'], opts['out'])}")
+    else:
+        opts = parse_overrides(rest, {"src": "", "out": "", "format": "lerobot"})
+        from demos.lerobot import import_lerobot
+        from demos.robomimic import import_robomimic
+
+        importers = {"lerobot": import_lerobot, "robomimic": import_robomimic}
+        if opts["format"] not in importers:
+            raise ValueError(f"format={opts['format']!r}; allowed for import: {', '.join(importers)}")
+        print(f"imported {importers[opts['format']](opts['src'], opts['out'])} demos into {opts['out']}")
+
+
 COMMANDS: dict[str, Callable[[list[str]], None]] = {"envs": cmd_envs, "experts": cmd_experts, "train": cmd_train,
-                                                    "eval": cmd_eval, "check": cmd_check, "adr": cmd_adr}
+                                                    "eval": cmd_eval, "check": cmd_check, "adr": cmd_adr,
+                                                    "record": cmd_record, "replay": cmd_replay, "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,8 @@ truncated at the task's horizon (gymnasium's TimeLimit, registered per task).
 
 Domain randomization (`dr="none"|"uniform"|"adr"` or a randomizer object, see
 sims.randomization) samples physics at every reset; `info["dr_params"]` holds the
-values. The episode's success goes back to the randomizer at the next reset.
+values, and `reset(options={"dr_params": values})` applies given ones instead. The
+episode's success goes back to the randomizer at the next reset.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES
 from sims.backend import CONTROL_DT, BACKENDS, CameraSpec, make_backend
 from sims.controller import EndEffectorController
-from sims.randomization import DRConfig, Randomizer, backend_values, make_randomizer
+from sims.randomization import DRConfig, NoRandomizer, Randomizer, backend_values, make_randomizer
 from sims.robots import ROBOTS, robot_spec
 from sims.tasks import TASKS, make_task
 
@@ -75,7 +76,14 @@ class RobolearnEnv(gym.Env):
         if self._boundary is not None and self._episode_steps > 0:
             self.randomizer.record(self._boundary, self._episode_success)
         self._episode_steps, self._episode_success = 0, False
-        values, self._boundary = self.randomizer.sample(rng)
+        values, self._boundary = {}, None
+        forced = (options or {}).get("dr_params")
+        if forced or not isinstance(self.randomizer, NoRandomizer):
+            # DR draws from its own generator, seeded by one draw from the env's: the task's
+            # stream is then the same whatever the randomizer, and a recorded episode's
+            # values (options={"dr_params": ...}) reproduce its reset exactly.
+            dr_rng = np.random.default_rng(int(rng.integers(2**63)))
+            values, self._boundary = (dict(forced), None) if forced else self.randomizer.sample(dr_rng)
         if values or self.dr_params:
             self.apply_dr(values)
         q = np.asarray(self.robot.home_q) + rng.uniform(-HOME_JITTER, HOME_JITTER, self.robot.dof)

@@ -200,6 +200,10 @@ class MujocoBackend:
     def reset_robot(self, q_arm: np.ndarray, finger: float) -> None:
         self.pose_writes += 1
         d = self.data
+        # Each episode starts fresh: t = 0 and no solver warm start carried over from the last
+        # one, so an episode depends only on its own seed (and replays exactly).
+        d.time = 0.0
+        d.qacc_warmstart[:] = 0.0
         d.qpos[self._arm_qadr] = q_arm
         d.qvel[self._arm_dadr] = 0.0
         d.qpos[self._finger_qadr] = finger
