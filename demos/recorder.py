@@ -9,6 +9,7 @@ loses a saved one.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,9 @@ def record(task: str, robot: str, backend: str, device: Device, out: str | Path,
     if episodes < 1:
         raise ValueError(f"episodes={episodes}: must be >= 1")
     window = device.needs_window if window is None else window
+    if window and not os.environ.get("DISPLAY"):
+        raise ValueError(f"device={device.name} shows a live window and needs a display (DISPLAY is unset); "
+                         f"run it on a desktop or under xvfb-run")
     env = gym.make(sims.env_id(task), robot=robot, backend=backend, render_mode="rgb_array", dr=dr)
     writer = EpisodeWriter(out, file_metadata(task, robot, backend, source, device=device.name))
     view = LiveView(device) if window else None

@@ -18,6 +18,8 @@
     robolearn replay file=x.hdf5 demo=0   replay a demo's actions from its initial state, report the state error
     robolearn data info|merge|split|export|import ...
                                           summarize, pool, split, convert episode files (see `robolearn data`)
+    robolearn bc data=[x.hdf5] [policy=mlp|moe] [algo.model=mlp|chunk] [algo.steps=4000] [max_demos=15] [out=dir]
+                                          behaviour cloning; the checkpoint works with `robolearn eval`
 
 Arguments are Hydra-style `key=value` overrides. Errors print on one line and exit 1.
 """
@@ -29,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-USAGE = "usage: robolearn {envs|experts|train|eval|check|adr|record|replay|data} [key=value ...]"
+USAGE = "usage: robolearn {envs|experts|train|eval|check|adr|record|replay|data|bc} [key=value ...]"
 
 
 def parse_overrides(args: list[str], allowed: dict[str, object]) -> dict[str, object]:
@@ -256,9 +258,16 @@ def cmd_data(args: list[str]) -> None:
         print(f"imported {importers[opts['format']](opts['src'], opts['out'])} demos into {opts['out']}")
 
 
+def cmd_bc(args: list[str]) -> None:
+    from robolearn.bc_train import compose_bc, train_bc
+
+    train_bc(compose_bc(args))
+
+
 COMMANDS: dict[str, Callable[[list[str]], None]] = {"envs": cmd_envs, "experts": cmd_experts, "train": cmd_train,
                                                     "eval": cmd_eval, "check": cmd_check, "adr": cmd_adr,
-                                                    "record": cmd_record, "replay": cmd_replay, "data": cmd_data}
+                                                    "record": cmd_record, "replay": cmd_replay, "data": cmd_data,
+                                                    "bc": cmd_bc}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,8 @@ def evaluate(agent: Agent, tasks: list[str], robots: list[str], backend: str, ep
         wins = 0
         for episode in range(episodes):
             obs, info = env.reset(seed=seed + episode)
+            if hasattr(agent, "reset_episode"):  # policies that remember (action chunks) start afresh
+                agent.reset_episode()
             success, done, frames = bool(info["success"]), False, []
             while not done:
                 action = agent.act(obs["state"][None], np.array([obs["task_id"]]), np.array([obs["robot_id"]]),

@@ -25,6 +25,7 @@ from robolearn.config import TrainConfig
 from robolearn.envs import N_ROBOT_IDS, N_TASK_IDS, check_names, combos_for, make_env, task_ids
 from robolearn.evaluate import evaluate, format_success
 from robolearn.learners import Agent
+from robolearn.learners.bc import BC, BCConfig
 from robolearn.learners.ppo import PPO, PPOConfig
 from robolearn.learners.replay import ReplayBuffer
 from robolearn.learners.sac import SAC, SACConfig
@@ -36,19 +37,20 @@ from sims.randomization import ADR, make_randomizer
 CHECKPOINT_NAME = "checkpoint.pt"
 LOSS_LOG_EVERY = 200  # gradient steps between loss logs
 ADR_LOG_EVERY = 1000  # env steps between ADR range reports
-ALGOS = {"sac": (SAC, SACConfig), "ppo": (PPO, PPOConfig)}
+ALGOS = {"sac": (SAC, SACConfig), "ppo": (PPO, PPOConfig)}  # what `robolearn train` runs
+LEARNERS = ALGOS | {"bc": (BC, BCConfig)}  # what a checkpoint may hold (`robolearn bc` writes bc)
 
 
-def make_agent(policy: PolicyConfig, algo: SACConfig | PPOConfig) -> Agent:
+def make_agent(policy: PolicyConfig, algo: SACConfig | PPOConfig | BCConfig) -> Agent:
     # Embeddings and temperatures are indexed by global task and robot ids, so a
     # checkpoint can later be trained on tasks it has not seen yet.
-    learner, _ = ALGOS[algo.name]
+    learner, _ = LEARNERS[algo.name]
     return learner(policy, algo, STATE_DIM, ACTION_DIM, N_TASK_IDS, N_ROBOT_IDS)
 
 
 def agent_from_checkpoint(data: dict) -> Agent:
     cfg = data["config"]
-    _, algo_cfg = ALGOS[cfg["algo"]["name"]]
+    _, algo_cfg = LEARNERS[cfg["algo"]["name"]]
     agent = make_agent(PolicyConfig(**cfg["policy"]), algo_cfg(**cfg["algo"]))
     agent.load_state_dict(data["learner"])
     return agent

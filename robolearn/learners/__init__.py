@@ -1,5 +1,6 @@
-"""Learners over the policy networks of `robolearn.policies`: multitask SAC and PPO."""
+"""Learners over the policy networks of `robolearn.policies`: multitask SAC, PPO and behaviour cloning."""
+from robolearn.learners.bc import BC
 from robolearn.learners.ppo import PPO
 from robolearn.learners.sac import SAC
 
-Agent = SAC | PPO  # both offer act(), routes(), update(), state_dict(), load_state_dict()
+Agent = SAC | PPO | BC  # all offer act(), routes(), update(), state_dict(), load_state_dict()

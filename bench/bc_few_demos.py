@@ -1,0 +1,49 @@
+"""Behaviour cloning from few demonstrations: success against the number of demos.
+
+Records `max(--demos)` demos per task with the scripted device (Gaussian action noise
+`--noise`), then for each N trains BC on the first N and evaluates it on held-out seeds.
+Prints `name: value` lines `<task>/<model>/<N>: success`. Target: >= 0.8 from 15 demos.
+Run: python bench/bc_few_demos.py [--tasks pick_place,pour] [--demos 5,15,50,200] [--models mlp,chunk]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from demos.devices import ScriptedDevice
+from demos.recorder import record
+from robolearn.bc_train import compose_bc, train_bc
+from robolearn.checkpoint import load_checkpoint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", default="pick_place,pour")
+    parser.add_argument("--robot", default="panda")
+    parser.add_argument("--backend", default="mujoco")
+    parser.add_argument("--demos", default="5,15,50,200")
+    parser.add_argument("--models", default="mlp,chunk")
+    parser.add_argument("--noise", type=float, default=0.1)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--episodes", type=int, default=20)
+    args = parser.parse_args()
+    counts = [int(n) for n in args.demos.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        for task in args.tasks.split(","):
+            data = Path(tmp) / f"{task}.hdf5"
+            started = time.perf_counter()
+            record(task, args.robot, args.backend, ScriptedDevice(args.noise, seed=0), data, max(counts), source="sim")
+            print(f"{task}/record_seconds: {time.perf_counter() - started:.0f}")
+            for model in args.models.split(","):
+                for n in counts:
+                    cfg = compose_bc([f"data=[{data}]", f"max_demos={n}", f"algo.model={model}",
+                                      f"algo.steps={args.steps}", f"eval_episodes={args.episodes}",
+                                      f"out={tmp}/{task}-{model}-{n}"])
+                    success = load_checkpoint(train_bc(cfg))["eval"][f"{task}/{args.robot}"]
+                    print(f"{task}/{model}/{n}: {success:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""`robolearn bc`: behaviour cloning from episode files into a checkpoint that `robolearn eval` reads.
+
+    robolearn bc data=[demos.hdf5] policy=mlp|moe algo.model=mlp|chunk algo.steps=4000 out=runs/bc
+
+Config: `configs/bc.yaml` (Hydra; `policy` group shared with training, `algo` is BCConfig).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from tqdm import tqdm
+
+from demos.episodes import Episode, read_episodes, split_names
+from robolearn.checkpoint import save_checkpoint
+from robolearn.config import CONFIG_DIR, LoggerConfig
+from robolearn.envs import task_ids
+from robolearn.evaluate import evaluate, format_success
+from robolearn.learners.bc import BC, BCConfig
+from robolearn.logger import Logger
+from robolearn.policies import PolicyConfig
+from robolearn.spec import ACTION_DIM
+from sims.backend import BACKENDS
+from sims.robots import ROBOTS
+from sims.tasks import TASKS
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class BCRunConfig:
+    data: list[str] = field(default_factory=list)  # episode files
+    split: str | None = None  # a robomimic filter key (mask/<split>), e.g. train
+    max_demos: int = 0  # per file, the first N demos (0: all)
+    out: str | None = None  # default: runs/bc-<date-time>
+    seed: int = 0
+    threads: int = 2
+    eval_episodes: int = 20  # after training, on each task x robot of the data (0: skip)
+    eval_backend: str | None = None  # default: the data's backend
+    policy: PolicyConfig = field(default_factory=lambda: PolicyConfig(kind="mlp"))
+    algo: BCConfig = field(default_factory=BCConfig)
+    logger: LoggerConfig = field(default_factory=lambda: LoggerConfig(kind="none"))
+
+
+ConfigStore.instance().store(name="bc_schema", node=BCRunConfig)
+
+
+def compose_bc(overrides: list[str]) -> BCRunConfig:
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name="bc", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        detail = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise ValueError(f"bad bc option: {detail} (top-level keys: {', '.join(BCRunConfig.__dataclass_fields__)})") from None
+    return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+
+
+def load_demos(cfg: BCRunConfig) -> list[Episode]:
+    if not cfg.data:
+        raise ValueError("data=[file.hdf5,...] is required")
+    episodes = []
+    for path in cfg.data:
+        names = split_names(path, cfg.split) if cfg.split else None
+        loaded = read_episodes(path, names)
+        episodes += loaded[:cfg.max_demos] if cfg.max_demos > 0 else loaded
+    if not episodes:
+        raise ValueError(f"data={cfg.data}: no demos")
+    for ep in episodes:
+        if ep.meta.get("task") not in TASKS or ep.meta.get("robot") not in ROBOTS:
+            raise ValueError(f"{ep.name}: task {ep.meta.get('task')!r} / robot {ep.meta.get('robot')!r} is not in this "
+                             f"suite (tasks: {', '.join(TASKS)}; robots: {', '.join(ROBOTS)})")
+    return episodes
+
+
+def build_dataset(episodes: list[Episode], horizon: int) -> dict[str, torch.Tensor]:
+    """Per step: observation, ids, the next `horizon` actions (padded with the last one past
+    the episode's end) and the mask of the real ones."""
+    ids = task_ids(list(TASKS))
+    obs, task, robot, actions, mask = [], [], [], [], []
+    for ep in episodes:
+        n = ep.length
+        padded = np.concatenate([ep.actions, np.repeat(ep.actions[-1:], horizon - 1, axis=0)])
+        index = np.arange(n)[:, None] + np.arange(horizon)[None]
+        obs.append(ep.states_obs)
+        actions.append(padded[index])
+        mask.append((index < n).astype(np.float32))
+        task.append(np.full(n, ids[ep.meta["task"]]))
+        robot.append(np.full(n, ROBOTS.index(ep.meta["robot"])))
+    return {"obs": torch.as_tensor(np.concatenate(obs), dtype=torch.float32),
+            "actions": torch.as_tensor(np.concatenate(actions), dtype=torch.float32),
+            "mask": torch.as_tensor(np.concatenate(mask)), "task": torch.as_tensor(np.concatenate(task)),
+            "robot": torch.as_tensor(np.concatenate(robot))}
+
+
+def train_bc(cfg: BCRunConfig) -> Path:
+    from robolearn.envs import N_ROBOT_IDS, N_TASK_IDS
+    from robolearn.spec import STATE_DIM
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    episodes = load_demos(cfg)
+    agent = BC(cfg.policy, cfg.algo, STATE_DIM, ACTION_DIM, N_TASK_IDS, N_ROBOT_IDS)
+    data = build_dataset(episodes, agent.horizon)
+    agent.fit_normalizers(data["obs"].numpy(), data["actions"][:, 0].numpy())
+    out = Path(cfg.out or f"runs/bc-{time.strftime('%Y%m%d-%H%M%S')}")
+    out.mkdir(parents=True, exist_ok=True)
+    config = OmegaConf.to_container(OmegaConf.structured(cfg))
+    logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
+    rng = np.random.default_rng(cfg.seed)
+    n = len(data["obs"])
+    bar = tqdm(range(cfg.algo.steps), desc=f"bc ({len(episodes)} demos, {n} steps)", unit="update", mininterval=1.0)
+    for step in bar:
+        index = rng.integers(0, n, min(cfg.algo.batch_size, n))
+        batch = {k: v[index] for k, v in data.items()}
+        metrics = agent.update(batch)
+        if step % 200 == 0:
+            bar.set_postfix_str(f"loss={metrics['loss/bc']:.4f}", refresh=False)
+            logger.log({f"train/{k}": v for k, v in metrics.items()}, step)
+    bar.close()
+    tasks = list(dict.fromkeys(ep.meta["task"] for ep in episodes))
+    robots = list(dict.fromkeys(ep.meta["robot"] for ep in episodes))
+    backends = list(dict.fromkeys(ep.meta["backend"] for ep in episodes))
+    backend = cfg.eval_backend or (backends[0] if backends[0] in BACKENDS else "mujoco")
+    table = {}
+    if cfg.eval_episodes > 0:
+        table = evaluate(agent, tasks, robots, backend, cfg.eval_episodes)
+        logger.log({f"eval/{t}/{r}/success": s for (t, r), s in table.items()}, cfg.algo.steps)
+        print(format_success(table, f"bc eval success ({backend}, {cfg.eval_episodes} episodes)"))
+    logger.close()
+    path = save_checkpoint(out / CHECKPOINT_NAME, {
+        "config": config, "learner": agent.state_dict(), "tasks": tasks, "robots": robots, "backend": backend,
+        "env_steps": 0, "eval": {f"{t}/{r}": s for (t, r), s in table.items()}, "adr": None,
+        "bc": {"data": list(cfg.data), "demos": [f"{ep.meta.get('task')}/{ep.meta.get('robot')}:{ep.name}" for ep in episodes]}})
+    print(f"checkpoint: {path}")
+    return path

@@ -1,0 +1,164 @@
+"""Behaviour cloning, robomimic-style, over any policy network of `build_net` (mlp, moe, multihead).
+
+Inputs (the state plus object-relative vectors) are normalized by the dataset's statistics and actions standardized per
+dimension; both statistics are buffers, so they travel in the checkpoint. Two models:
+`mlp` predicts the next action (robomimic's BC); `chunk` predicts the next `chunk`
+actions at once and executes them with ACT's temporal ensembling (Zhao et al. 2023):
+at each step every stored prediction for that step is averaged with weights
+exp(-ensemble_decay * i), oldest first. The loss is MSE plus the MoE balance loss.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robolearn.policies import PolicyConfig, build_net
+from robolearn.policies.actor_critic import Conditioner, RunningNorm
+from robolearn.spec import STATE_SLICES
+
+BC_MODELS = ("mlp", "chunk")
+# Object-relative inputs, as robosuite's observations offer them (e.g. cube_to_eef_pos):
+# with a handful of demos, a policy learns "move along goal - hand" far more easily than
+# the same from absolute positions.
+RELATIVE = (("obj0_pos", "tcp_pos"), ("obj1_pos", "tcp_pos"), ("goal_pos", "tcp_pos"), ("goal_pos", "obj0_pos"))
+# Left out of the inputs: joint angles mean different things on different arms, and with
+# few demos both they and the hand velocity invite spurious correlations.
+DROPPED = ("joint_pos", "tcp_vel")
+
+
+def with_relative(state: torch.Tensor) -> torch.Tensor:
+    """The state (DROPPED slots zeroed) followed by the RELATIVE differences (zero where a
+    task leaves a slot unused)."""
+    state = state.clone()
+    for key in DROPPED:
+        state[..., STATE_SLICES[key]] = 0
+    parts = [state]
+    for a, b in RELATIVE:
+        used = state[..., STATE_SLICES[a]].abs().sum(-1, keepdim=True) > 0
+        parts.append((state[..., STATE_SLICES[a]] - state[..., STATE_SLICES[b]]) * used)
+    return torch.cat(parts, dim=-1)
+
+
+@dataclass
+class BCConfig:
+    name: str = "bc"
+    model: str = "mlp"  # mlp: one action per step | chunk: action chunking with temporal ensembling
+    chunk: int = 8
+    ensemble_decay: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    steps: int = 4000  # gradient steps
+    balance_coef: float = 0.01
+
+
+class ActionNorm(nn.Module):
+    """Per-dimension action standardization; a dimension that never varies keeps unit scale."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def fit(self, actions: torch.Tensor) -> None:
+        self.mean.copy_(actions.mean(0))
+        std = actions.std(0)
+        self.std.copy_(torch.where(std > 1e-3, std, torch.ones_like(std)))
+
+    def forward(self, actions: torch.Tensor) -> torch.Tensor:
+        return (actions - self.mean) / self.std
+
+    def inverse(self, normalized: torch.Tensor) -> torch.Tensor:
+        return normalized * self.std + self.mean
+
+
+class BC:
+    def __init__(self, policy: PolicyConfig, cfg: BCConfig, obs_dim: int, act_dim: int, n_tasks: int, n_robots: int):
+        if cfg.model not in BC_MODELS:
+            raise ValueError(f"algo.model={cfg.model!r}; allowed: {', '.join(BC_MODELS)}")
+        if cfg.chunk < 1:
+            raise ValueError(f"algo.chunk={cfg.chunk}: must be >= 1")
+        self.cfg, self.act_dim = cfg, act_dim
+        self.horizon = cfg.chunk if cfg.model == "chunk" else 1
+        in_dim = obs_dim + 3 * len(RELATIVE)
+        self.norm = RunningNorm(in_dim)
+        self.action_norm = ActionNorm(act_dim)
+        self.cond = Conditioner(n_tasks, n_robots, policy.embed_dim)
+        self.net = build_net(policy, in_dim, act_dim * self.horizon, self.cond.dim, n_tasks)
+        self.actor = self  # evaluation and routing statistics look for `agent.actor.net`
+        self.opt = torch.optim.AdamW(list(self.net.parameters()) + list(self.cond.parameters()), lr=cfg.lr,
+                                     weight_decay=cfg.weight_decay)
+        self.updates = 0
+        self.reset_episode()
+
+    def fit_normalizers(self, obs: np.ndarray, actions: np.ndarray) -> None:
+        obs_t = with_relative(torch.as_tensor(obs, dtype=torch.float32))
+        self.norm.mean.copy_(obs_t.mean(0))
+        self.norm.var.copy_(obs_t.var(0, unbiased=False))
+        self.norm.count.fill_(len(obs_t))
+        self.action_norm.fit(torch.as_tensor(actions, dtype=torch.float32))
+
+    def _predict(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor,
+                 expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list]:
+        out, balance, routes = self.net(self.norm(with_relative(obs)), self.cond(task, robot), task, expert_mask)
+        return out.view(len(obs), self.horizon, self.act_dim), balance, routes
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """`batch`: obs (B, D), task, robot (B,), actions (B, horizon, A), mask (B, horizon)."""
+        self.net.train()
+        pred, balance, _ = self._predict(batch["obs"], batch["task"], batch["robot"])
+        err = F.mse_loss(pred, self.action_norm(batch["actions"]), reduction="none").mean(-1)
+        loss = (err * batch["mask"]).sum() / batch["mask"].sum() + self.cfg.balance_coef * balance
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.updates += 1
+        return {"loss/bc": loss.item(), "loss/balance": float(balance)}
+
+    def reset_episode(self) -> None:
+        """Forget the action chunks predicted in the previous episode."""
+        self._chunks: deque[tuple[int, np.ndarray]] = deque(maxlen=self.horizon)
+        self._t = 0
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray, deterministic: bool = True,
+            expert_mask: torch.Tensor | None = None) -> np.ndarray:
+        self.net.eval()
+        pred, _, _ = self._predict(torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(task),
+                                   torch.as_tensor(robot), expert_mask)
+        actions = self.action_norm.inverse(pred).clamp(-1.0, 1.0).numpy()  # (B, horizon, A)
+        if self.horizon == 1:
+            return actions[:, 0]
+        if len(obs) != 1:
+            raise ValueError("algo.model=chunk executes one episode at a time (batch of 1)")
+        self._chunks.append((self._t, actions[0]))
+        # Temporal ensembling over every stored chunk that covers this step, oldest first.
+        covering = [chunk[self._t - start] for start, chunk in self._chunks]
+        weights = np.exp(-self.cfg.ensemble_decay * np.arange(len(covering)))
+        self._t += 1
+        return (np.average(covering, axis=0, weights=weights))[None].astype(np.float32)
+
+    @torch.no_grad()
+    def routes(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray) -> list[torch.Tensor]:
+        self.net.eval()
+        _, _, routes = self._predict(torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(task),
+                                     torch.as_tensor(robot))
+        return routes
+
+    def state_dict(self) -> dict:
+        return {"norm": self.norm.state_dict(), "action_norm": self.action_norm.state_dict(),
+                "cond": self.cond.state_dict(), "net": self.net.state_dict(), "opt": self.opt.state_dict(),
+                "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.norm.load_state_dict(state["norm"])
+        self.action_norm.load_state_dict(state["action_norm"])
+        self.cond.load_state_dict(state["cond"])
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.updates = state["updates"]
