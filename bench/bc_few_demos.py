@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--labels", default="executed", help="executed | expert (noise-free, DART-style)")
     args = parser.parse_args()
     counts = [int(n) for n in args.demos.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -38,7 +39,7 @@ def main() -> None:
             print(f"{task}/record_seconds: {time.perf_counter() - started:.0f}")
             for model in args.models.split(","):
                 for n in counts:
-                    cfg = compose_bc([f"data=[{data}]", f"max_demos={n}", f"algo.model={model}",
+                    cfg = compose_bc([f"data=[{data}]", f"max_demos={n}", f"algo.model={model}", f"labels={args.labels}",
                                       f"algo.steps={args.steps}", f"eval_episodes={args.episodes}",
                                       f"out={tmp}/{task}-{model}-{n}"])
                     success = load_checkpoint(train_bc(cfg))["eval"][f"{task}/{args.robot}"]

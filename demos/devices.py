@@ -25,6 +25,7 @@ EVENTS = ("save", "discard", "quit")
 class Device(Protocol):
     name: str
     needs_window: bool  # the recorder shows a live OpenCV window and feeds it the keys
+    label: np.ndarray | None  # after action(): the noise-free action a scripted expert wanted, else None
 
     def reset(self, env: gym.Env) -> None: ...
     def action(self, obs: dict) -> np.ndarray: ...
@@ -68,6 +69,7 @@ def key_to_motion(key: int, speed: float = 1.0) -> np.ndarray:
 
 class KeyboardDevice:
     """Keys read from the recorder's live OpenCV window (`on_key` gets cv2.waitKey's code)."""
+    label = None
     name, needs_window = "keyboard", True
 
     def __init__(self, speed: float = 1.0):
@@ -121,6 +123,7 @@ class ButtonEdges:
 class SpaceMouseDevice:
     """3Dconnexion SpaceMouse through pyspacemouse (HID): translation and rotation axes map
     straight onto the action; left button toggles the gripper, right button saves."""
+    label = None
     name, needs_window = "spacemouse", False
 
     def __init__(self, deadzone: float = 0.1, gain: float = 1.0, reader: Callable[[], Any] | None = None):
@@ -162,6 +165,7 @@ PAD_BUTTONS = {"gripper": 0, "discard": 1, "save": 7}  # A, B, Start
 class GamepadDevice:
     """A gamepad through pygame: left stick moves in x/y, right stick in z and yaw,
     A toggles the gripper, B discards, Start saves."""
+    label = None
     name, needs_window = "gamepad", False
 
     def __init__(self, deadzone: float = 0.15, gain: float = 1.0, joystick: Any = None):
@@ -207,7 +211,8 @@ class GamepadDevice:
 
 # ---------------------------------------------------------------------------- scripted
 class ScriptedDevice:
-    """The task's scripted expert plus Gaussian action noise: for tests and bulk data."""
+    """The task's scripted expert plus Gaussian action noise: for tests and bulk data. The
+    noisy action is executed and recorded; the expert's own action is kept as `label`."""
     name, needs_window = "scripted", False
 
     def __init__(self, noise: float = 0.0, seed: int = 0):
@@ -216,6 +221,7 @@ class ScriptedDevice:
         self.noise = noise
         self.rng = np.random.default_rng(seed)
         self.policy: Callable[[dict], np.ndarray] | None = None
+        self.label: np.ndarray | None = None
 
     def reset(self, env: gym.Env) -> None:
         self.policy = expert_for(env)
@@ -224,6 +230,7 @@ class ScriptedDevice:
         if self.policy is None:
             raise RuntimeError("ScriptedDevice.reset(env) must come before action()")
         action = np.asarray(self.policy(obs), dtype=np.float64)
+        self.label = np.clip(action, -1.0, 1.0).astype(np.float32)
         if self.noise > 0:
             action = action + self.rng.normal(0.0, self.noise, ACTION_DIM)
         return np.clip(action, -1.0, 1.0).astype(np.float32)

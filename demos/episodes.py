@@ -6,7 +6,9 @@
         obs/state              (T, STATE_DIM) float32  observation before each action
         obs/image              (T, H, W, 3) uint8      optional camera
         next_obs/state         (T, STATE_DIM) float32
-        actions                (T, 7) float32          the shared end-effector action
+        actions                (T, 7) float32          the shared end-effector action, as executed
+        action_labels          (T, 7) float32          optional: what a scripted expert wanted before its
+                                                       noise (DART-style labels for behaviour cloning)
         rewards, dones         (T,)
         states                 (T, S) float64          simulator state before each action
     mask/<split>               names of the demos in a split (robomimic's filter keys)
@@ -45,6 +47,7 @@ class Episode:
     sim_states: np.ndarray  # (T, S)
     meta: dict[str, Any]  # task, robot, backend, source, seed, success, dr_params, ...
     images: np.ndarray | None = None  # (T, H, W, 3) uint8
+    action_labels: np.ndarray | None = None  # (T, 7) a scripted expert's noise-free actions
     name: str = ""  # demo_<i> once stored
 
     @property
@@ -62,9 +65,11 @@ class EpisodeBuffer:
     rewards: list[float] = field(default_factory=list)
     sim_states: list[np.ndarray] = field(default_factory=list)
     images: list[np.ndarray] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
     frames: list[np.ndarray] = field(default_factory=list)  # camera frames for an optional mp4, not stored
 
-    def add(self, obs: dict, action: np.ndarray, reward: float, next_obs: dict, sim_state: np.ndarray) -> None:
+    def add(self, obs: dict, action: np.ndarray, reward: float, next_obs: dict, sim_state: np.ndarray,
+            label: np.ndarray | None = None) -> None:
         self.obs.append(np.asarray(obs["state"], np.float32))
         self.next_obs.append(np.asarray(next_obs["state"], np.float32))
         self.actions.append(np.asarray(action, np.float32))
@@ -72,6 +77,8 @@ class EpisodeBuffer:
         self.sim_states.append(np.asarray(sim_state, np.float64))
         if "image" in obs:
             self.images.append(np.asarray(obs["image"], np.uint8))
+        if label is not None:
+            self.labels.append(np.asarray(label, np.float32))
 
     def finish(self, **meta: Any) -> Episode:
         if not self.actions:
@@ -80,7 +87,8 @@ class EpisodeBuffer:
         dones[-1] = 1
         return Episode(np.stack(self.obs), np.stack(self.next_obs), np.stack(self.actions),
                        np.asarray(self.rewards, np.float32), dones, np.stack(self.sim_states), self.meta | meta,
-                       np.stack(self.images) if self.images else None)
+                       np.stack(self.images) if self.images else None,
+                       np.stack(self.labels) if len(self.labels) == len(self.actions) else None)
 
 
 def file_metadata(task: str, robot: str, backend: str, source: str, **extra: Any) -> dict[str, Any]:
@@ -105,6 +113,8 @@ def _write_demo(data: h5py.Group, name: str, ep: Episode) -> None:
     if ep.images is not None:
         group.create_dataset("obs/image", data=ep.images, compression="gzip", chunks=(1, *ep.images.shape[1:]))
     group.create_dataset("actions", data=ep.actions)
+    if ep.action_labels is not None:
+        group.create_dataset("action_labels", data=ep.action_labels)
     group.create_dataset("rewards", data=ep.rewards)
     group.create_dataset("dones", data=ep.dones)
     group.create_dataset("states", data=ep.sim_states, compression="gzip")
@@ -199,7 +209,8 @@ def _check_demo(path: Path, name: str, group: h5py.Group) -> None:
         raise ValueError(f"{where}: actions have shape {actions.shape}, expected (T, {ACTION_DIM})")
     if obs.ndim != 2 or obs.shape[1] != STATE_DIM:
         raise ValueError(f"{where}: obs/state has shape {obs.shape}, expected (T, {STATE_DIM})")
-    lengths = {k: group[k].shape[0] for k in ("obs/state", "next_obs/state", "actions", "rewards", "dones", "states")}
+    keys = ("obs/state", "next_obs/state", "actions", "rewards", "dones", "states", "action_labels")
+    lengths = {k: group[k].shape[0] for k in keys if k in group}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"{where}: datasets disagree on the episode length: {lengths}")
 
@@ -215,7 +226,8 @@ def read_episode(path: str | Path, name: str, images: bool = False) -> Episode:
         try:
             return Episode(g["obs/state"][()], g["next_obs/state"][()], g["actions"][()], g["rewards"][()],
                            g["dones"][()], g["states"][()], json.loads(g.attrs["meta"]),
-                           g["obs/image"][()] if images and "obs/image" in g else None, name)
+                           g["obs/image"][()] if images and "obs/image" in g else None,
+                           g["action_labels"][()] if "action_labels" in g else None, name)
         except OSError as err:
             raise ValueError(f"{path}: data/{name} is corrupted ({err})") from None
 

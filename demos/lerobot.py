@@ -8,7 +8,7 @@
 
 Columns: observation.state (38), action (7), next.observation.state, next.reward,
 next.done, observation.environment_state (the simulator state), timestamp,
-frame_index, episode_index, index, task_index. Videos are rendered from the recorded
+frame_index, episode_index, index, task_index, and action.expert where recorded. Videos are rendered from the recorded
 simulator states (sim episodes only). Import reads every parquet file under data/ and
 groups rows by episode, so LeRobot v3.0's multi-episode files load the same way.
 """
@@ -31,6 +31,7 @@ DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
 VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
 VIDEO_KEY = "observation.images.main"
 VIDEO_SIZE = 128
+LABEL_KEY = "action.expert"  # a scripted expert's noise-free action, where recorded
 
 
 def _vector_feature(dim: int, dtype: str = "float32") -> dict:
@@ -80,7 +81,7 @@ def export_lerobot(path: str | Path, out: str | Path, videos: bool = True) -> Pa
             "episode_index": np.full(n, i, dtype=np.int64),
             "index": np.arange(index, index + n, dtype=np.int64),
             "task_index": np.full(n, tasks.index(ep.meta["task"]), dtype=np.int64),
-        })
+        } | ({LABEL_KEY: list(ep.action_labels.astype(np.float32))} if ep.action_labels is not None else {}))
         file = root / DATA_PATH.format(episode_chunk=i // CHUNKS_SIZE, episode_index=i)
         file.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, file)
@@ -101,6 +102,8 @@ def export_lerobot(path: str | Path, out: str | Path, videos: bool = True) -> Pa
         "episode_index": _vector_feature(1, "int64"), "index": _vector_feature(1, "int64"),
         "task_index": _vector_feature(1, "int64"),
     }
+    if any(ep.action_labels is not None for ep in episodes):
+        features[LABEL_KEY] = _vector_feature(ACTION_DIM)
     if with_video:
         features[VIDEO_KEY] = {"dtype": "video", "shape": [VIDEO_SIZE, VIDEO_SIZE, 3], "names": ["height", "width", "channels"],
                                "info": {"video.fps": CONTROL_HZ, "video.codec": "mp4v", "video.pix_fmt": "yuv420p",
@@ -190,7 +193,8 @@ def import_lerobot(src: str | Path, out: str | Path) -> int:
                            if "task_index" in has else meta["task"])
         for key in DEMO_KEYS:
             ep_meta.setdefault(key, meta[key])
+        labels = _column(table, LABEL_KEY, where, ACTION_DIM)[order].astype(np.float32) if LABEL_KEY in has else None
         writer.append(Episode(state.astype(np.float32), next_state.astype(np.float32), action.astype(np.float32),
                               reward.reshape(n).astype(np.float32), done.reshape(n).astype(np.uint8),
-                              sim_state.astype(np.float64), ep_meta))
+                              sim_state.astype(np.float64), ep_meta, action_labels=labels))
     return len(rows)

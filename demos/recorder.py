@@ -136,7 +136,7 @@ def _one_episode(env: gym.Env, device: Device, seed: int, hold: int, view: LiveV
         state = sim.get_state()
         action = device.action(obs)
         next_obs, reward, terminated, truncated, info = env.step(action)
-        buffer.add(obs, action, reward, next_obs, state)
+        buffer.add(obs, action, reward, next_obs, state, device.label)
         obs = next_obs
         success |= bool(info["success"])
         since_success += success

@@ -40,6 +40,7 @@ class BCRunConfig:
     data: list[str] = field(default_factory=list)  # episode files
     split: str | None = None  # a robomimic filter key (mask/<split>), e.g. train
     max_demos: int = 0  # per file, the first N demos (0: all)
+    labels: str = "executed"  # executed: the recorded actions | expert: a scripted expert's noise-free ones (DART)
     out: str | None = None  # default: runs/bc-<date-time>
     seed: int = 0
     threads: int = 2
@@ -80,14 +81,23 @@ def load_demos(cfg: BCRunConfig) -> list[Episode]:
     return episodes
 
 
-def build_dataset(episodes: list[Episode], horizon: int) -> dict[str, torch.Tensor]:
-    """Per step: observation, ids, the next `horizon` actions (padded with the last one past
-    the episode's end) and the mask of the real ones."""
+LABELS = ("executed", "expert")
+
+
+def build_dataset(episodes: list[Episode], horizon: int, labels: str = "executed") -> dict[str, torch.Tensor]:
+    """Per step: observation, ids, the next `horizon` action labels (padded with the last one
+    past the episode's end) and the mask of the real ones."""
+    if labels not in LABELS:
+        raise ValueError(f"labels={labels!r}; allowed: {', '.join(LABELS)}")
     ids = task_ids(list(TASKS))
     obs, task, robot, actions, mask = [], [], [], [], []
     for ep in episodes:
         n = ep.length
-        padded = np.concatenate([ep.actions, np.repeat(ep.actions[-1:], horizon - 1, axis=0)])
+        target = ep.actions if labels == "executed" else ep.action_labels
+        if target is None:
+            raise ValueError(f"labels=expert: {ep.meta.get('task')}/{ep.meta.get('robot')} {ep.name} has no action_labels "
+                             f"(only the scripted device records them)")
+        padded = np.concatenate([target, np.repeat(target[-1:], horizon - 1, axis=0)])
         index = np.arange(n)[:, None] + np.arange(horizon)[None]
         obs.append(ep.states_obs)
         actions.append(padded[index])
@@ -108,7 +118,7 @@ def train_bc(cfg: BCRunConfig) -> Path:
     torch.manual_seed(cfg.seed)
     episodes = load_demos(cfg)
     agent = BC(cfg.policy, cfg.algo, STATE_DIM, ACTION_DIM, N_TASK_IDS, N_ROBOT_IDS)
-    data = build_dataset(episodes, agent.horizon)
+    data = build_dataset(episodes, agent.horizon, cfg.labels)
     agent.fit_normalizers(data["obs"].numpy(), data["actions"][:, 0].numpy())
     out = Path(cfg.out or f"runs/bc-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,8 @@ def test_chunks_pad_past_the_end_and_ensemble_in_time() -> None:
     actions = np.arange(n * 7, dtype=np.float32).reshape(n, 7)
     ep = Episode(np.zeros((n, 38), np.float32), np.zeros((n, 38), np.float32), actions, np.zeros(n), np.zeros(n),
                  np.zeros((n, 1)), {"task": "reach", "robot": "panda"})
+    with pytest.raises(ValueError, match="labels=expert: reach/panda  has no action_labels"):
+        build_dataset([ep], horizon=4, labels="expert")
     data = build_dataset([ep], horizon=4)
     assert data["actions"].shape == (3, 4, 7)
     np.testing.assert_array_equal(data["actions"][1, :, 0].numpy(), [7, 14, 14, 14])  # padded with the last action

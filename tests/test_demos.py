@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Callable
 
 import h5py
 import numpy as np
@@ -61,6 +62,9 @@ def test_recorded_file_has_robomimic_layout_and_metadata(recorded: dict[str, Pat
     assert meta["schema_version"] == SCHEMA_VERSION and meta["robot"] == "panda" and meta["source"] == "sim"
     episode = read_episode(recorded["mujoco"], "demo_0")
     assert episode.meta["success"] and episode.meta["seed"] == 5 and episode.meta["task"] == "pick_place"
+    # The scripted device's noise-free actions ride along as labels; the executed ones carry the noise.
+    noise = episode.actions - episode.action_labels
+    assert 0.02 < np.std(noise[np.abs(episode.action_labels) < 0.9]) < 0.08
     # The observation recorded before each action is the previous step's next observation.
     np.testing.assert_array_equal(episode.states_obs[1:], episode.next_states_obs[:-1])
 
@@ -82,12 +86,17 @@ def test_replay_cli_and_wrong_backend(recorded: dict[str, Path], capsys: pytest.
         replay(recorded["mujoco"], "demo_9")
 
 
-def test_randomized_recording_replays_exactly(tmp_path: Path) -> None:
+def test_randomized_recording_replays_exactly_and_writes_video(tmp_path: Path) -> None:
     path = tmp_path / "dr.hdf5"
-    record("push", "xarm6", "mujoco", ScriptedDevice(), path, episodes=1, dr="uniform", source="sim", keep="all")
+    record("push", "xarm6", "mujoco", ScriptedDevice(), path, episodes=1, dr="uniform", source="sim", keep="all",
+           video=True)
     episode = read_episode(path, "demo_0")
     assert episode.meta["dr_params"]["object_mass"] != 1.0
     assert replay(path, "demo_0").max_state_error < 1e-9
+    import cv2
+
+    capture = cv2.VideoCapture(str(tmp_path / "dr" / "demo_0.mp4"))  # the optional camera video
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == episode.length
 
 
 def test_killed_recorder_leaves_finished_episodes_readable(tmp_path: Path) -> None:
@@ -154,7 +163,7 @@ def test_lerobot_round_trip_keeps_every_value(recorded: dict[str, Path], tmp_pat
     assert import_lerobot(root, back) == 2
     for name in ("demo_0", "demo_1"):
         a, b = read_episode(recorded["pybullet"], name), read_episode(back, name)
-        for field in ("states_obs", "next_states_obs", "actions", "rewards", "dones", "sim_states"):
+        for field in ("states_obs", "next_states_obs", "actions", "action_labels", "rewards", "dones", "sim_states"):
             np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
         assert a.meta == b.meta
     assert replay(back, "demo_0").max_state_error < 1e-9
@@ -221,28 +230,20 @@ def test_bad_files_give_clear_errors(recorded: dict[str, Path], tmp_path: Path, 
     with pytest.raises(ValueError, match="schema_version 0, this robolearn reads 1"):
         read_episodes(edited("old.hdf5", old_schema))
 
-    def six_d_actions(f: h5py.File) -> None:
-        n = f["data/demo_1"].attrs["num_samples"]
-        del f["data/demo_1/actions"]
-        f["data/demo_1/actions"] = np.zeros((n, 6), np.float32)
+    def replaced(demo: str, key: str, shape: Callable[[int], tuple]) -> Callable[[h5py.File], None]:
+        def edit(f: h5py.File) -> None:
+            n = f[f"data/{demo}"].attrs["num_samples"]
+            del f[f"data/{demo}/{key}"]
+            f[f"data/{demo}/{key}"] = np.zeros(shape(n), np.float32)
+        return edit
 
-    with pytest.raises(ValueError, match="data/demo_1: actions have shape \\(\\d+, 6\\), expected \\(T, 7\\)"):
-        read_episodes(edited("six.hdf5", six_d_actions))
-
-    def short_obs(f: h5py.File) -> None:
-        n = f["data/demo_0"].attrs["num_samples"]
-        del f["data/demo_0/obs/state"]
-        f["data/demo_0/obs/state"] = np.zeros((n, 30), np.float32)
-
-    with pytest.raises(ValueError, match="data/demo_0: obs/state has shape \\(\\d+, 30\\), expected \\(T, 38\\)"):
-        read_episodes(edited("obs.hdf5", short_obs))
-
-    def wrong_length(f: h5py.File) -> None:
-        del f["data/demo_0/rewards"]
-        f["data/demo_0/rewards"] = np.zeros(3, np.float32)
-
-    with pytest.raises(ValueError, match="disagree on the episode length"):
-        read_episodes(edited("len.hdf5", wrong_length))
+    cases = [(replaced("demo_1", "actions", lambda n: (n, 6)), "data/demo_1: actions have shape \\(\\d+, 6\\), expected \\(T, 7\\)"),
+             (replaced("demo_0", "obs/state", lambda n: (n, 30)),
+              "data/demo_0: obs/state has shape \\(\\d+, 30\\), expected \\(T, 38\\)"),
+             (replaced("demo_0", "rewards", lambda n: (3,)), "disagree on the episode length")]
+    for i, (edit, message) in enumerate(cases):
+        with pytest.raises(ValueError, match=message):
+            read_episodes(edited(f"bad{i}.hdf5", edit))
     with pytest.raises(ValueError, match="not a LeRobot dataset"):
         import_lerobot(tmp_path, tmp_path / "y.hdf5")
     # A failed import writes nothing over an existing file of the same name.

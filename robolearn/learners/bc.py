@@ -118,7 +118,7 @@ class BC:
         loss.backward()
         self.opt.step()
         self.updates += 1
-        return {"loss/bc": loss.item(), "loss/balance": float(balance)}
+        return {"loss/bc": loss.item(), "loss/balance": balance.item()}
 
     def reset_episode(self) -> None:
         """Forget the action chunks predicted in the previous episode."""
