@@ -1,0 +1,1 @@
+"""Deploying trained policies to real arms (issue: ROS deploy). So far: the safety layer."""

@@ -1,0 +1,59 @@
+"""Deploy settings per robot (`configs/deploy/<robot>.yaml`): topics, rates, command mode, safety limits."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from robolearn.config import CONFIG_DIR
+from robolearn.deploy.safety import SafetyLimits
+from sims.robots import ROBOTS, robot_spec
+
+COMMANDS = ("twist", "joints")
+
+
+@dataclass
+class Topics:
+    joint_states: str = ""
+    object_poses: str = ""
+    camera: str = ""
+    twist: str = ""
+    trajectory: str = ""
+    gripper: str = ""
+    estop: str = ""
+    preview: str = ""
+
+
+@dataclass
+class DeployConfig:
+    robot: str = ""
+    control_hz: float = 20.0
+    joint_names: list[str] = field(default_factory=list)
+    topics: Topics = field(default_factory=Topics)
+    command: str = "twist"  # twist (geometry_msgs/TwistStamped) | joints (trajectory_msgs/JointTrajectory)
+    safety: SafetyLimits = field(default_factory=SafetyLimits)
+
+
+def load_deploy_config(robot: str, path: str | Path | None = None) -> DeployConfig:
+    if robot not in ROBOTS:
+        raise ValueError(f"robot={robot!r}; allowed: {', '.join(ROBOTS)}")
+    path = Path(path) if path else CONFIG_DIR / "deploy" / f"{robot}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no deploy config for {robot}")
+    try:
+        cfg: DeployConfig = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(DeployConfig),
+                                                                OmegaConf.load(path)))
+    except OmegaConfBaseException as err:
+        raise ValueError(f"{path}: {' '.join(str(err).split())}") from None
+    if cfg.robot != robot:
+        raise ValueError(f"{path}: robot {cfg.robot!r} does not match {robot!r}")
+    if cfg.command not in COMMANDS:
+        raise ValueError(f"{path}: command={cfg.command!r}; allowed: {', '.join(COMMANDS)}")
+    expected = list(robot_spec(robot).arm_joints)
+    if cfg.joint_names != expected:
+        raise ValueError(f"{path}: joint_names {cfg.joint_names} must list the arm's joints in order: {expected}")
+    if cfg.control_hz <= 0:
+        raise ValueError(f"{path}: control_hz={cfg.control_hz} must be > 0")
+    return cfg
