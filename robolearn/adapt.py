@@ -33,7 +33,14 @@ def prepare_adaptation(agent: SAC, new_task_ids: list[int], add_experts: int) ->
     actor_net.add_experts(add_experts, new_task_ids, exclusive=True)
     for net in agent.critic.nets:
         net.add_experts(add_experts, new_task_ids, exclusive=False)
+    freeze_old_tasks(agent, new_task_ids, old_experts)
+    agent.reset_optimizers()
 
+
+def freeze_old_tasks(agent: SAC, new_task_ids: list[int], old_experts: int) -> None:
+    """Zero the gradients of everything the old tasks use (also when resuming an adapted run)."""
+    actor_net = agent.actor.net
+    agent.norm.frozen = True
     for module in (actor_net.encoder, actor_net.norms, agent.actor.cond.robot):
         module.requires_grad_(False)
     new_rows = torch.zeros(agent.actor.cond.task.num_embeddings, dtype=torch.bool)
@@ -49,4 +56,3 @@ def prepare_adaptation(agent: SAC, new_task_ids: list[int], add_experts: int) ->
         for param in (layer.w1, layer.b1, layer.w2, layer.b2, layer.gate.weight, layer.gate.bias,
                       layer.noise.weight, layer.noise.bias):
             _freeze_rows(param, fresh)
-    agent.reset_optimizers()

@@ -18,7 +18,7 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from robolearn.adapt import prepare_adaptation
+from robolearn.adapt import freeze_old_tasks, prepare_adaptation
 from robolearn.adr_report import adr_metrics, append_history
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import TrainConfig
@@ -124,6 +124,7 @@ def train(cfg: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
 
     agent, env_steps, known_tasks, data = make_agent(cfg.policy, cfg.algo), 0, [], None
+    adaptation: dict | None = None  # new task ids and old expert count while old tasks stay frozen
     if cfg.resume and cfg.adapt_from:
         raise ValueError("resume= and adapt_from= exclude each other")
     if cfg.resume:
@@ -132,6 +133,11 @@ def train(cfg: TrainConfig) -> Path:
         env_steps = int(data["env_steps"])
         if env_steps >= cfg.total_steps:
             raise ValueError(f"total_steps={cfg.total_steps}: the checkpoint is already at {env_steps} env steps")
+        cfg.policy = PolicyConfig(**data["config"]["policy"])  # the weights' own architecture
+        known_tasks = [t for t in data["tasks"] if t not in cfg.tasks]
+        adaptation = data.get("adaptation")
+        if adaptation:
+            freeze_old_tasks(agent, adaptation["new_task_ids"], adaptation["old_experts"])
     if cfg.adapt_from:
         data = load_checkpoint(cfg.adapt_from)
         agent, known_tasks = agent_from_checkpoint(data), list(data["tasks"])
@@ -140,7 +146,9 @@ def train(cfg: TrainConfig) -> Path:
         new_tasks = [t for t in cfg.tasks if t not in known_tasks]
         if not new_tasks:
             raise ValueError(f"adapt_from: every task in tasks={cfg.tasks} is already in the checkpoint")
-        prepare_adaptation(agent, [task_ids(known_tasks + cfg.tasks)[t] for t in new_tasks], cfg.add_experts)
+        new_ids = [task_ids(known_tasks + cfg.tasks)[t] for t in new_tasks]
+        adaptation = {"new_task_ids": new_ids, "old_experts": agent.actor.net.layers[0].n_experts}
+        prepare_adaptation(agent, new_ids, cfg.add_experts)
         cfg.policy = PolicyConfig(**data["config"]["policy"])
         cfg.policy.n_experts += cfg.add_experts
     # The checkpoint covers every task the policy knows: evaluation and `check` see them all.
@@ -173,7 +181,7 @@ def train(cfg: TrainConfig) -> Path:
         save_checkpoint(ckpt_path, {"config": config, "learner": agent.state_dict(), "tasks": all_tasks,
                                     "robots": cfg.robots, "backend": cfg.backend, "env_steps": env_steps,
                                     "eval": {f"{t}/{r}": s for (t, r), s in table.items()},
-                                    "adr": adr.state_dict() if adr else None})
+                                    "adr": adr.state_dict() if adr else None, "adaptation": adaptation})
         saved_at = (env_steps, agent.updates)
         bar.write(f"[{env_steps} steps] " + " ".join(f"{t}/{r}={s:.2f}" for (t, r), s in table.items()))
 
@@ -229,8 +237,7 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
             actions = agent.act(states, runner.task, runner.robot)
         reward, terminated, _, next_state = runner.step(actions, steps_done())
         buffer.add(states, actions, reward, next_state, terminated.astype(np.float32), runner.task, runner.robot)
-        if not cfg.adapt_from:  # adapting: old tasks must see exactly the inputs they were trained on
-            agent.norm.update(torch.from_numpy(states))
+        agent.norm.update(torch.from_numpy(states))
         if steps_done() + n >= warmup_until and buffer.size >= cfg.algo.batch_size:
             owed_updates += n * cfg.algo.updates_per_step
             while owed_updates >= 1.0:

@@ -110,6 +110,13 @@ def test_adapting_to_a_new_task_leaves_old_tasks_untouched(tmp_path: Path, task_
     routes = new_agent.routes(obs, reach, robot)[0]
     assert int(routes.max()) < before["config"]["policy"]["n_experts"]
     assert new_agent.actor.net.task_experts[1].all()
+    # Resuming the adapted run keeps the old tasks frozen and evaluates every task.
+    resumed = load_checkpoint(train(to_dataclass(compose_train(
+        TINY + heads + ["tasks=[push]", "total_steps=400", "eval_every=400", f"resume={adapted}", f"out={tmp_path}/resumed"]))))
+    resumed_agent = agent_from_checkpoint(resumed)
+    assert resumed_agent.updates > new_agent.updates and resumed["tasks"] == ["reach", "push"]
+    assert resumed["adaptation"] == after["adaptation"]
+    assert np.array_equal(old_agent.act(obs, reach, robot, True), resumed_agent.act(obs, reach, robot, True))
 
 
 def test_adapting_needs_a_new_task(tmp_path: Path) -> None:

@@ -21,9 +21,12 @@ class RunningNorm(nn.Module):
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("var", torch.ones(dim))
         self.register_buffer("count", torch.tensor(1e-4))
+        self.frozen = False  # adapting to new tasks: old tasks must see exactly the inputs they learned on
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
+        if self.frozen:
+            return
         batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
         total = self.count + n
         delta = batch_mean - self.mean
