@@ -23,6 +23,8 @@ EXPERT_EPISODES = 20  # seeds 1000..1019, the same as the table in docs/benchmar
 # fix turns them red and they must leave this list.
 # The KUKA's pinch on the cup handle slips in MuJoCo while the cup tilts (see docs/benchmarks.md).
 KNOWN_EXPERT_GAPS = {("pour", "kuka", "mujoco")}
+# Over 50 seeds (1000..1049) also: lift with the KUKA on MuJoCo, 0.94 (0.93 on seeds 2000..2099).
+KNOWN_SWEEP_GAPS = KNOWN_EXPERT_GAPS | {("lift", "kuka", "mujoco")}
 
 
 def make(task: str, robot: str, backend: str, **kwargs) -> gym.Env:
@@ -63,8 +65,9 @@ def test_spaces_seed_and_physics(task: str, robot: str, backend: str) -> None:
     twin.close()
 
 
-def check_expert(task: str, robot: str, backend: str, episodes: int, request: pytest.FixtureRequest) -> None:
-    if (task, robot, backend) in KNOWN_EXPERT_GAPS:
+def check_expert(task: str, robot: str, backend: str, episodes: int, request: pytest.FixtureRequest,
+                 known_gaps: set[tuple[str, str, str]]) -> None:
+    if (task, robot, backend) in known_gaps:
         request.applymarker(pytest.mark.xfail(strict=True, reason="known expert gap, see docs/benchmarks.md"))
     env = make(task, robot, backend)
     expert = expert_for(env)
@@ -75,10 +78,10 @@ def check_expert(task: str, robot: str, backend: str, episodes: int, request: py
 
 @pytest.mark.parametrize("task,robot,backend", COMBOS, ids=IDS)
 def test_expert_succeeds(task: str, robot: str, backend: str, request: pytest.FixtureRequest) -> None:
-    check_expert(task, robot, backend, EXPERT_EPISODES, request)
+    check_expert(task, robot, backend, EXPERT_EPISODES, request, KNOWN_EXPERT_GAPS)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task,robot,backend", COMBOS, ids=IDS)
 def test_expert_succeeds_over_50_episodes(task: str, robot: str, backend: str, request: pytest.FixtureRequest) -> None:
-    check_expert(task, robot, backend, 50, request)
+    check_expert(task, robot, backend, 50, request, KNOWN_SWEEP_GAPS)

@@ -215,6 +215,9 @@ class MujocoBackend:
     def arm_positions(self) -> np.ndarray:
         return self.data.qpos[self._arm_qadr].copy()
 
+    def arm_velocities(self) -> np.ndarray:
+        return self.data.qvel[self._arm_dadr].copy()
+
     def finger_positions(self) -> np.ndarray:
         return self.data.qpos[self._finger_qadr].copy()
 
@@ -284,6 +287,9 @@ class MujocoBackend:
     # ---------------------------------------------------------------- simulation
     def step(self, n: int | None = None) -> None:
         mujoco.mj_step(self.model, self.data, nstep=self.substeps if n is None else n)
+        # mj_step leaves poses, velocities and contacts computed for the state before its
+        # last integration; recompute them so observations match the joint positions.
+        mujoco.mj_forward(self.model, self.data)
 
     def render(self, width: int, height: int) -> np.ndarray:
         if self._renderer is None or (self._renderer.width, self._renderer.height) != (width, height):

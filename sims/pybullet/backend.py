@@ -193,11 +193,17 @@ class PybulletBackend:
             p.resetJointState(self._robot, j, float(finger), 0.0, physicsClientId=self._cid)
         self.set_targets(q_arm, finger)
 
+    def _joint_states(self, joints: list[int], field: int) -> np.ndarray:
+        return np.array([s[field] for s in p.getJointStates(self._robot, joints, physicsClientId=self._cid)])
+
     def _joint_positions(self, joints: list[int]) -> np.ndarray:
-        return np.array([s[0] for s in p.getJointStates(self._robot, joints, physicsClientId=self._cid)])
+        return self._joint_states(joints, 0)
 
     def arm_positions(self) -> np.ndarray:
         return self._joint_positions(self._arm_idx)
+
+    def arm_velocities(self) -> np.ndarray:
+        return self._joint_states(self._arm_idx, 1)
 
     def finger_positions(self) -> np.ndarray:
         return self._joint_positions(self._finger_idx)
