@@ -23,6 +23,7 @@ from demos.devices import KEY_HELP, Device
 from demos.episodes import EpisodeBuffer, EpisodeWriter, file_metadata
 from robolearn.evaluate import write_video
 from sims.backend import CONTROL_DT
+from sims.tasks import TASKS
 
 WINDOW = "robolearn record"
 KEEP = ("success", "all", "ask")
@@ -76,6 +77,8 @@ def record(task: str, robot: str, backend: str, device: Device, out: str | Path,
     if window and not os.environ.get("DISPLAY"):
         raise ValueError(f"device={device.name} shows a live window and needs a display (DISPLAY is unset); "
                          f"run it on a desktop or under xvfb-run")
+    if task not in TASKS:
+        raise ValueError(f"task={task!r}; allowed: {', '.join(TASKS)}")
     env = gym.make(sims.env_id(task), robot=robot, backend=backend, render_mode="rgb_array", dr=dr)
     writer = EpisodeWriter(out, file_metadata(task, robot, backend, source, device=device.name))
     view = LiveView(device) if window else None

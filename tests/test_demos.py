@@ -315,3 +315,11 @@ def test_keyboard_session_is_recorded_and_replays(display: str, tmp_path: Path) 
     assert np.sum(episode.actions[:, 0] == 1.0) >= 4  # the w presses moved the hand forward
     assert episode.actions[-1, 6] == 1.0  # gripper closed by space
     assert replay(path, "demo_0").max_state_error < 1e-9
+
+
+def test_record_rejects_unknown_names_before_creating_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="task='fly'; allowed: reach"):
+        record("fly", "panda", "mujoco", ScriptedDevice(), tmp_path / "x.hdf5", episodes=1)
+    with pytest.raises(ValueError, match="keep='maybe'"):
+        record("reach", "panda", "mujoco", ScriptedDevice(), tmp_path / "x.hdf5", episodes=1, keep="maybe")
+    assert not (tmp_path / "x.hdf5").exists()
