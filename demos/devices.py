@@ -46,6 +46,25 @@ class GripperToggle:
         return GRIPPER_CLOSED if self.closed else GRIPPER_OPEN
 
 
+class OperatorDevice:
+    """What the human-operated devices share: a gripper toggle, the operator's pending
+    events, and no expert label."""
+    label = None
+
+    def __init__(self) -> None:
+        self.gripper, self._events = GripperToggle(), set()
+
+    def reset(self, env: gym.Env) -> None:
+        self.gripper, self._events = GripperToggle(), set()
+
+    def events(self) -> set[str]:
+        events, self._events = self._events, set()
+        return events
+
+    def _with_gripper(self, motion: np.ndarray) -> np.ndarray:
+        return np.append(motion, self.gripper.value).astype(np.float32)
+
+
 # ---------------------------------------------------------------------------- keyboard
 # Motion keys: one step of motion per key event (hold a key to auto-repeat), in the
 # world frame as seen from the default camera (x away from the robot is "up" on screen).
@@ -67,19 +86,17 @@ def key_to_motion(key: int, speed: float = 1.0) -> np.ndarray:
     return motion
 
 
-class KeyboardDevice:
+class KeyboardDevice(OperatorDevice):
     """Keys read from the recorder's live OpenCV window (`on_key` gets cv2.waitKey's code)."""
-    label = None
     name, needs_window = "keyboard", True
 
     def __init__(self, speed: float = 1.0):
-        self.speed = speed
-        self.gripper = GripperToggle()
-        self._key, self._events = -1, set()
+        super().__init__()
+        self.speed, self._key = speed, -1
 
     def reset(self, env: gym.Env) -> None:
-        self.gripper = GripperToggle()
-        self._key, self._events = -1, set()
+        super().reset(env)
+        self._key = -1
 
     def on_key(self, key: int) -> None:
         if key in KEY_EVENTS:
@@ -91,11 +108,7 @@ class KeyboardDevice:
 
     def action(self, obs: dict) -> np.ndarray:
         motion, self._key = key_to_motion(self._key, self.speed), -1
-        return np.append(motion, self.gripper.value).astype(np.float32)
-
-    def events(self) -> set[str]:
-        events, self._events = self._events, set()
-        return events
+        return self._with_gripper(motion)
 
 
 # ---------------------------------------------------------------------------- 6-DoF mice and pads
@@ -120,13 +133,13 @@ class ButtonEdges:
         return [i for i, (now, before) in enumerate(zip(buttons, previous)) if now and not before]
 
 
-class SpaceMouseDevice:
+class SpaceMouseDevice(OperatorDevice):
     """3Dconnexion SpaceMouse through pyspacemouse (HID): translation and rotation axes map
     straight onto the action; left button toggles the gripper, right button saves."""
-    label = None
     name, needs_window = "spacemouse", False
 
     def __init__(self, deadzone: float = 0.1, gain: float = 1.0, reader: Callable[[], Any] | None = None):
+        super().__init__()
         self.deadzone, self.gain = deadzone, gain
         if reader is None:
             try:
@@ -136,11 +149,7 @@ class SpaceMouseDevice:
             if not pyspacemouse.open():
                 raise ValueError("device=spacemouse: no SpaceMouse found (is it plugged in, with HID access?)")
             reader = pyspacemouse.read
-        self.read = reader
-        self.gripper, self.edges, self._events = GripperToggle(), ButtonEdges(), set()
-
-    def reset(self, env: gym.Env) -> None:
-        self.gripper, self._events = GripperToggle(), set()
+        self.read, self.edges = reader, ButtonEdges()
 
     def action(self, obs: dict) -> np.ndarray:
         s = self.read()
@@ -150,11 +159,7 @@ class SpaceMouseDevice:
                 self.gripper.press()
             elif button == 1:
                 self._events.add("save")
-        return np.append(motion, self.gripper.value).astype(np.float32)
-
-    def events(self) -> set[str]:
-        events, self._events = self._events, set()
-        return events
+        return self._with_gripper(motion)
 
 
 # Xbox-style layout as pygame reports it: left stick x/y, right stick x/y, triggers.
@@ -162,13 +167,13 @@ PAD_AXES = {"lx": 0, "ly": 1, "rx": 3, "ry": 4}
 PAD_BUTTONS = {"gripper": 0, "discard": 1, "save": 7}  # A, B, Start
 
 
-class GamepadDevice:
+class GamepadDevice(OperatorDevice):
     """A gamepad through pygame: left stick moves in x/y, right stick in z and yaw,
     A toggles the gripper, B discards, Start saves."""
-    label = None
     name, needs_window = "gamepad", False
 
     def __init__(self, deadzone: float = 0.15, gain: float = 1.0, joystick: Any = None):
+        super().__init__()
         self.deadzone, self.gain = deadzone, gain
         if joystick is None:
             try:
@@ -183,11 +188,7 @@ class GamepadDevice:
             self._pump = pygame.event.pump
         else:
             self._pump = lambda: None
-        self.pad = joystick
-        self.gripper, self.edges, self._events = GripperToggle(), ButtonEdges(), set()
-
-    def reset(self, env: gym.Env) -> None:
-        self.gripper, self._events = GripperToggle(), set()
+        self.pad, self.edges = joystick, ButtonEdges()
 
     def action(self, obs: dict) -> np.ndarray:
         self._pump()
@@ -202,11 +203,7 @@ class GamepadDevice:
                 self._events.add("discard")
             elif button == PAD_BUTTONS["save"]:
                 self._events.add("save")
-        return np.append(motion, self.gripper.value).astype(np.float32)
-
-    def events(self) -> set[str]:
-        events, self._events = self._events, set()
-        return events
+        return self._with_gripper(motion)
 
 
 # ---------------------------------------------------------------------------- scripted

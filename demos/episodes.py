@@ -91,6 +91,23 @@ class EpisodeBuffer:
                        np.stack(self.labels) if len(self.labels) == len(self.actions) else None)
 
 
+def imported_episode(states: np.ndarray, actions: np.ndarray, meta: dict[str, Any], next_states: np.ndarray | None = None,
+                     rewards: np.ndarray | None = None, dones: np.ndarray | None = None,
+                     sim_states: np.ndarray | None = None, labels: np.ndarray | None = None) -> Episode:
+    """An episode from another format, in this format's dtypes; what the source lacks gets a
+    neutral value: next states by shifting (the last repeated), zero rewards, done only at
+    the end, no simulator state."""
+    n = len(actions)
+    return Episode(
+        np.asarray(states, np.float32),
+        np.asarray(next_states if next_states is not None else np.vstack([states[1:], states[-1:]]), np.float32),
+        np.asarray(actions, np.float32),
+        np.asarray(rewards if rewards is not None else np.zeros(n), np.float32).reshape(n),
+        np.asarray(dones if dones is not None else np.eye(1, n, n - 1)[0], np.uint8).reshape(n),
+        np.asarray(sim_states if sim_states is not None else np.zeros((n, 0)), np.float64),
+        meta, action_labels=None if labels is None else np.asarray(labels, np.float32))
+
+
 def file_metadata(task: str, robot: str, backend: str, source: str, **extra: Any) -> dict[str, Any]:
     if source not in SOURCES:
         raise ValueError(f"source={source!r}; allowed: {', '.join(SOURCES)}")

@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 
-import sims
-from demos.episodes import DEMO_KEYS, Episode, EpisodeWriter, file_metadata, read_episodes, read_metadata
+from demos.episodes import (
+    DEMO_KEYS, Episode, EpisodeWriter, file_metadata, imported_episode, read_episodes, read_metadata,
+)
+from demos.replay import recorded_reset
 from robolearn.evaluate import write_video
 from robolearn.spec import ACTION_DIM, CONTROL_HZ, STATE_DIM
 
@@ -40,9 +41,7 @@ def _vector_feature(dim: int, dtype: str = "float32") -> dict:
 
 def _render_states(episode: Episode) -> list[np.ndarray]:
     """Camera frames of a sim episode, by restoring each recorded state (no re-simulation)."""
-    meta = episode.meta
-    env = gym.make(sims.env_id(meta["task"]), robot=meta["robot"], backend=meta["backend"])
-    env.reset(seed=int(meta.get("seed", 0)), options={"dr_params": meta.get("dr_params") or {}})
+    env = recorded_reset(episode.meta)
     sim = env.unwrapped.sim
     frames = []
     for state in episode.sim_states:
@@ -180,21 +179,17 @@ def import_lerobot(src: str | Path, out: str | Path) -> int:
         order = np.argsort(_column(table, "frame_index", where))
         state = _column(table, "observation.state", where, STATE_DIM)[order]
         action = _column(table, "action", where, ACTION_DIM)[order]
-        n = len(order)
         has = table.column_names
-        next_state = _column(table, "next.observation.state", where, STATE_DIM)[order] if "next.observation.state" in has \
-            else np.vstack([state[1:], state[-1:]])
-        reward = _column(table, "next.reward", where)[order] if "next.reward" in has else np.zeros(n)
-        done = _column(table, "next.done", where)[order] if "next.done" in has else np.eye(1, n, n - 1)[0]
-        sim_state = _column(table, "observation.environment_state", where)[order] if "observation.environment_state" in has \
-            else np.zeros((n, 0))
+
+        def optional(name: str, dim: int | None = None) -> np.ndarray | None:
+            return _column(table, name, where, dim)[order] if name in has else None
+
         ep_meta = dict(episode_meta.get(e, {}).get("robolearn") or {})
         ep_meta.setdefault("task", tasks.get(int(_column(table, "task_index", where)[0]), meta["task"])
                            if "task_index" in has else meta["task"])
         for key in DEMO_KEYS:
             ep_meta.setdefault(key, meta[key])
-        labels = _column(table, LABEL_KEY, where, ACTION_DIM)[order].astype(np.float32) if LABEL_KEY in has else None
-        writer.append(Episode(state.astype(np.float32), next_state.astype(np.float32), action.astype(np.float32),
-                              reward.reshape(n).astype(np.float32), done.reshape(n).astype(np.uint8),
-                              sim_state.astype(np.float64), ep_meta, action_labels=labels))
+        writer.append(imported_episode(state, action, ep_meta, optional("next.observation.state", STATE_DIM),
+                                       optional("next.reward"), optional("next.done"),
+                                       optional("observation.environment_state"), optional(LABEL_KEY, ACTION_DIM)))
     return len(rows)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -21,6 +22,13 @@ class ReplayReport:
     replayed_success: bool
 
 
+def recorded_reset(meta: dict[str, Any], backend: str | None = None) -> gym.Env:
+    """The episode's env, reset with its recorded seed and randomization values."""
+    env = gym.make(sims.env_id(meta["task"]), robot=meta["robot"], backend=backend or meta["backend"])
+    env.reset(seed=int(meta.get("seed", 0)), options={"dr_params": meta.get("dr_params") or {}})
+    return env
+
+
 def replay(path: str | Path, demo: str, backend: str | None = None) -> ReplayReport:
     """Rebuild the episode's env, reset it with the recorded seed and randomization, restore the
     recorded initial state and step the recorded actions, comparing simulator states."""
@@ -32,8 +40,7 @@ def replay(path: str | Path, demo: str, backend: str | None = None) -> ReplayRep
     backend = backend or meta["backend"]
     if backend != meta["backend"]:
         raise ValueError(f"{path}: {demo} was recorded on {meta['backend']}; simulator states do not transfer to {backend}")
-    env = gym.make(sims.env_id(meta["task"]), robot=meta["robot"], backend=backend)
-    env.reset(seed=int(meta["seed"]), options={"dr_params": meta.get("dr_params") or {}})
+    env = recorded_reset(meta, backend)
     sim = env.unwrapped.sim
     recorded = episode.sim_states
     initial_error = float(np.max(np.abs(sim.get_state() - recorded[0])))

@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from demos.episodes import Episode, EpisodeWriter, file_metadata
+from demos.episodes import EpisodeWriter, file_metadata, imported_episode
 from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES
 from sims.tasks import TASKS
 
@@ -75,13 +75,10 @@ def import_robomimic(src: str | Path, out: str | Path) -> int:
             if actions.ndim != 2 or actions.shape[1] != ACTION_DIM:
                 raise ValueError(f"{where}: actions have shape {actions.shape}; only 7-d OSC_POSE actions "
                                  f"(single arm) map onto this suite's action")
-            state = robosuite_state(g["obs"], where)
-            next_state = robosuite_state(g["next_obs"], where) if "next_obs" in g else np.vstack([state[1:], state[-1:]])
-            n = len(actions)
-            rewards = g["rewards"][()] if "rewards" in g else np.zeros(n)
-            dones = g["dones"][()] if "dones" in g else np.eye(1, n, n - 1)[0]
-            sim_states = g["states"][()] if "states" in g else np.zeros((n, 0))
-            writer.append(Episode(state, next_state.astype(np.float32), actions.astype(np.float32),
-                                  rewards.astype(np.float32), dones.astype(np.uint8), sim_states.astype(np.float64),
-                                  {"robomimic_demo": name, "success": bool(np.any(rewards > 0))}))
+            rewards = g["rewards"][()] if "rewards" in g else None
+            writer.append(imported_episode(
+                robosuite_state(g["obs"], where), actions,
+                {"robomimic_demo": name, "success": bool(rewards is not None and np.any(rewards > 0))},
+                robosuite_state(g["next_obs"], where) if "next_obs" in g else None, rewards,
+                g["dones"][()] if "dones" in g else None, g["states"][()] if "states" in g else None))
         return len(names)

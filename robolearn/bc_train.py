@@ -12,16 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from hydra.errors import HydraException
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from tqdm import tqdm
 
 from demos.episodes import Episode, read_episodes, split_names
 from robolearn.checkpoint import save_checkpoint
-from robolearn.config import CONFIG_DIR, LoggerConfig
+from robolearn.config import LoggerConfig, compose_config
 from robolearn.envs import task_ids
 from robolearn.evaluate import evaluate, format_success
 from robolearn.learners.bc import BC, BCConfig
@@ -55,13 +52,7 @@ ConfigStore.instance().store(name="bc_schema", node=BCRunConfig)
 
 
 def compose_bc(overrides: list[str]) -> BCRunConfig:
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name="bc", overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as err:
-        detail = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
-        raise ValueError(f"bad bc option: {detail} (top-level keys: {', '.join(BCRunConfig.__dataclass_fields__)})") from None
-    return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+    return OmegaConf.to_object(compose_config("bc", BCRunConfig, overrides))  # type: ignore[return-value]
 
 
 def load_demos(cfg: BCRunConfig) -> list[Episode]:

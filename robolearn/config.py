@@ -59,14 +59,19 @@ _store.store(group="logger", name="logger_schema", node=LoggerConfig)
 _store.store(group="adr", name="adr_schema", node=DRConfig)
 
 
-def compose_train(overrides: list[str]) -> DictConfig:
+def compose_config(name: str, schema: type, overrides: list[str]) -> DictConfig:
+    """Compose `configs/<name>.yaml` with overrides; a bad key or value is a ValueError naming it."""
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return compose(config_name="train", overrides=overrides)
+            return compose(config_name=name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as err:
-        allowed = ", ".join(TrainConfig.__dataclass_fields__)
+        allowed = ", ".join(schema.__dataclass_fields__)
         detail = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
-        raise ValueError(f"bad train option: {detail} (top-level keys: {allowed})") from None
+        raise ValueError(f"bad {name} option: {detail} (top-level keys: {allowed})") from None
+
+
+def compose_train(overrides: list[str]) -> DictConfig:
+    return compose_config("train", TrainConfig, overrides)
 
 
 def to_dataclass(cfg: DictConfig) -> TrainConfig:

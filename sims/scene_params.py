@@ -15,8 +15,9 @@ from sims.backend import FINGERS_GROUP, ROBOT_GROUP, TABLE_GROUP, param_name_err
 from sims.objects import ObjectSpec
 
 CAMERA_AXES = ("dx", "dy", "dz")
-SIGNED = ("gravity", "table_height", "camera", "hue")  # kinds that may be negative
-POSITIVE = ("gain", "size", "light")  # scales: a zero would make the physics or image degenerate
+OFFSETS = ("table_height", "camera", "hue")  # added to the nominal scene: nominal 0
+POSITIVE = ("gain", "size", "light")  # scales of the nominal scene: nominal 1; a zero would be degenerate
+SIGNED = ("gravity", *OFFSETS)  # kinds that may be negative
 
 
 def param_names(objects: list[ObjectSpec]) -> list[str]:
@@ -31,6 +32,13 @@ def param_names(objects: list[ObjectSpec]) -> list[str]:
             if obj.collide:
                 names.append(f"size:{obj.name}")
     return names
+
+
+def derived_nominals(names: list[str]) -> dict[str, float]:
+    """Nominal values of the scale and offset parameters, which a backend keeps itself
+    (its model holds only their effect)."""
+    return {n: 1.0 if n.partition(":")[0] in POSITIVE else 0.0
+            for n in names if n.partition(":")[0] in POSITIVE + OFFSETS}
 
 
 def split_param(name: str, objects: list[ObjectSpec]) -> tuple[str, str]:

@@ -19,14 +19,13 @@ from sims.backend import (
 from sims.geometry import mat_to_quat
 from sims.objects import Geom, ObjectSpec
 from sims.robots import TCP_LINK, RobotSpec, urdf_path
-from sims.scene_params import CAMERA_AXES, check_value, param_names, shift_hue, split_param
+from sims.scene_params import CAMERA_AXES, check_value, derived_nominals, param_names, shift_hue, split_param
 
 PHYSICS_DT = 0.0025
 _GEOM_TYPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER, "sphere": mujoco.mjtGeom.mjGEOM_SPHERE}
 _ROBOT_CONTYPE, _ROBOT_CONAFFINITY = 2, 1  # the arm does not collide with itself (as in PyBullet's default)
 _WORLD_CONTYPE, _WORLD_CONAFFINITY = 1, 3
 FINGER_FRICTION = 1.5
-_DERIVED = ("gain", "size", "table_height", "light", "camera", "hue")
 
 
 def _volume(g: Geom) -> float:
@@ -74,8 +73,7 @@ class MujocoBackend:
         self._nominal_kp = m.actuator_gainprm[self._arm_act, 0].copy()
         self._nominal_headlight = (m.vis.headlight.ambient.copy(), m.vis.headlight.diffuse.copy())
         # Parameters the model stores only as products of several fields: kept here.
-        self._derived = {n: 1.0 if n.partition(":")[0] in ("gain", "size", "light") else 0.0
-                         for n in self.param_names() if n.partition(":")[0] in _DERIVED}
+        self._derived = derived_nominals(self.param_names())
         self._nominal = {n: self.get_param(n) for n in self.param_names()}
         self._renderer: mujoco.Renderer | None = None
         mujoco.mj_forward(self.model, self.data)

@@ -21,7 +21,7 @@ from sims.backend import (
 from sims.geometry import wxyz, xyzw
 from sims.objects import Geom, ObjectSpec
 from sims.robots import TCP_LINK, RobotSpec, urdf_path
-from sims.scene_params import CAMERA_AXES, check_value, param_names, shift_hue, split_param
+from sims.scene_params import CAMERA_AXES, check_value, derived_nominals, param_names, shift_hue, split_param
 
 PHYSICS_DT = 1.0 / 240.0
 GRAVITY = -9.81
@@ -84,13 +84,7 @@ class PybulletBackend:
         for obj in self.objects.values():
             self._register(obj, self._add_object(obj))
         # Parameters PyBullet has no getter for, or that live on this side (gain, light, camera).
-        self._derived: dict[str, float] = {"damping:robot": ARM_DAMPING}
-        for name in self.param_names():
-            kind = name.partition(":")[0]
-            if kind in ("gain", "size", "light"):
-                self._derived[name] = 1.0
-            elif kind in ("table_height", "camera", "hue"):
-                self._derived[name] = 0.0
+        self._derived = {"damping:robot": ARM_DAMPING} | derived_nominals(self.param_names())
         self._view = self._view_matrix()
         self.set_targets(np.zeros(robot.dof), 0.0)  # as MuJoCo's zero controls
 
@@ -387,10 +381,9 @@ class PybulletBackend:
             if joint is not None:
                 p.resetJointState(body, 0, *joint, physicsClientId=cid)
             if obj.free:
-                p.changeDynamics(body, -1, mass=mass, physicsClientId=cid)
+                self.set_param(f"mass:{name}", mass)
             if friction is not None:
-                for part_body, link in self._friction_parts[name]:
-                    p.changeDynamics(part_body, link, lateralFriction=friction, physicsClientId=cid)
+                self.set_param(f"friction:{name}", friction)
                 self._apply_hue(name)
 
     def get_state(self) -> np.ndarray:
