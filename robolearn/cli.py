@@ -20,6 +20,13 @@
                                           summarize, pool, split, convert episode files (see `robolearn data`)
     robolearn bc data=[x.hdf5] [policy=mlp|moe] [algo.model=mlp|chunk] [algo.steps=4000] [max_demos=15] [out=dir]
                                           behaviour cloning; the checkpoint works with `robolearn eval`
+    robolearn deploy checkpoint=... robot=panda [task=...] transport=rospy|rosbridge [command=twist|joints]
+                     [episodes=1] [dry_run=false] [host=localhost port=9090 secret=] [out=dir]
+                                          drive an arm through ROS (configs/deploy/<robot>.yaml), safety layer on
+    robolearn twin robot=panda [backend=mujoco] [task=reach] [transport=rospy|rosbridge] [dr=none]
+                                          the simulated arm as a ROS node: joint states and poses out, commands in
+    robolearn rosbridge [port=9090] [secret=]
+                                          a rosbridge v2 relay (topics only) for machines without rosbridge_server
 
 Arguments are Hydra-style `key=value` overrides. Errors print on one line and exit 1.
 """
@@ -27,11 +34,12 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from typing import Callable
 
 import numpy as np
 
-USAGE = "usage: robolearn {envs|experts|train|eval|check|adr|record|replay|data|bc} [key=value ...]"
+USAGE = "usage: robolearn {envs|experts|train|eval|check|adr|record|replay|data|bc|deploy|twin|rosbridge} [key=value ...]"
 
 
 def parse_overrides(args: list[str], allowed: dict[str, object]) -> dict[str, object]:
@@ -44,7 +52,11 @@ def parse_overrides(args: list[str], allowed: dict[str, object]) -> dict[str, ob
         if key not in allowed:
             raise ValueError(f"unknown option {key!r}; allowed keys: {', '.join(allowed)}")
         default = allowed[key]
-        if isinstance(default, list):
+        if isinstance(default, bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"option {key!r} must be true or false, got {value!r}")
+            out[key] = value.lower() in ("true", "1")
+        elif isinstance(default, list):
             out[key] = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
         elif isinstance(default, float):
             try:
@@ -264,10 +276,37 @@ def cmd_bc(args: list[str]) -> None:
     train_bc(compose_bc(args))
 
 
+def cmd_deploy(args: list[str]) -> None:
+    from robolearn.deploy.runner import DeployRunConfig, deploy
+
+    deploy(DeployRunConfig(**parse_overrides(args, asdict(DeployRunConfig()))))
+
+
+def cmd_twin(args: list[str]) -> None:
+    from robolearn.deploy.twin import TwinConfig, run_twin
+
+    run_twin(TwinConfig(**parse_overrides(args, asdict(TwinConfig()))))
+
+
+def cmd_rosbridge(args: list[str]) -> None:
+    import asyncio
+
+    from robolearn.deploy.rosbridge_server import RosbridgeServer
+
+    opts = parse_overrides(args, {"host": "localhost", "port": 9090, "secret": ""})
+    server = RosbridgeServer(opts["host"], opts["port"], opts["secret"])
+    print(f"rosbridge relay on ws://{opts['host']}:{opts['port']}{' (auth)' if opts['secret'] else ''}", flush=True)
+    try:
+        asyncio.run(server.serve())
+    except KeyboardInterrupt:
+        pass
+
+
 COMMANDS: dict[str, Callable[[list[str]], None]] = {"envs": cmd_envs, "experts": cmd_experts, "train": cmd_train,
                                                     "eval": cmd_eval, "check": cmd_check, "adr": cmd_adr,
                                                     "record": cmd_record, "replay": cmd_replay, "data": cmd_data,
-                                                    "bc": cmd_bc}
+                                                    "bc": cmd_bc, "deploy": cmd_deploy, "twin": cmd_twin,
+                                                    "rosbridge": cmd_rosbridge}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     except RegressionError as err:
         print(str(err), file=sys.stderr)
         return 3
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, ConnectionError, TimeoutError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

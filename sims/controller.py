@@ -34,6 +34,10 @@ class EndEffectorController:
 
     def apply(self, action: np.ndarray) -> None:
         """`action` must already be finite and within [-1, 1] (the env checks)."""
+        self.sim.set_targets(*self.joint_targets(action))
+
+    def joint_targets(self, action: np.ndarray) -> tuple[np.ndarray, float]:
+        """Arm joint targets and the finger target for `action` from the current state."""
         assert action.shape == (ACTION_DIM,)
         pos, _ = self.sim.tcp_pose()
         # Deltas apply to the measured pose, so a zero action holds the hand where it
@@ -54,5 +58,4 @@ class EndEffectorController:
         if scale > 1.0:
             dq /= scale
         q_target = np.clip(q + dq, self.q_low, self.q_high)
-        finger = self.finger_max * (1.0 - float(action[6])) / 2.0
-        self.sim.set_targets(q_target, finger)
+        return q_target, self.finger_max * (1.0 - float(action[6])) / 2.0

@@ -101,6 +101,19 @@ class RobolearnEnv(gym.Env):
         # Latency: the controller applies the action given `action_latency` steps ago.
         self._pending.append(action)
         self.controller.apply(self._pending.popleft())
+        return self._advance()
+
+    def step_targets(self, q_target: np.ndarray, finger: float) -> tuple[dict, float, bool, bool, dict]:
+        """One control step toward given joint targets (an arm driven by joint trajectories, as
+        the ROS twin is), bypassing the end-effector controller; same returns as `step`."""
+        q_target = np.asarray(q_target, dtype=np.float64)
+        if q_target.shape != (self.robot.dof,) or not np.all(np.isfinite(q_target)):
+            raise ValueError(f"joint targets must be {self.robot.dof} finite values, got {q_target.tolist()}")
+        lo, hi = self.sim.arm_limits()
+        self.sim.set_targets(np.clip(q_target, lo, hi), float(np.clip(finger, 0.0, self.robot.finger_max)))
+        return self._advance()
+
+    def _advance(self) -> tuple[dict, float, bool, bool, dict]:
         self.sim.step()
         obs, task_obs = self._observe()
         reward, success = self.task.evaluate(self.sim, task_obs)

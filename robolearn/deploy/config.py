@@ -18,7 +18,10 @@ COMMANDS = ("twist", "joints")
 class Topics:
     joint_states: str = ""
     object_poses: str = ""
-    camera: str = ""
+    task_scalars: str = ""
+    success: str = ""
+    reset: str = ""
+    reset_done: str = ""
     twist: str = ""
     trajectory: str = ""
     gripper: str = ""
@@ -33,6 +36,7 @@ class DeployConfig:
     joint_names: list[str] = field(default_factory=list)
     topics: Topics = field(default_factory=Topics)
     command: str = "twist"  # twist (geometry_msgs/TwistStamped) | joints (trajectory_msgs/JointTrajectory)
+    frame_id: str = "world"  # the arm's base frame, stamped on twists
     safety: SafetyLimits = field(default_factory=SafetyLimits)
 
 
@@ -54,6 +58,11 @@ def load_deploy_config(robot: str, path: str | Path | None = None) -> DeployConf
     expected = list(robot_spec(robot).arm_joints)
     if cfg.joint_names != expected:
         raise ValueError(f"{path}: joint_names {cfg.joint_names} must list the arm's joints in order: {expected}")
+    required = ("joint_states", "object_poses", "twist" if cfg.command == "twist" else "trajectory", "gripper",
+                "estop", "preview")
+    missing = [name for name in required if not getattr(cfg.topics, name)]
+    if missing:
+        raise ValueError(f"{path}: topics.{missing[0]} is required (command={cfg.command}); missing: {', '.join(missing)}")
     if cfg.control_hz <= 0:
         raise ValueError(f"{path}: control_hz={cfg.control_hz} must be > 0")
     return cfg

@@ -60,3 +60,14 @@ class ObservationBuilder:
         if not np.all(np.isfinite(state)):
             raise ValueError(f"non-finite observation from the arm's state: {state.tolist()}")
         return state
+
+
+def task_slot_names(task: str, robot: str) -> tuple[str, ...]:
+    """The state slots `task` fills; the others stay zero on a real arm as in simulation."""
+    from sims.env import RobolearnEnv
+
+    env = RobolearnEnv(task, robot, "mujoco")
+    env.reset(seed=0)
+    names = tuple(env.task.observe(env.sim))
+    env.close()
+    return names

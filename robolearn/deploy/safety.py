@@ -112,16 +112,20 @@ class SafetyLayer:
         bounded = np.clip(q, q_now - step, q_now + step)
         if not np.allclose(bounded, q):
             reasons.append("joint_velocity")
+        if reasons:
+            self._log({"t": time.monotonic(), "joints": bounded.tolist(), "interventions": reasons})
         return bounded, reasons
 
     def _done(self, decision: SafetyDecision, now: float) -> SafetyDecision:
         if not decision.holding:
             self.previous = decision.action.copy()
-        if self.log_file is not None:
-            self.log_file.write(json.dumps({"t": now, "action": decision.action.tolist(),
-                                            "interventions": decision.interventions}) + "\n")
-            self.log_file.flush()
+        self._log({"t": now, "action": decision.action.tolist(), "interventions": decision.interventions})
         return decision
+
+    def _log(self, row: dict) -> None:
+        if self.log_file is not None:
+            self.log_file.write(json.dumps(row) + "\n")
+            self.log_file.flush()
 
     def close(self) -> None:
         if self.log_file is not None:
