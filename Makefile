@@ -19,10 +19,15 @@ $(BIN)/.installed: pyproject.toml
 venv: $(BIN)/.installed
 
 # EGL for MuJoCo's offscreen renderer; Xvfb and xdotool for the recorder's window in tests;
-# X and GL libraries for OpenCV's Qt window. Installed only where missing (needs root, as in CI).
-SYSPKGS := libegl1 libgl1-mesa-dri libgles2 libgl1 libglib2.0-0 libxkbcommon-x11-0 libxcb-xinerama0 xvfb xdotool
+# X and GL libraries for OpenCV's Qt window; ROS 1 (roscore, rospy, the message packages) for
+# the deploy path. Installed only where missing (needs root, as in CI).
+SYSPKGS := libegl1 libgl1-mesa-dri libgles2 libgl1 libglib2.0-0 libxkbcommon-x11-0 libxcb-xinerama0 xvfb xdotool \
+	ros-core python3-rospy python3-rostopic python3-std-msgs python3-sensor-msgs python3-geometry-msgs \
+	python3-trajectory-msgs
 sysdeps:
-	@{ ldconfig -p | grep -q libEGL.so.1 && command -v Xvfb >/dev/null && command -v xdotool >/dev/null; } || \
+	@{ ldconfig -p | grep -q libEGL.so.1 && command -v Xvfb >/dev/null && command -v xdotool >/dev/null && \
+		command -v roscore >/dev/null && command -v rostopic >/dev/null && \
+		[ -d /usr/lib/python3/dist-packages/trajectory_msgs ]; } || \
 		{ apt-get update -qq && apt-get install -y -qq $(SYSPKGS); }
 
 # The main job: multitask MoE training on MuJoCo (configs/train.yaml), ~10 min on 2 cores.

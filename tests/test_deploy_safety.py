@@ -116,3 +116,10 @@ def test_deploy_config_errors_name_the_problem(tmp_path: Path) -> None:
         load_deploy_config("panda", bad)
     with pytest.raises(ValueError, match="robot='ur5'"):
         load_deploy_config("ur5")
+
+
+def test_a_hand_outside_the_box_heads_back_no_faster_than_the_speed_limit() -> None:
+    guard = layer(SafetyLimits(max_hand_speed=0.2, max_action_change=2.0))
+    decision = guard.filter(np.array([0, 0, 1.0, 0, 0, 0, -1]), np.array([0.5, 0.0, 0.9]), 0.0, 0.01)  # 30 cm too high
+    assert decision.interventions == ["workspace", "hand_speed"]
+    assert decision.action[2] < 0 and np.linalg.norm(decision.action[:3]) * STEP / DT == pytest.approx(0.2)

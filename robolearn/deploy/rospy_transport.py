@@ -33,6 +33,7 @@ def import_rospy() -> Any:
 
 
 def message_class(msg_type: str) -> type:
+    import_rospy()
     import roslib.message
 
     cls = roslib.message.get_message_class(msg_type)

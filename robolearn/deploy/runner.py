@@ -208,8 +208,8 @@ class DeployLoop:
     def reset_scene(self, seed: int, timeout: float) -> None:
         """Ask the scene to reset (the twin does; a real cell resets by hand) and wait for the
         acknowledgement and a fresh state."""
+        self.wait_for_state(-np.inf, timeout)
         if not self.cfg.topics.reset:
-            self.wait_for_state(-np.inf, timeout)
             return
         deadline = time.monotonic() + timeout
         while True:

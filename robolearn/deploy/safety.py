@@ -7,8 +7,8 @@ state and returns the action to send plus the reasons it changed it:
 - `estop`: the e-stop is engaged (topic or key) -> hold until `release()`;
 - `stale_state`: the newest arm state is older than `state_timeout` -> hold (watchdog);
 - `rate`: each action component moves at most `max_action_change` per step;
-- `hand_speed`: the commanded hand translation is scaled to `max_hand_speed`;
-- `workspace`: the commanded hand target is clipped into the workspace box.
+- `workspace`: the commanded hand target is clipped into the workspace box;
+- `hand_speed`: the commanded hand translation is scaled to `max_hand_speed`.
 
 Holding means commanding the arm to stay where it is: zero motion, gripper unchanged.
 `filter_joints` bounds joint targets (limits with a margin, `max_joint_velocity`).
@@ -90,16 +90,18 @@ class SafetyLayer:
         if not np.allclose(limited, out):
             reasons.append("rate")
             out = limited
+        target = np.asarray(tcp_pos, dtype=np.float64) + out[:3] * self.max_pos_step
+        inside = np.clip(target, self.limits.workspace_low, self.limits.workspace_high)
+        if not np.allclose(inside, target):
+            reasons.append("workspace")
+            out[:3] = np.clip((inside - tcp_pos) / self.max_pos_step, -1.0, 1.0)  # a hand outside heads back
+        # The speed cap comes last: a hand outside the box returns to it no faster than it
+        # may move, and shortening a step toward a point of the (convex) box stays inside it.
         speed_cap = self.limits.max_hand_speed * self.dt / self.max_pos_step  # as a fraction of the full step
         norm = np.linalg.norm(out[:3])
         if norm > speed_cap:
             reasons.append("hand_speed")
             out[:3] *= speed_cap / norm
-        target = np.asarray(tcp_pos, dtype=np.float64) + out[:3] * self.max_pos_step
-        inside = np.clip(target, self.limits.workspace_low, self.limits.workspace_high)
-        if not np.allclose(inside, target):
-            reasons.append("workspace")
-            out[:3] = (inside - tcp_pos) / self.max_pos_step
         return self._done(SafetyDecision(out, reasons), now)
 
     def filter_joints(self, q_target: np.ndarray, q_now: np.ndarray) -> tuple[np.ndarray, list[str]]:

@@ -1,0 +1,269 @@
+"""Deploy through ROS, end to end: a policy checkpoint drives the digital twin through
+roscore (rospy) and through a rosbridge server (roslibpy), and the safety layer's stop
+paths (workspace, watchdog, e-stop, dry run) hold the arm.
+
+Each test runs `robolearn twin` and `robolearn deploy` as processes, as a lab would, on the
+tests' own roscore (conftest.ros_master). The policy is behaviour cloning on 30 scripted
+reach demos (90% in simulation, docs/benchmarks.md), quick to train here.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from demos.devices import ScriptedDevice
+from demos.episodes import read_episodes, read_metadata
+from demos.recorder import record
+from robolearn.bc_train import compose_bc, train_bc
+from robolearn.deploy import messages as msgs
+from robolearn.deploy.commands import action_to_twist, twist_to_action
+from robolearn.deploy.config import load_deploy_config
+from robolearn.spec import STATE_SLICES
+from sims.robots import robot_spec
+
+CLI = str(Path(sys.executable).parent / "robolearn")
+ROBOT = "panda"
+TOPICS = load_deploy_config(ROBOT).topics
+TCP = STATE_SLICES["tcp_pos"]
+
+
+@pytest.fixture(scope="module")
+def reach_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("deploy_policy")
+    record("reach", ROBOT, "mujoco", ScriptedDevice(noise=0.1, seed=0), path / "reach.hdf5", 30, source="sim")
+    return train_bc(compose_bc([f"data=[{path / 'reach.hdf5'}]", "algo.steps=2000", "eval_episodes=0",
+                                f"out={path / 'bc'}"]))
+
+
+class Twin:
+    """`robolearn twin` as a process, stopped at the end of the test."""
+
+    def __init__(self, log: Path, *args: str):
+        self.log = open(log, "w")
+        self.proc = subprocess.Popen([CLI, "twin", f"robot={ROBOT}", "task=reach", *args], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def __enter__(self) -> "Twin":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+def deploy_args(policy: Path, out: Path, *args: str) -> list[str]:
+    return [CLI, "deploy", f"checkpoint={policy}", f"robot={ROBOT}", f"out={out}", *args]
+
+
+def run_deploy(policy: Path, out: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    done = subprocess.run(deploy_args(policy, out, *args), capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def command_rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "commands.jsonl").read_text().splitlines()]
+
+
+def wait_for_commands(out: Path, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        path = out / "commands.jsonl"
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} commands in {timeout} s")
+
+
+def wait_for_estop(out: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any("estop" in r["interventions"] for r in command_rows(out)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the e-stop did not engage within {timeout} s")
+
+
+# ---------------------------------------------------------------- units
+def test_twist_round_trips_the_action() -> None:
+    spec = robot_spec(ROBOT)
+    action = np.array([0.3, -0.5, 0.1, 0.2, -0.1, 0.05, 0.6])
+    linear, angular = action_to_twist(action, spec)
+    opening = spec.finger_max * (1 - action[6])
+    np.testing.assert_allclose(twist_to_action(linear, angular, opening, spec), action, atol=1e-12)
+
+
+def test_rospy_converts_every_deploy_message_both_ways(ros_master: str) -> None:
+    from robolearn.deploy.rospy_transport import from_dict, message_class, to_dict
+
+    samples = {
+        msgs.JOINT_STATE: msgs.joint_state(["a", "b"], np.array([0.1, 0.2]), np.array([0.0, -1.5])),
+        msgs.POSE_ARRAY: msgs.pose_array({"obj0_pos": np.array([0.5, 0.1, 0.02]), "goal_pos": np.ones(3)}),
+        msgs.FLOAT_ARRAY: msgs.task_scalars({"articulation": np.array([0.07])}),
+        msgs.TWIST_STAMPED: msgs.twist_stamped(np.array([0.1, 0, 0]), np.array([0, 0, 0.2]), "world"),
+        msgs.JOINT_TRAJECTORY: msgs.joint_trajectory(["a", "b"], np.array([0.3, 0.4]), 0.05),
+        msgs.FLOAT64: msgs.scalar(0.04), msgs.BOOL: msgs.scalar(True), msgs.INT32: msgs.scalar(7),
+    }
+    for msg_type, message in samples.items():
+        assert to_dict(from_dict(message_class(msg_type), message)) == message, msg_type
+
+
+def test_deploy_config_names_a_missing_topic(tmp_path: Path) -> None:
+    text = (Path("configs/deploy") / f"{ROBOT}.yaml").read_text().replace("  twist: /franka", "  twist_x: /franka")
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(ValueError, match="twist_x"):
+        load_deploy_config(ROBOT, tmp_path / "bad.yaml")
+    (tmp_path / "bad.yaml").write_text(text.replace("  twist_x: /franka/servo/delta_twist_cmds", ""))
+    with pytest.raises(ValueError, match=r"topics.twist is required"):
+        load_deploy_config(ROBOT, tmp_path / "bad.yaml")
+
+
+def test_rosbridge_relay_answers_bad_requests_with_errors() -> None:
+    from websockets.sync.client import connect
+
+    from robolearn.deploy.rosbridge_server import RosbridgeServer
+
+    server = RosbridgeServer(port=0, secret="s3cret")
+    port = server.start()
+    try:
+        with connect(f"ws://localhost:{port}") as ws:  # nothing before authenticating
+            ws.send(json.dumps({"op": "subscribe", "topic": "/x", "type": msgs.BOOL}))
+            assert "authenticate first" in json.loads(ws.recv(timeout=5))["msg"]
+        open_server = RosbridgeServer(port=0)
+        open_port = open_server.start()
+        with connect(f"ws://localhost:{open_port}") as ws:
+            ws.send(json.dumps({"op": "publish", "msg": {}}))
+            assert "'topic'" in json.loads(ws.recv(timeout=5))["msg"]
+            ws.send(json.dumps({"op": "advertise", "topic": "/x", "type": msgs.BOOL}))
+            ws.send(json.dumps({"op": "subscribe", "topic": "/x", "type": msgs.INT32}))
+            assert "does not match" in json.loads(ws.recv(timeout=5))["msg"]
+            ws.send(json.dumps({"op": "call_service", "service": "/rosapi/topics"}))
+            assert "not supported" in json.loads(ws.recv(timeout=5))["msg"]
+        open_server.stop()
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------- through roscore
+def test_policy_reaches_the_goal_through_rospy_on_the_twin(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
+    with Twin(tmp_path / "twin.log"):
+        done = run_deploy(reach_policy, tmp_path / "run", "transport=rospy", "episodes=4")
+    episodes = read_episodes(tmp_path / "run" / "episodes.hdf5")
+    wins = sum(ep.meta["success"] for ep in episodes)
+    assert len(episodes) == 4 and wins >= 3, done.stdout
+    assert read_metadata(tmp_path / "run" / "episodes.hdf5")["source"] == "real"
+    assert len(command_rows(tmp_path / "run")) == sum(ep.length for ep in episodes)  # every command logged
+    # the observation rebuilt from joint states moves like the arm: the hand ends near the goal
+    final = episodes[0].next_states_obs[-1]
+    assert np.linalg.norm(final[TCP] - final[STATE_SLICES["goal_pos"]]) < 0.05 or not episodes[0].meta["success"]
+
+
+def test_joint_trajectory_commands_through_the_simulators_ik(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
+    with Twin(tmp_path / "twin.log"):
+        done = run_deploy(reach_policy, tmp_path / "run", "transport=rospy", "command=joints", "episodes=2")
+    rows = command_rows(tmp_path / "run")
+    assert all("joints" in r and "twist" not in r for r in rows)
+    assert sum(ep.meta["success"] for ep in read_episodes(tmp_path / "run" / "episodes.hdf5")) >= 1, done.stdout
+
+
+def test_workspace_box_is_enforced_on_the_twin(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
+    """A workspace ceiling below the start pose: every command may only push the hand down."""
+    text = (Path("configs/deploy") / f"{ROBOT}.yaml").read_text()
+    (tmp_path / "low.yaml").write_text(text.replace("workspace_high: [0.85, 0.45, 0.6]", "workspace_high: [0.85, 0.45, 0.1]"))
+    with Twin(tmp_path / "twin.log"):
+        run_deploy(reach_policy, tmp_path / "run", f"config={tmp_path / 'low.yaml'}", "steps=30", "hold_steps=0")
+    rows = command_rows(tmp_path / "run")
+    assert sum("workspace" in r["interventions"] for r in rows) >= 10
+    states = read_episodes(tmp_path / "run" / "episodes.hdf5")[0].states_obs
+    z = states[:, TCP][:, 2]
+    assert z[-1] < z[0] and np.all(np.diff(z) < 0.005)  # never commanded upward
+
+
+def test_watchdog_holds_when_the_twin_goes_silent(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with Twin(tmp_path / "twin.log") as twin:
+        deploy = subprocess.Popen(deploy_args(reach_policy, out, "steps=80", "hold_steps=0"),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait_for_commands(out, 10)
+        twin.proc.send_signal(signal.SIGSTOP)  # frozen: no joint states, no commands obeyed
+        time.sleep(1.0)
+        twin.proc.send_signal(signal.SIGCONT)
+        output, _ = deploy.communicate(timeout=60)
+    assert deploy.returncode == 0, output
+    rows = command_rows(out)
+    stale = [r for r in rows if "stale_state" in r["interventions"]]
+    assert len(stale) >= 8, output  # ~1 s at 20 Hz, less the 0.25 s bound
+    assert all(np.allclose(r["twist"], 0.0) for r in stale)
+    assert any(np.linalg.norm(r["twist"][:3]) > 0 for r in rows[rows.index(stale[-1]) + 1:])  # moves again
+
+
+def test_estop_topic_holds_the_arm_until_released(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with Twin(tmp_path / "twin.log"):
+        deploy = subprocess.Popen(deploy_args(reach_policy, out, "steps=120", "hold_steps=0"),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait_for_commands(out, 5)
+        # `rostopic pub -1` lingers 3 s after sending; its message lands within about a second
+        engage = subprocess.Popen(["rostopic", "pub", "-1", TOPICS.estop, msgs.BOOL, "data: true"])
+        wait_for_estop(out, 10)
+        time.sleep(1.0)
+        release = subprocess.Popen(["rostopic", "pub", "-1", TOPICS.estop, msgs.BOOL, "data: false"])
+        output, _ = deploy.communicate(timeout=60)
+        engage.wait(30), release.wait(30)
+    assert deploy.returncode == 0, output
+    rows = command_rows(out)
+    held = [r["step"] for r in rows if "estop" in r["interventions"]]
+    assert len(held) >= 10, output
+    assert all(np.allclose(rows[s]["twist"], 0.0) for s in held)
+    states = read_episodes(out / "episodes.hdf5")[0].states_obs
+    drift = np.linalg.norm(states[held[-1] + 1, TCP] - states[held[2], TCP])  # settled once the e-stop took hold
+    assert drift < 0.003, drift
+    assert held[-1] < len(rows) - 1 and "estop" not in rows[-1]["interventions"]  # released, running again
+
+
+def test_dry_run_only_publishes_to_the_preview_topics(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
+    with Twin(tmp_path / "twin.log"):
+        echo = subprocess.Popen(["rostopic", "echo", "-n", "1", f"{TOPICS.preview}/twist"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        run_deploy(reach_policy, tmp_path / "run", "dry_run=true", "steps=30", "hold_steps=0")
+        preview, _ = echo.communicate(timeout=30)
+    assert "linear" in preview  # the commands went to the preview topic ...
+    states = read_episodes(tmp_path / "run" / "episodes.hdf5")[0].states_obs
+    assert np.linalg.norm(states[-1, TCP] - states[0, TCP]) < 0.003  # ... and the arm did not move
+    assert all(r["dry_run"] for r in command_rows(tmp_path / "run"))
+
+
+def test_deploy_errors_name_the_problem(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
+    done = subprocess.run(deploy_args(reach_policy, tmp_path, "task=push"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "trained on tasks ['reach']" in done.stderr
+    done = subprocess.run(deploy_args(reach_policy, tmp_path, "wait=2"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "no arm state within 2 s" in done.stderr  # roscore up, no arm
+    assert not (tmp_path / "episodes.hdf5").exists() or not read_episodes(tmp_path / "episodes.hdf5")
+
+
+# ---------------------------------------------------------------- through rosbridge
+def test_rosbridge_transport_drives_the_twin_with_authentication(reach_policy: Path, tmp_path: Path) -> None:
+    from robolearn.deploy.rosbridge_server import RosbridgeServer
+
+    server = RosbridgeServer(port=0, secret="lab-secret")
+    port = server.start()
+    bridge = ["transport=rosbridge", f"port={port}"]
+    try:
+        with Twin(tmp_path / "twin.log", *bridge, "secret=lab-secret"):
+            done = run_deploy(reach_policy, tmp_path / "run", *bridge, "secret=lab-secret", "episodes=2")
+            refused = subprocess.run(deploy_args(reach_policy, tmp_path / "refused", *bridge, "secret=wrong"),
+                                     capture_output=True, text=True, timeout=60)
+    finally:
+        server.stop()
+    assert sum(ep.meta["success"] for ep in read_episodes(tmp_path / "run" / "episodes.hdf5")) >= 1, done.stdout
+    assert server.relayed > 100
+    assert refused.returncode == 1 and "authentication failed" in refused.stderr
