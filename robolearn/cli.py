@@ -20,6 +20,9 @@
                                           summarize, pool, split, convert episode files (see `robolearn data`)
     robolearn bc data=[x.hdf5] [policy=mlp|moe] [algo.model=mlp|chunk] [algo.steps=4000] [max_demos=15] [out=dir]
                                           behaviour cloning; the checkpoint works with `robolearn eval`
+    robolearn fleet [actors=4] [tasks=[reach]] [robots=[panda,kuka,xarm6]] [backends=[mujoco,pybullet]]
+                    [total_steps=20000] [address=auto|ray://host:port] [datasets=[x.hdf5] dataset_ratio=0.25] ...
+                                          Ray actors (one robot each) feeding one learner (configs/fleet.yaml)
     robolearn deploy checkpoint=... robot=panda [task=...] transport=rospy|rosbridge [command=twist|joints]
                      [episodes=1] [dry_run=false] [host=localhost port=9090 secret=] [out=dir]
                                           drive an arm through ROS (configs/deploy/<robot>.yaml), safety layer on
@@ -39,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 
-USAGE = "usage: robolearn {envs|experts|train|eval|check|adr|record|replay|data|bc|deploy|twin|rosbridge} [key=value ...]"
+USAGE = "usage: robolearn {envs|experts|train|eval|check|adr|record|replay|data|bc|fleet|deploy|twin|rosbridge} [key=value ...]"
 
 
 def parse_overrides(args: list[str], allowed: dict[str, object]) -> dict[str, object]:
@@ -276,6 +279,14 @@ def cmd_bc(args: list[str]) -> None:
     train_bc(compose_bc(args))
 
 
+def cmd_fleet(args: list[str]) -> None:
+    from robolearn.config import to_dataclass
+    from robolearn.fleet.config import compose_fleet
+    from robolearn.fleet.learner import run_fleet
+
+    run_fleet(to_dataclass(compose_fleet(args)))
+
+
 def cmd_deploy(args: list[str]) -> None:
     from robolearn.deploy.runner import DeployRunConfig, deploy
 
@@ -306,7 +317,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {"envs": cmd_envs, "experts":
                                                     "eval": cmd_eval, "check": cmd_check, "adr": cmd_adr,
                                                     "record": cmd_record, "replay": cmd_replay, "data": cmd_data,
                                                     "bc": cmd_bc, "deploy": cmd_deploy, "twin": cmd_twin,
-                                                    "rosbridge": cmd_rosbridge}
+                                                    "rosbridge": cmd_rosbridge, "fleet": cmd_fleet}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,6 +56,15 @@ def agent_from_checkpoint(data: dict) -> Agent:
     return agent
 
 
+def checkpoint_payload(config: dict, agent: Agent, tasks: list[str], robots: list[str], backend: str, env_steps: int,
+                       table: dict[tuple[str, str], float], adr: ADR | None = None, adaptation: dict | None = None,
+                       **extra: object) -> dict:
+    """What a training checkpoint holds (DESIGN.md): `eval`, `deploy` and `resume` need nothing else."""
+    return {"config": config, "learner": agent.state_dict(), "tasks": tasks, "robots": robots, "backend": backend,
+            "env_steps": env_steps, "eval": {f"{t}/{r}": s for (t, r), s in table.items()},
+            "adr": adr.state_dict() if adr else None, "adaptation": adaptation} | extra
+
+
 class EnvRunner:
     """Steps one env per task x robot and keeps each env's episode success and return."""
 
@@ -178,10 +187,8 @@ def train(cfg: TrainConfig) -> Path:
             used = matrix[sorted(set(runner.task.tolist()))]
             logger.log({f"experts/utilization/{e}": float(u) for e, u in enumerate(used.mean(0))}, env_steps)
             logger.heatmap("experts/routing_task_x_expert", used, env_steps)
-        save_checkpoint(ckpt_path, {"config": config, "learner": agent.state_dict(), "tasks": all_tasks,
-                                    "robots": cfg.robots, "backend": cfg.backend, "env_steps": env_steps,
-                                    "eval": {f"{t}/{r}": s for (t, r), s in table.items()},
-                                    "adr": adr.state_dict() if adr else None, "adaptation": adaptation})
+        save_checkpoint(ckpt_path, checkpoint_payload(config, agent, all_tasks, cfg.robots, cfg.backend, env_steps,
+                                                      table, adr, adaptation))
         saved_at = (env_steps, agent.updates)
         bar.write(f"[{env_steps} steps] " + " ".join(f"{t}/{r}={s:.2f}" for (t, r), s in table.items()))
 

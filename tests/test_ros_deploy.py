@@ -267,3 +267,42 @@ def test_rosbridge_transport_drives_the_twin_with_authentication(reach_policy: P
     assert sum(ep.meta["success"] for ep in read_episodes(tmp_path / "run" / "episodes.hdf5")) >= 1, done.stdout
     assert server.relayed > 100
     assert refused.returncode == 1 and "authentication failed" in refused.stderr
+
+
+class RecordingTransport:
+    """Stands in for ROS: keeps what the loop publishes, delivers nothing."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, str, dict]] = []
+
+    def subscribe(self, topic: str, msg_type: str, callback: object) -> None:
+        pass
+
+    def publish(self, topic: str, msg_type: str, message: dict) -> None:
+        self.published.append((topic, msg_type, message))
+
+    def close(self) -> None:
+        pass
+
+
+def test_deploy_keys_engage_and_release_the_estop_and_quit(reach_policy: Path, tmp_path: Path) -> None:
+    from robolearn.checkpoint import load_checkpoint
+    from robolearn.deploy.runner import DeployLoop
+    from robolearn.train import agent_from_checkpoint
+
+    transport = RecordingTransport()
+    loop = DeployLoop(load_deploy_config(ROBOT), agent_from_checkpoint(load_checkpoint(reach_policy)), "reach",
+                      transport, tmp_path)
+    loop.handle_key(" ")
+    assert loop.safety.engaged
+    loop.handle_key("r")
+    assert not loop.safety.engaged
+    loop.handle_key("e")
+    assert loop.safety.engaged
+    loop.hold()  # holding with no arm state yet: a zero twist and the gripper left open
+    (topic, _, twist), (gripper_topic, _, gripper) = transport.published
+    assert topic == TOPICS.twist and twist["twist"]["linear"] == {"x": 0.0, "y": 0.0, "z": 0.0}
+    assert gripper_topic == TOPICS.gripper and gripper["data"] == pytest.approx(2 * robot_spec(ROBOT).finger_max)
+    loop.handle_key("q")
+    assert loop.stop_requested
+    loop.close()

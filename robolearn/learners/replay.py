@@ -1,11 +1,15 @@
 """A uniform replay buffer of transitions tagged with their task and robot."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
 
 class ReplayBuffer:
+    FIELDS = ("obs", "action", "reward", "next_obs", "terminal", "task", "robot")
+
     def __init__(self, capacity: int, obs_dim: int, act_dim: int):
         self.capacity, self.size, self.cursor = capacity, 0, 0
         self.obs = np.zeros((capacity, obs_dim), np.float32)
@@ -29,5 +33,18 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         idx = rng.integers(0, self.size, batch_size)
-        fields = ("obs", "action", "reward", "next_obs", "terminal", "task", "robot")
-        return {name: torch.from_numpy(getattr(self, name)[idx]) for name in fields}
+        return {name: torch.from_numpy(getattr(self, name)[idx]) for name in self.FIELDS}
+
+    def save(self, path: str | Path) -> None:
+        """The filled part, to resume a learner; written to a temporary file then renamed."""
+        path = Path(path)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, cursor=self.cursor, **{k: getattr(self, k)[:self.size] for k in self.FIELDS})
+        tmp.replace(path)
+
+    def load(self, path: str | Path) -> None:
+        with np.load(path) as data:
+            n = min(len(data["obs"]), self.capacity)
+            for key in self.FIELDS:
+                getattr(self, key)[:n] = data[key][-n:]
+            self.size, self.cursor = n, int(data["cursor"]) % self.capacity if n == self.capacity else n

@@ -1,0 +1,1 @@
+"""Many robot actors, one learner, on Ray (`robolearn fleet`)."""

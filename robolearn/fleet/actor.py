@@ -1,0 +1,93 @@
+"""An experience actor: one robot on one simulator, every task of the run, its own seed.
+
+Each `collect` call first loads the weights it is handed if their version is newer (the
+learner publishes them to Ray's object store; the actor pulls them through the
+reference), then steps its envs for a chunk of env steps and returns the transitions,
+each tagged with the policy version that chose it, plus the episodes that finished.
+Batches carry (actor, incarnation, sequence) so the learner can prove that nothing was
+counted twice, also across a restart.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import torch
+
+from robolearn.config import TrainConfig
+from robolearn.envs import make_env
+from robolearn.logger import Logger
+from robolearn.spec import ACTION_DIM
+from robolearn.train import EnvRunner, make_agent
+from sims.randomization import make_randomizer
+
+
+class EpisodeTally(Logger):
+    """Catches the per-episode results EnvRunner reports, instead of logging them."""
+
+    def __init__(self) -> None:
+        super().__init__("none", None, "", {})  # type: ignore[arg-type]
+        self.finished: list[dict[str, Any]] = []
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        for key, value in metrics.items():
+            if key.endswith("/success"):
+                _, task, robot, _ = key.split("/")
+                self.finished.append({"task": task, "robot": robot, "success": bool(value)})
+
+
+class ExperienceActor:
+    def __init__(self, index: int, robot: str, backend: str, cfg: TrainConfig, all_tasks: list[str], seed: int,
+                 threads: int = 1):
+        torch.set_num_threads(threads)
+        torch.manual_seed(seed)
+        self.index, self.robot, self.backend = index, robot, backend
+        self.incarnation = uuid.uuid4().hex[:8]  # a restarted actor is a new incarnation
+        self.seq = 0
+        self.produced = {"samples": 0, "episodes": 0}  # totals of this incarnation
+        self.rng = np.random.default_rng(seed)
+        self.agent = make_agent(cfg.policy, cfg.algo)
+        self.version = -1
+        randomizer = make_randomizer(cfg.adr)
+        combos = [(task, robot) for task in cfg.tasks]
+        self.tally = EpisodeTally()
+        self.runner = EnvRunner(combos, [make_env(t, r, backend, all_tasks, cfg.env_kwargs, dr=randomizer)
+                                         for t, r in combos], seed, self.tally)
+
+    def info(self) -> dict[str, Any]:
+        return {"index": self.index, "robot": self.robot, "backend": self.backend, "pid": os.getpid(),
+                "incarnation": self.incarnation}
+
+    def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool) -> dict[str, Any]:
+        """`steps` env steps (rounded up to whole rounds over the envs) with policy `version`;
+        `explore_uniform` acts uniformly at random (SAC's warm-up)."""
+        if weights is not None and version > self.version:
+            self.agent.actor.load_state_dict(weights["actor"])
+            self.agent.norm.load_state_dict(weights["norm"])
+            self.version = version
+        started = time.perf_counter()
+        runner, n = self.runner, len(self.runner.envs)
+        rows: dict[str, list[np.ndarray]] = {k: [] for k in ("obs", "action", "reward", "next_obs", "terminal", "task",
+                                                             "robot")}
+        self.tally.finished.clear()
+        for _ in range(-(-steps // n)):
+            states = runner.states.copy()
+            if explore_uniform:
+                actions = self.rng.uniform(-1, 1, (n, ACTION_DIM)).astype(np.float32)
+            else:
+                actions = self.agent.act(states, runner.task, runner.robot)
+            reward, terminated, _, next_state = runner.step(actions, 0)
+            for key, value in (("obs", states), ("action", actions), ("reward", reward), ("next_obs", next_state),
+                               ("terminal", terminated.astype(np.float32)), ("task", runner.task.copy()),
+                               ("robot", runner.robot.copy())):
+                rows[key].append(value)
+        batch = {k: np.concatenate(v) for k, v in rows.items()}
+        self.seq += 1
+        self.produced["samples"] += len(batch["obs"])
+        self.produced["episodes"] += len(self.tally.finished)
+        return batch | {"version": np.full(len(batch["obs"]), self.version), "actor": self.index,
+                        "incarnation": self.incarnation, "seq": self.seq, "produced": dict(self.produced),
+                        "episodes": list(self.tally.finished), "seconds": time.perf_counter() - started}

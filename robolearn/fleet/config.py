@@ -1,0 +1,33 @@
+"""`robolearn fleet` settings: the training config plus how the actors are laid out (configs/fleet.yaml)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
+
+from robolearn.config import TrainConfig, compose_config
+
+
+@dataclass
+class FleetConfig(TrainConfig):
+    actors: int = 4  # robots cycle over the actors, then backends
+    address: str = ""  # "": a local Ray on this machine; "auto" or "ray://host:port": join a cluster
+    backends: list[str] = field(default_factory=list)  # simulators the actors use; default [backend]
+    chunk_steps: int = 64  # env steps per actor batch
+    publish_every: int = 10  # learner updates per new policy version sent to the actors
+    max_staleness: int = 8  # policy versions a batch may lag the learner; older ones are dropped (counted)
+    checkpoint_every: int = 0  # env steps between checkpoints; 0: every eval_every
+    save_replay: bool = False  # persist the replay buffer beside the checkpoint, for a learner restart
+    datasets: list[str] = field(default_factory=list)  # episode files pooled into training
+    dataset_ratio: float = 0.0  # fraction of each batch drawn from `datasets`
+    max_restarts: int = 3  # per actor; a crashed actor is restarted by Ray and the run goes on
+    kill_actor_at: int = 0  # fault injection: kill actor 0's process at this many env steps (0: never)
+    actor_threads: int = 1  # torch threads per actor
+
+
+ConfigStore.instance().store(name="fleet_schema", node=FleetConfig)
+
+
+def compose_fleet(overrides: list[str]) -> DictConfig:
+    return compose_config("fleet", FleetConfig, overrides)

@@ -1,0 +1,278 @@
+"""One SAC learner fed by many Ray actors (`robolearn fleet`).
+
+The learner keeps one `collect` call in flight per actor. When a batch arrives it is
+checked (never seen before; policy version within `max_staleness` of the learner's, else
+dropped and counted) and added to the replay buffer. The learner owes `updates_per_step`
+gradient steps per env step (as the single-process trainer); actors go back to work at
+once while that debt is under one round of batches and wait otherwise, so the
+update-to-sample ratio holds whichever side is faster (a rate limiter, as Reverb's). Every `publish_every` updates make a new policy version, put once into Ray's
+object store; an actor's next call carries the reference and the actor pulls the weights. A crashed actor is
+restarted by Ray (`max_restarts`) and its lost batch simply never arrives. Counters of
+samples and episodes produced (reported with each delivered batch), received and added
+to the replay prove that nothing was lost or counted twice. Recorded episode files
+(`datasets`) mix into every batch at `dataset_ratio`.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict, deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from robolearn.checkpoint import load_checkpoint, save_checkpoint
+from robolearn.envs import check_names
+from robolearn.evaluate import evaluate, format_success
+from robolearn.fleet.config import FleetConfig
+from robolearn.fleet.pool import PerRobotStats, load_pooled, mixed_batch
+from robolearn.learners.replay import ReplayBuffer
+from robolearn.learners.sac import SAC
+from robolearn.logger import Logger
+from robolearn.spec import ACTION_DIM, STATE_DIM
+from robolearn.train import CHECKPOINT_NAME, agent_from_checkpoint, checkpoint_payload, make_agent
+from sims.backend import BACKENDS
+
+REPLAY_NAME = "replay.npz"
+COUNTERS = ("samples_produced", "samples_received", "samples_trained", "samples_dropped_stale", "episodes_produced",
+            "episodes_received", "batches", "actor_restarts")
+
+
+def actor_layout(cfg: FleetConfig) -> list[tuple[str, str]]:
+    """(robot, backend) per actor: robots cycle fastest, so any 3 consecutive actors cover all three arms."""
+    backends = cfg.backends or [cfg.backend]
+    return [(cfg.robots[i % len(cfg.robots)], backends[(i // len(cfg.robots)) % len(backends)])
+            for i in range(cfg.actors)]
+
+
+def check_fleet(cfg: FleetConfig) -> None:
+    check_names(cfg.tasks, cfg.robots, cfg.backend)
+    for backend in cfg.backends:
+        if backend not in BACKENDS:
+            raise ValueError(f"backends: unknown {backend!r}; allowed: {', '.join(BACKENDS)}")
+    if cfg.algo.name != "sac":
+        raise ValueError(f"algo={cfg.algo.name!r}: the fleet learner is off-policy; allowed: sac")
+    if cfg.actors < 1:
+        raise ValueError(f"actors={cfg.actors} must be >= 1")
+    if not 0.0 <= cfg.dataset_ratio < 1.0 or (cfg.dataset_ratio > 0 and not cfg.datasets):
+        raise ValueError(f"dataset_ratio={cfg.dataset_ratio} must be in [0, 1) and needs datasets=[...] when > 0")
+
+
+class Fleet:
+    def __init__(self, cfg: FleetConfig):
+        import ray
+
+        check_fleet(cfg)
+        self.ray, self.cfg = ray, cfg
+        torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.out = Path(cfg.out or f"runs/fleet-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.config = OmegaConf.to_container(OmegaConf.structured(cfg))
+        self.agent: SAC = make_agent(cfg.policy, cfg.algo)  # type: ignore[assignment]
+        self.env_steps, self.counters = 0, Counter({k: 0 for k in COUNTERS})
+        self.buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + cfg.actors * cfg.chunk_steps * 2),
+                                   STATE_DIM, ACTION_DIM)
+        self.robot_stats = PerRobotStats()
+        if cfg.resume:
+            self._resume(cfg.resume)
+        self.pooled = load_pooled(cfg.datasets, cfg.tasks) if cfg.datasets else None
+        if self.pooled is not None:
+            self.robot_stats.update(self.pooled.obs[:self.pooled.size], self.pooled.robot[:self.pooled.size])
+        self.logger = Logger(cfg.logger.kind, self.out, cfg.logger.project, self.config)
+        self.version = 0
+        self.delivered: dict[tuple[int, str], int] = {}  # batches received per (actor, incarnation)
+        self.reported: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: {"samples": 0, "episodes": 0})
+        self.staleness: Counter[int] = Counter()
+        self.robot_success: dict[str, deque] = defaultdict(lambda: deque(maxlen=20))
+        self.actor_samples: Counter[int] = Counter()
+        self.actor_seconds: Counter[int] = Counter()
+        self.table: dict[tuple[str, str], float] = {}
+
+    def _resume(self, path: str) -> None:
+        data = load_checkpoint(path)
+        if data["config"]["algo"]["name"] != "sac":
+            raise ValueError(f"resume={path}: a fleet resumes SAC checkpoints only")
+        self.agent = agent_from_checkpoint(data)  # type: ignore[assignment]
+        self.env_steps = int(data["env_steps"])
+        self.counters.update(data.get("fleet", {}).get("counters", {}))
+        self.robot_stats.load(data.get("robot_norms", {}))
+        replay = Path(path).parent / REPLAY_NAME
+        if replay.is_file():
+            self.buffer.load(replay)
+        if self.env_steps >= self.cfg.total_steps:
+            raise ValueError(f"total_steps={self.cfg.total_steps}: the checkpoint is already at {self.env_steps} env steps")
+
+    # ---------------------------------------------------------------- the run
+    def run(self) -> Path:
+        ray, cfg = self.ray, self.cfg
+        if not ray.is_initialized():
+            ray.init(address=cfg.address or None, include_dashboard=False, logging_level="ERROR",
+                     log_to_driver=False, configure_logging=True)
+        from robolearn.fleet.actor import ExperienceActor
+
+        remote = ray.remote(num_cpus=0)(ExperienceActor)  # actors and learner share the cores; the OS schedules
+        layout = actor_layout(cfg)
+        all_tasks = list(cfg.tasks)
+        actors = [remote.options(max_restarts=cfg.max_restarts, max_task_retries=0).remote(
+            i, robot, backend, cfg, all_tasks, cfg.seed + 7919 * (i + 1), cfg.actor_threads)
+            for i, (robot, backend) in enumerate(layout)]
+        print(f"fleet: {cfg.actors} actors ({', '.join(f'{r}/{b}' for r, b in layout)}) -> one {cfg.algo.name} learner; "
+              f"ray {'local' if not cfg.address else cfg.address}", flush=True)
+        # A resumed run refills its replay with the policy's own actions, not random ones.
+        self.warmup_until = self.env_steps + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
+        self.max_owed = cfg.actors * cfg.chunk_steps * cfg.algo.updates_per_step
+        weights = ray.put(self._weights())
+        pending = {self._launch(actor, weights): i for i, actor in enumerate(actors)}
+        next_eval = self.env_steps + cfg.eval_every
+        every = cfg.checkpoint_every or cfg.eval_every
+        next_checkpoint = self.env_steps + every
+        killed, owed, idle = False, 0.0, []
+        started, start_steps, start_updates = time.perf_counter(), self.env_steps, self.agent.updates
+        bar = tqdm(total=cfg.total_steps, initial=self.env_steps, unit="step", desc="fleet", mininterval=1.0)
+        while self.env_steps < cfg.total_steps:
+            # Block for a batch only when no update is owed; otherwise just collect what is ready.
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0 if owed >= 1.0 or not pending else None)
+            for ref in ready:
+                index = pending.pop(ref)
+                try:
+                    batch = ray.get(ref)
+                except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+                    self.counters["actor_restarts"] += 1
+                    bar.write(f"actor {index} ({layout[index][0]}/{layout[index][1]}) died; Ray restarts it")
+                    pending[self._launch(actors[index], weights)] = index
+                    continue
+                idle.append(index)
+                steps = self._receive(batch)
+                self.env_steps += steps
+                bar.update(steps)
+                if self.env_steps >= self.warmup_until and self.buffer.size >= cfg.algo.batch_size:
+                    owed += steps * cfg.algo.updates_per_step
+            # Rate limiting (as Reverb's samples-per-insert limiter): actors go back to work at
+            # once while the learner's debt stays under one round of batches, else they wait.
+            while idle and owed < self.max_owed:
+                index = idle.pop(0)
+                pending[self._launch(actors[index], weights)] = index
+            if owed >= 1.0:
+                for _ in range(min(int(owed), cfg.publish_every)):
+                    metrics = self.agent.update(mixed_batch(self.buffer, self.pooled, cfg.dataset_ratio,
+                                                            cfg.algo.batch_size, self.rng))
+                    owed -= 1.0
+                    if self.agent.updates % 200 == 0:
+                        self.logger.log({f"train/{k}": v for k, v in metrics.items()}, self.env_steps)
+                self.version += 1
+                weights = ray.put(self._weights())
+            if cfg.kill_actor_at and not killed and self.env_steps >= cfg.kill_actor_at:
+                killed = True
+                bar.write(f"fault injection: killing actor 0 at {self.env_steps} env steps")
+                ray.kill(actors[0], no_restart=False)
+            elapsed = time.perf_counter() - started
+            bar.set_postfix_str(self._progress(elapsed, start_steps, start_updates), refresh=False)
+            if self.env_steps >= next_eval:
+                next_eval += cfg.eval_every
+                self._evaluate(bar)
+            if self.env_steps >= next_checkpoint:
+                next_checkpoint += every
+                self._checkpoint()
+        bar.close()
+        for actor in actors:  # batches still in flight are not part of this run
+            ray.kill(actor)
+        elapsed = time.perf_counter() - started
+        self._evaluate(None)
+        path = self._checkpoint()
+        self.logger.close()
+        self._report(elapsed, start_steps, start_updates)
+        print(format_success(self.table, f"eval success ({cfg.backend}, {cfg.eval_episodes} episodes)"))
+        print(f"checkpoint: {path}")
+        return path
+
+    def _launch(self, actor: Any, weights: Any) -> Any:
+        explore = not self.cfg.resume and self.env_steps < self.warmup_until
+        return actor.collect.remote(weights, self.version, self.cfg.chunk_steps, explore)
+
+    def _weights(self) -> dict[str, Any]:
+        return {"actor": self.agent.actor.state_dict(), "norm": self.agent.norm.state_dict()}
+
+    def _receive(self, batch: dict[str, Any]) -> int:
+        """Count, check and store one actor batch; returns its env steps."""
+        source, n = (batch["actor"], batch["incarnation"]), len(batch["obs"])
+        # An actor numbers its batches and counts what it produced; a gap or a repeat means a
+        # batch was lost or delivered twice.
+        self.delivered[source] = self.delivered.get(source, 0) + 1
+        if batch["seq"] != self.delivered[source]:
+            raise RuntimeError(f"actor {source}: batch {batch['seq']} arrived as number {self.delivered[source]}")
+        self.counters["batches"] += 1
+        self.counters["samples_produced"] += batch["produced"]["samples"] - self.reported[source]["samples"]
+        self.counters["episodes_produced"] += batch["produced"]["episodes"] - self.reported[source]["episodes"]
+        self.reported[source] = batch["produced"]
+        self.counters["samples_received"] += n
+        self.counters["episodes_received"] += len(batch["episodes"])
+        self.actor_samples[batch["actor"]] += n
+        self.actor_seconds[batch["actor"]] += batch["seconds"]
+        for episode in batch["episodes"]:
+            self.robot_success[episode["robot"]].append(episode["success"])
+        stale = self.version - batch["version"]
+        self.staleness.update(stale.tolist())
+        fresh = stale <= self.cfg.max_staleness
+        self.counters["samples_dropped_stale"] += int((~fresh).sum())
+        if fresh.any():
+            fields = [batch[k][fresh] for k in ("obs", "action", "reward", "next_obs", "terminal", "task", "robot")]
+            self.buffer.add(*fields)
+            self.agent.norm.update(torch.from_numpy(fields[0]))
+            self.robot_stats.update(fields[0], fields[6])
+            self.counters["samples_trained"] += int(fresh.sum())
+        return n
+
+    # ---------------------------------------------------------------- reporting
+    def _progress(self, elapsed: float, start_steps: int, start_updates: int) -> str:
+        sps = (self.env_steps - start_steps) / max(elapsed, 1e-9)
+        ups = (self.agent.updates - start_updates) / max(elapsed, 1e-9)
+        success = " ".join(f"{r}={np.mean(q):.2f}" for r, q in sorted(self.robot_success.items()) if q)
+        stale = max(self.staleness) if self.staleness else 0
+        return f"samples/s={sps:.0f} updates/s={ups:.1f} stale<={stale} restarts={self.counters['actor_restarts']} {success}"
+
+    def _evaluate(self, bar: tqdm | None) -> None:
+        self.table = evaluate(self.agent, self.cfg.tasks, self.cfg.robots, self.cfg.backend, self.cfg.eval_episodes)
+        metrics = {f"eval/{t}/{r}/success": s for (t, r), s in self.table.items()}
+        metrics |= {f"fleet/{k}": float(v) for k, v in self.counters.items()}
+        metrics |= {f"fleet/robot_success/{r}": float(np.mean(q)) for r, q in self.robot_success.items() if q}
+        metrics |= {f"fleet/staleness/{s}": float(c) for s, c in sorted(self.staleness.items())}
+        metrics |= {f"fleet/actor{i}/samples_per_s": self.actor_samples[i] / max(self.actor_seconds[i], 1e-9)
+                    for i in self.actor_samples}
+        self.logger.log(metrics, self.env_steps)
+        if bar is not None:
+            bar.write(f"[{self.env_steps} steps] " + " ".join(f"{t}/{r}={s:.2f}" for (t, r), s in self.table.items()))
+
+    def _checkpoint(self) -> Path:
+        path = self.out / CHECKPOINT_NAME
+        save_checkpoint(path, checkpoint_payload(
+            self.config, self.agent, list(self.cfg.tasks), list(self.cfg.robots), self.cfg.backend, self.env_steps,
+            self.table, fleet={"counters": dict(self.counters), "staleness": dict(self.staleness)},
+            robot_norms=self.robot_stats.state()))
+        if self.cfg.save_replay:
+            self.buffer.save(self.out / REPLAY_NAME)
+        return path
+
+    def _report(self, elapsed: float, start_steps: int, start_updates: int) -> None:
+        c = self.counters
+        updates = self.agent.updates - start_updates
+        print(f"throughput: {(self.env_steps - start_steps) / elapsed:.1f} env samples/s total, "
+              f"{updates / elapsed:.1f} learner updates/s, {updates / max(self.env_steps - start_steps, 1):.2f} "
+              f"updates per sample ({elapsed:.0f} s wall)")
+        for i in sorted(self.actor_samples):
+            print(f"actor {i}: {self.actor_samples[i]} samples, "
+                  f"{self.actor_samples[i] / max(self.actor_seconds[i], 1e-9):.1f} samples/s while collecting")
+        print("staleness (policy versions: samples): " + " ".join(f"{s}:{n}" for s, n in sorted(self.staleness.items())))
+        print(f"counts: produced {c['samples_produced']} samples / {c['episodes_produced']} episodes, received "
+              f"{c['samples_received']} / {c['episodes_received']}, trained on {c['samples_trained']}, dropped as stale "
+              f"{c['samples_dropped_stale']}, batches {c['batches']}, actor restarts {c['actor_restarts']}")
+        print("per-robot success (last 20 training episodes): "
+              + " ".join(f"{r}={np.mean(q):.2f}" for r, q in sorted(self.robot_success.items()) if q))
+
+
+def run_fleet(cfg: FleetConfig) -> Path:
+    return Fleet(cfg).run()

@@ -1,0 +1,70 @@
+"""Recorded episodes pooled into the learner, and normalization statistics kept per robot.
+
+Episode files from anywhere (sim rollouts, human demos, real-robot logs; any task and
+robot of the run) become transitions in a second replay buffer; each training batch
+draws `dataset_ratio` of its samples from it. Recorded episodes end by time, not by
+failure, so none of their steps is terminal. Statistics per robot (mean, variance, count
+of the observation) are kept for every robot that fed the learner and saved in the
+checkpoint: with arms of different joint ranges, they say what each robot's data looks like.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from demos.episodes import read_episodes, read_metadata
+from robolearn.learners.replay import ReplayBuffer
+from robolearn.policies.actor_critic import RunningNorm
+from robolearn.spec import ACTION_DIM, STATE_DIM
+from sims.robots import ROBOTS
+from sims.tasks import TASKS
+
+
+def load_pooled(paths: list[str], tasks: list[str]) -> ReplayBuffer:
+    """Every episode of `paths` whose task is one of `tasks`, as transitions."""
+    episodes = []
+    for path in paths:
+        meta = read_metadata(path)
+        for episode in read_episodes(path):
+            task, robot = episode.meta.get("task", meta["task"]), episode.meta.get("robot", meta["robot"])
+            if task not in tasks:
+                raise ValueError(f"datasets: {path} holds task {task!r}, not one of the run's tasks {tasks}")
+            if robot not in ROBOTS:
+                raise ValueError(f"datasets: {path} holds robot {robot!r}; allowed: {', '.join(ROBOTS)}")
+            episodes.append((episode, list(TASKS).index(task), ROBOTS.index(robot)))
+    if not episodes:
+        raise ValueError(f"datasets: no episodes in {paths}")
+    buffer = ReplayBuffer(sum(ep.length for ep, _, _ in episodes), STATE_DIM, ACTION_DIM)
+    for ep, task_id, robot_id in episodes:
+        n = ep.length
+        buffer.add(ep.states_obs, ep.actions, ep.rewards, ep.next_states_obs, np.zeros(n, np.float32),
+                   np.full(n, task_id), np.full(n, robot_id))
+    return buffer
+
+
+def mixed_batch(live: ReplayBuffer, pooled: ReplayBuffer | None, ratio: float, size: int,
+                rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    if pooled is None or ratio <= 0:
+        return live.sample(size, rng)
+    n_pooled = int(round(size * ratio))
+    a, b = live.sample(size - n_pooled, rng), pooled.sample(n_pooled, rng)
+    return {k: torch.cat([a[k], b[k]]) for k in a}
+
+
+class PerRobotStats:
+    def __init__(self) -> None:
+        self.norms: dict[str, RunningNorm] = {}
+
+    def update(self, obs: np.ndarray, robot_ids: np.ndarray) -> None:
+        for robot_id in np.unique(robot_ids):
+            name = ROBOTS[int(robot_id)]
+            self.norms.setdefault(name, RunningNorm(STATE_DIM)).update(torch.from_numpy(obs[robot_ids == robot_id]))
+
+    def state(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {name: norm.state_dict() for name, norm in self.norms.items()}
+
+    def load(self, state: dict[str, dict[str, torch.Tensor]]) -> None:
+        for name, values in state.items():
+            self.norms.setdefault(name, RunningNorm(STATE_DIM)).load_state_dict(values)
