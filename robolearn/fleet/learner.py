@@ -38,7 +38,8 @@ from sims.backend import BACKENDS
 
 REPLAY_NAME = "replay.npz"
 COUNTERS = ("samples_produced", "samples_received", "samples_trained", "samples_dropped_stale", "episodes_produced",
-            "episodes_received", "batches", "actor_restarts")
+            "episodes_received", "batches", "actor_restarts", "failed_calls")
+RETRY_DELAY = 0.5  # s before calling an actor that just failed again
 
 
 def actor_layout(cfg: FleetConfig) -> list[tuple[str, str]]:
@@ -142,8 +143,10 @@ class Fleet:
                 try:
                     batch = ray.get(ref)
                 except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
-                    self.counters["actor_restarts"] += 1
-                    bar.write(f"actor {index} ({layout[index][0]}/{layout[index][1]}) died; Ray restarts it")
+                    # Its batch is lost with it; calls fail until Ray has restarted the process.
+                    self.counters["failed_calls"] += 1
+                    bar.write(f"actor {index} ({layout[index][0]}/{layout[index][1]}) is down; Ray restarts it")
+                    time.sleep(RETRY_DELAY)
                     pending[self._launch(actors[index], weights)] = index
                     continue
                 idle.append(index)
@@ -200,6 +203,8 @@ class Fleet:
     def _receive(self, batch: dict[str, Any]) -> int:
         """Count, check and store one actor batch; returns its env steps."""
         source, n = (batch["actor"], batch["incarnation"]), len(batch["obs"])
+        if source not in self.delivered and any(actor == batch["actor"] for actor, _ in self.delivered):
+            self.counters["actor_restarts"] += 1  # a new incarnation of an actor seen before
         # An actor numbers its batches and counts what it produced; a gap or a repeat means a
         # batch was lost or delivered twice.
         self.delivered[source] = self.delivered.get(source, 0) + 1
@@ -269,7 +274,8 @@ class Fleet:
         print("staleness (policy versions: samples): " + " ".join(f"{s}:{n}" for s, n in sorted(self.staleness.items())))
         print(f"counts: produced {c['samples_produced']} samples / {c['episodes_produced']} episodes, received "
               f"{c['samples_received']} / {c['episodes_received']}, trained on {c['samples_trained']}, dropped as stale "
-              f"{c['samples_dropped_stale']}, batches {c['batches']}, actor restarts {c['actor_restarts']}")
+              f"{c['samples_dropped_stale']}, batches {c['batches']}, actor restarts {c['actor_restarts']} "
+              f"(failed calls {c['failed_calls']})")
         print("per-robot success (last 20 training episodes): "
               + " ".join(f"{r}={np.mean(q):.2f}" for r, q in sorted(self.robot_success.items()) if q))
 

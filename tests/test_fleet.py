@@ -1,0 +1,110 @@
+"""The fleet on a local Ray: several robot actors feed one learner, survive a killed actor,
+resume from a checkpoint, and pool recorded episodes; every sample is accounted for."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray
+import torch
+
+from demos.devices import ScriptedDevice
+from demos.recorder import record
+from robolearn.checkpoint import load_checkpoint
+from robolearn.config import to_dataclass
+from robolearn.evaluate import evaluate
+from robolearn.fleet.config import compose_fleet
+from robolearn.fleet.learner import REPLAY_NAME, actor_layout, run_fleet
+from robolearn.fleet.pool import load_pooled, mixed_batch
+from robolearn.train import agent_from_checkpoint
+
+SMALL = ["tasks=[reach]", "logger=none", "algo.warmup_steps=500", "algo.batch_size=64", "eval_episodes=2",
+         "chunk_steps=50", "policy.hidden=64"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> None:
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def fleet_run(out: Path, *overrides: str) -> dict:
+    return load_checkpoint(run_fleet(to_dataclass(compose_fleet([*SMALL, f"out={out}", *overrides]))))
+
+
+def assert_consistent(counters: dict) -> None:
+    assert counters["samples_produced"] == counters["samples_received"] > 0
+    assert counters["samples_received"] == counters["samples_trained"] + counters["samples_dropped_stale"]
+    assert counters["episodes_produced"] == counters["episodes_received"] > 0
+
+
+def test_three_robot_actors_feed_one_learner(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = fleet_run(tmp_path, "actors=3", "robots=[panda,kuka,xarm6]", "total_steps=1500", "eval_every=1500")
+    out = capsys.readouterr().out
+    counters = data["fleet"]["counters"]
+    assert_consistent(counters)
+    assert counters["samples_received"] >= 1500 and counters["actor_restarts"] == 0
+    assert max(data["fleet"]["staleness"]) <= 8
+    assert set(data["robot_norms"]) == {"panda", "kuka", "xarm6"}  # per-robot statistics, saved
+    for robot in ("panda", "kuka", "xarm6"):
+        assert f"actor {['panda', 'kuka', 'xarm6'].index(robot)}:" in out
+    assert "samples/s" in out and "updates/s" in out and "staleness" in out
+    table = evaluate(agent_from_checkpoint(data), ["reach"], ["panda"], "mujoco", 1)  # the checkpoint evaluates
+    assert set(table) == {("reach", "panda")}
+
+
+def test_a_killed_actor_is_restarted_and_nothing_is_lost_or_counted_twice(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    data = fleet_run(tmp_path, "actors=2", "robots=[panda,kuka]", "total_steps=2000", "eval_every=2000",
+                     "kill_actor_at=600")
+    out = capsys.readouterr().out
+    counters = data["fleet"]["counters"]
+    assert counters["actor_restarts"] == 1, out
+    assert_consistent(counters)
+    assert data["env_steps"] >= 2000
+    assert counters["failed_calls"] >= 1 and "fault injection: killing actor 0" in out and "Ray restarts it" in out
+
+
+def test_a_restarted_learner_resumes_from_its_checkpoint_and_replay(tmp_path: Path) -> None:
+    first = fleet_run(tmp_path / "a", "actors=2", "robots=[panda,kuka]", "total_steps=1000", "eval_every=1000",
+                      "save_replay=true")
+    replay = tmp_path / "a" / REPLAY_NAME
+    assert replay.is_file() and len(np.load(replay)["obs"]) == first["env_steps"]
+    second = fleet_run(tmp_path / "b", "actors=2", "robots=[panda,kuka]", "total_steps=1600", "eval_every=1600",
+                       f"resume={tmp_path / 'a' / 'checkpoint.pt'}")
+    assert second["env_steps"] >= 1600
+    before, after = first["fleet"]["counters"], second["fleet"]["counters"]
+    assert after["samples_received"] == before["samples_received"] + (second["env_steps"] - first["env_steps"])
+    assert second["learner"]["updates"] > first["learner"]["updates"]
+
+
+def test_recorded_episodes_mix_into_every_batch(tmp_path: Path) -> None:
+    demos = tmp_path / "kuka_reach.hdf5"
+    record("reach", "kuka", "pybullet", ScriptedDevice(noise=0.1, seed=0), demos, 5, source="sim")
+    pooled = load_pooled([str(demos)], ["reach"])
+    assert pooled.size > 0 and set(pooled.robot[:pooled.size]) == {1}
+    rng = np.random.default_rng(0)
+    batch = mixed_batch(pooled, pooled, 0.25, 64, rng)
+    assert len(batch["obs"]) == 64
+    data = fleet_run(tmp_path / "run", "actors=1", "robots=[panda]", "total_steps=800", "eval_every=800",
+                     f"datasets=[{demos}]", "dataset_ratio=0.25")
+    assert set(data["robot_norms"]) == {"panda", "kuka"}  # the dataset's robot has its statistics too
+    kuka = data["robot_norms"]["kuka"]
+    assert torch.allclose(kuka["count"], torch.tensor(pooled.size + 1e-4))
+    with pytest.raises(ValueError, match="not one of the run's tasks"):
+        load_pooled([str(demos)], ["push"])
+
+
+def test_actor_layout_and_config_errors() -> None:
+    cfg = to_dataclass(compose_fleet(["actors=4", "robots=[panda,kuka,xarm6]", "backends=[mujoco,pybullet]"]))
+    assert actor_layout(cfg) == [("panda", "mujoco"), ("kuka", "mujoco"), ("xarm6", "mujoco"), ("panda", "pybullet")]
+    with pytest.raises(ValueError, match="allowed: sac"):
+        run_fleet(to_dataclass(compose_fleet(["algo=ppo", "logger=none"])))
+    with pytest.raises(ValueError, match="backends: unknown"):
+        run_fleet(to_dataclass(compose_fleet(["backends=[gazebo]", "logger=none"])))
+    with pytest.raises(ValueError, match="dataset_ratio"):
+        run_fleet(to_dataclass(compose_fleet(["dataset_ratio=0.5", "logger=none"])))
+    with pytest.raises(ValueError, match="top-level keys"):
+        compose_fleet(["actorz=2"])
