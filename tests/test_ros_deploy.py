@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -40,24 +41,6 @@ def reach_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     record("reach", ROBOT, "mujoco", ScriptedDevice(noise=0.1, seed=0), path / "reach.hdf5", 30, source="sim")
     return train_bc(compose_bc([f"data=[{path / 'reach.hdf5'}]", "algo.steps=2000", "eval_episodes=0",
                                 f"out={path / 'bc'}"]))
-
-
-class Twin:
-    """`robolearn twin` as a process, stopped at the end of the test."""
-
-    def __init__(self, log: Path, *args: str):
-        self.log = open(log, "w")
-        self.proc = subprocess.Popen([CLI, "twin", f"robot={ROBOT}", "task=reach", *args], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-
-    def __enter__(self) -> "Twin":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.send_signal(signal.SIGCONT)
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.log.close()
 
 
 def deploy_args(policy: Path, out: Path, *args: str) -> list[str]:
@@ -154,9 +137,10 @@ def test_rosbridge_relay_answers_bad_requests_with_errors() -> None:
 
 
 # ---------------------------------------------------------------- through roscore
-def test_policy_reaches_the_goal_through_rospy_on_the_twin(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
-    with Twin(tmp_path / "twin.log"):
-        done = run_deploy(reach_policy, tmp_path / "run", "transport=rospy", "episodes=4")
+def test_policy_reaches_the_goal_through_rospy_on_the_twin(ros_master: str, reach_policy: Path, tmp_path: Path,
+                                                           start_twin: Callable) -> None:
+    start_twin(ROBOT, "reach")
+    done = run_deploy(reach_policy, tmp_path / "run", "transport=rospy", "episodes=4")
     episodes = read_episodes(tmp_path / "run" / "episodes.hdf5")
     wins = sum(ep.meta["success"] for ep in episodes)
     assert len(episodes) == 4 and wins >= 3, done.stdout
@@ -167,20 +151,22 @@ def test_policy_reaches_the_goal_through_rospy_on_the_twin(ros_master: str, reac
     assert np.linalg.norm(final[TCP] - final[STATE_SLICES["goal_pos"]]) < 0.05 or not episodes[0].meta["success"]
 
 
-def test_joint_trajectory_commands_through_the_simulators_ik(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
-    with Twin(tmp_path / "twin.log"):
-        done = run_deploy(reach_policy, tmp_path / "run", "transport=rospy", "command=joints", "episodes=2")
+def test_joint_trajectory_commands_through_the_simulators_ik(ros_master: str, reach_policy: Path, tmp_path: Path,
+                                                             start_twin: Callable) -> None:
+    start_twin(ROBOT, "reach")
+    done = run_deploy(reach_policy, tmp_path / "run", "transport=rospy", "command=joints", "episodes=2")
     rows = command_rows(tmp_path / "run")
     assert all("joints" in r and "twist" not in r for r in rows)
     assert sum(ep.meta["success"] for ep in read_episodes(tmp_path / "run" / "episodes.hdf5")) >= 1, done.stdout
 
 
-def test_workspace_box_is_enforced_on_the_twin(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
+def test_workspace_box_is_enforced_on_the_twin(ros_master: str, reach_policy: Path, tmp_path: Path,
+                                               start_twin: Callable) -> None:
     """A workspace ceiling below the start pose: every command may only push the hand down."""
     text = (Path("configs/deploy") / f"{ROBOT}.yaml").read_text()
     (tmp_path / "low.yaml").write_text(text.replace("workspace_high: [0.85, 0.45, 0.6]", "workspace_high: [0.85, 0.45, 0.1]"))
-    with Twin(tmp_path / "twin.log"):
-        run_deploy(reach_policy, tmp_path / "run", f"config={tmp_path / 'low.yaml'}", "steps=30", "hold_steps=0")
+    start_twin(ROBOT, "reach")
+    run_deploy(reach_policy, tmp_path / "run", f"config={tmp_path / 'low.yaml'}", "steps=30", "hold_steps=0")
     rows = command_rows(tmp_path / "run")
     assert sum("workspace" in r["interventions"] for r in rows) >= 10
     states = read_episodes(tmp_path / "run" / "episodes.hdf5")[0].states_obs
@@ -188,16 +174,17 @@ def test_workspace_box_is_enforced_on_the_twin(ros_master: str, reach_policy: Pa
     assert z[-1] < z[0] and np.all(np.diff(z) < 0.005)  # never commanded upward
 
 
-def test_watchdog_holds_when_the_twin_goes_silent(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
+def test_watchdog_holds_when_the_twin_goes_silent(ros_master: str, reach_policy: Path, tmp_path: Path,
+                                                  start_twin: Callable) -> None:
     out = tmp_path / "run"
-    with Twin(tmp_path / "twin.log") as twin:
-        deploy = subprocess.Popen(deploy_args(reach_policy, out, "steps=80", "hold_steps=0"),
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wait_for_commands(out, 10)
-        twin.proc.send_signal(signal.SIGSTOP)  # frozen: no joint states, no commands obeyed
-        time.sleep(1.0)
-        twin.proc.send_signal(signal.SIGCONT)
-        output, _ = deploy.communicate(timeout=60)
+    twin = start_twin(ROBOT, "reach")
+    deploy = subprocess.Popen(deploy_args(reach_policy, out, "steps=80", "hold_steps=0"),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_commands(out, 10)
+    twin.send_signal(signal.SIGSTOP)  # frozen: no joint states, no commands obeyed
+    time.sleep(1.0)
+    twin.send_signal(signal.SIGCONT)
+    output, _ = deploy.communicate(timeout=60)
     assert deploy.returncode == 0, output
     rows = command_rows(out)
     stale = [r for r in rows if "stale_state" in r["interventions"]]
@@ -206,19 +193,20 @@ def test_watchdog_holds_when_the_twin_goes_silent(ros_master: str, reach_policy:
     assert any(np.linalg.norm(r["twist"][:3]) > 0 for r in rows[rows.index(stale[-1]) + 1:])  # moves again
 
 
-def test_estop_topic_holds_the_arm_until_released(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
+def test_estop_topic_holds_the_arm_until_released(ros_master: str, reach_policy: Path, tmp_path: Path,
+                                                  start_twin: Callable) -> None:
     out = tmp_path / "run"
-    with Twin(tmp_path / "twin.log"):
-        deploy = subprocess.Popen(deploy_args(reach_policy, out, "steps=120", "hold_steps=0"),
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wait_for_commands(out, 5)
-        # `rostopic pub -1` lingers 3 s after sending; its message lands within about a second
-        engage = subprocess.Popen(["rostopic", "pub", "-1", TOPICS.estop, msgs.BOOL, "data: true"])
-        wait_for_estop(out, 10)
-        time.sleep(1.0)
-        release = subprocess.Popen(["rostopic", "pub", "-1", TOPICS.estop, msgs.BOOL, "data: false"])
-        output, _ = deploy.communicate(timeout=60)
-        engage.wait(30), release.wait(30)
+    start_twin(ROBOT, "reach")
+    deploy = subprocess.Popen(deploy_args(reach_policy, out, "steps=120", "hold_steps=0"),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_commands(out, 5)
+    # `rostopic pub -1` lingers 3 s after sending; its message lands within about a second
+    engage = subprocess.Popen(["rostopic", "pub", "-1", TOPICS.estop, msgs.BOOL, "data: true"])
+    wait_for_estop(out, 10)
+    time.sleep(1.0)
+    release = subprocess.Popen(["rostopic", "pub", "-1", TOPICS.estop, msgs.BOOL, "data: false"])
+    output, _ = deploy.communicate(timeout=60)
+    engage.wait(30), release.wait(30)
     assert deploy.returncode == 0, output
     rows = command_rows(out)
     held = [r["step"] for r in rows if "estop" in r["interventions"]]
@@ -230,12 +218,13 @@ def test_estop_topic_holds_the_arm_until_released(ros_master: str, reach_policy:
     assert held[-1] < len(rows) - 1 and "estop" not in rows[-1]["interventions"]  # released, running again
 
 
-def test_dry_run_only_publishes_to_the_preview_topics(ros_master: str, reach_policy: Path, tmp_path: Path) -> None:
-    with Twin(tmp_path / "twin.log"):
-        echo = subprocess.Popen(["rostopic", "echo", "-n", "1", f"{TOPICS.preview}/twist"], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-        run_deploy(reach_policy, tmp_path / "run", "dry_run=true", "steps=30", "hold_steps=0")
-        preview, _ = echo.communicate(timeout=30)
+def test_dry_run_only_publishes_to_the_preview_topics(ros_master: str, reach_policy: Path, tmp_path: Path,
+                                                      start_twin: Callable) -> None:
+    start_twin(ROBOT, "reach")
+    echo = subprocess.Popen(["rostopic", "echo", "-n", "1", f"{TOPICS.preview}/twist"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    run_deploy(reach_policy, tmp_path / "run", "dry_run=true", "steps=30", "hold_steps=0")
+    preview, _ = echo.communicate(timeout=30)
     assert "linear" in preview  # the commands went to the preview topic ...
     states = read_episodes(tmp_path / "run" / "episodes.hdf5")[0].states_obs
     assert np.linalg.norm(states[-1, TCP] - states[0, TCP]) < 0.003  # ... and the arm did not move
@@ -251,17 +240,18 @@ def test_deploy_errors_name_the_problem(ros_master: str, reach_policy: Path, tmp
 
 
 # ---------------------------------------------------------------- through rosbridge
-def test_rosbridge_transport_drives_the_twin_with_authentication(reach_policy: Path, tmp_path: Path) -> None:
+def test_rosbridge_transport_drives_the_twin_with_authentication(reach_policy: Path, tmp_path: Path,
+                                                               start_twin: Callable) -> None:
     from robolearn.deploy.rosbridge_server import RosbridgeServer
 
     server = RosbridgeServer(port=0, secret="lab-secret")
     port = server.start()
     bridge = ["transport=rosbridge", f"port={port}"]
     try:
-        with Twin(tmp_path / "twin.log", *bridge, "secret=lab-secret"):
-            done = run_deploy(reach_policy, tmp_path / "run", *bridge, "secret=lab-secret", "episodes=2")
-            refused = subprocess.run(deploy_args(reach_policy, tmp_path / "refused", *bridge, "secret=wrong"),
-                                     capture_output=True, text=True, timeout=60)
+        start_twin(ROBOT, "reach", *bridge, "secret=lab-secret")
+        done = run_deploy(reach_policy, tmp_path / "run", *bridge, "secret=lab-secret", "episodes=2")
+        refused = subprocess.run(deploy_args(reach_policy, tmp_path / "refused", *bridge, "secret=wrong"),
+                                 capture_output=True, text=True, timeout=60)
     finally:
         server.stop()
     assert sum(ep.meta["success"] for ep in read_episodes(tmp_path / "run" / "episodes.hdf5")) >= 1, done.stdout

@@ -20,6 +20,7 @@ class Topics:
     object_poses: str = ""
     task_scalars: str = ""
     success: str = ""
+    reward: str = ""
     reset: str = ""
     reset_done: str = ""
     twist: str = ""

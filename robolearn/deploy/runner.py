@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from demos.episodes import EpisodeBuffer, EpisodeWriter, file_metadata
+from demos.episodes import Episode, EpisodeBuffer, EpisodeWriter, file_metadata
 from robolearn.deploy import messages as msgs
 from robolearn.deploy.commands import action_to_twist, gripper_opening
 from robolearn.deploy.config import DeployConfig
@@ -69,6 +69,7 @@ class ArmState:
     stamp: float = -np.inf  # monotonic receipt time of the joint state
     slots: dict[str, np.ndarray] = field(default_factory=dict)
     success: bool = False
+    reward: float | None = None  # from `topics.reward` when the cell publishes one
     reset_done: int | None = None
 
 
@@ -78,6 +79,7 @@ class EpisodeReport:
     success: bool
     interventions: dict[str, int]
     interrupted: bool = False
+    episode: Episode | None = None  # as recorded
 
 
 class DeployLoop:
@@ -98,6 +100,7 @@ class DeployLoop:
             task, cfg.robot, "ros", "real", control_hz=cfg.control_hz, command=cfg.command, dry_run=dry_run))
         self.task_id, self.robot_id = list(TASKS).index(task), ROBOTS.index(cfg.robot)
         self.dry_run = dry_run
+        self.explore = False  # sample from the policy instead of its mean (a fleet actor learning on the arm)
         self.period = 1.0 / cfg.control_hz
         self.state = ArmState()
         self.lock = threading.Lock()
@@ -111,6 +114,7 @@ class DeployLoop:
         transport.subscribe(topics.estop, msgs.BOOL, self._on_estop)
         for topic, msg_type, callback in ((topics.task_scalars, msgs.FLOAT_ARRAY, self._on_scalars),
                                           (topics.success, msgs.BOOL, self._on_success),
+                                          (topics.reward, msgs.FLOAT64, self._on_reward),
                                           (topics.reset_done, msgs.INT32, self._on_reset_done)):
             if topic:
                 transport.subscribe(topic, msg_type, callback)
@@ -139,6 +143,10 @@ class DeployLoop:
     def _on_success(self, msg: msgs.Message) -> None:
         with self.lock:
             self.state.success = bool(msg["data"])
+
+    def _on_reward(self, msg: msgs.Message) -> None:
+        with self.lock:
+            self.state.reward = float(msg["data"])
 
     def _on_reset_done(self, msg: msgs.Message) -> None:
         with self.lock:
@@ -230,7 +238,7 @@ class DeployLoop:
         with self.lock:
             s = self.state
             snap = ArmState(s.q.copy(), s.qd.copy(), None if s.fingers is None else s.fingers.copy(), s.stamp,
-                            {k: v.copy() for k, v in s.slots.items()}, s.success)
+                            {k: v.copy() for k, v in s.slots.items()}, s.success, s.reward)
         fingers = snap.fingers if snap.fingers is not None else np.full(2, self.safety_opening() / 2)
         obs = self.builder.build(snap.q, snap.qd, fingers, {k: snap.slots[k] for k in self.slot_names})
         return obs, snap
@@ -243,14 +251,14 @@ class DeployLoop:
         if hasattr(self.agent, "reset_episode"):
             self.agent.reset_episode()
         counts: dict[str, int] = {}
-        success_at, step, interrupted = None, 0, False
+        success_at, step, interrupted, episode = None, 0, False, None
         obs, snap = self.observe()
         next_tick = time.monotonic()
         try:
             while step < steps and not self.stop_requested:
                 tick = time.monotonic()
                 action = self.agent.act(obs[None], np.array([self.task_id]), np.array([self.robot_id]),
-                                        deterministic=True)[0]
+                                        deterministic=not self.explore)[0]
                 decision = self.safety.filter(action, obs[STATE_SLICES["tcp_pos"]], snap.stamp, tick)
                 sent = self.send(decision, snap.q)
                 done_at = time.monotonic()
@@ -267,7 +275,9 @@ class DeployLoop:
                     next_tick = time.monotonic()
                 time.sleep(max(0.0, next_tick - time.monotonic()))
                 next_obs, snap = self.observe()
-                buffer.add({"state": obs}, decision.action, float(snap.success), {"state": next_obs}, np.zeros(0),
+                # The cell's reward when it publishes one, else success as a sparse reward.
+                reward = snap.reward if snap.reward is not None else float(snap.success)
+                buffer.add({"state": obs}, decision.action, reward, {"state": next_obs}, np.zeros(0),
                            label=np.asarray(action, np.float32))
                 obs, step = next_obs, step + 1
                 if snap.success and success_at is None:
@@ -279,9 +289,10 @@ class DeployLoop:
         finally:
             self.hold()
             if buffer.actions:
-                self.writer.append(buffer.finish(success=success_at is not None, interventions=counts,
-                                                 interrupted=interrupted, dry_run=self.dry_run))
-        return EpisodeReport(step, success_at is not None, counts, interrupted)
+                episode = buffer.finish(success=success_at is not None, interventions=counts, interrupted=interrupted,
+                                        dry_run=self.dry_run)
+                self.writer.append(episode)
+        return EpisodeReport(step, success_at is not None, counts, interrupted, episode)
 
     def close(self) -> None:
         self.safety.close()

@@ -52,7 +52,7 @@ class Twin:
         self.command: tuple[str, np.ndarray, float] | None = None  # (twist | joints, value, receipt time)
         self.opening = 2 * self.spec.finger_max  # open
         self.pending_reset: int | None = None
-        self.episode, self.success, self.steps = cfg.seed, False, 0
+        self.episode, self.success, self.steps, self.reward = cfg.seed, False, 0, 0.0
         self.env.reset(seed=cfg.seed)
         topics = deploy.topics
         transport.subscribe(topics.twist, msgs.TWIST_STAMPED, self._on_twist)
@@ -88,21 +88,22 @@ class Twin:
             command, opening = self.command, self.opening
         if reset is not None:
             self.env.reset(seed=reset)
-            self.episode, self.success, self.steps = reset, False, 0
+            self.episode, self.success, self.steps, self.reward = reset, False, 0, 0.0
             with self.lock:
                 self.command = None
             self.transport.publish(self.deploy.topics.reset_done, msgs.INT32, msgs.scalar(reset))
         if command is not None and time.monotonic() - command[2] > self.cfg.command_timeout:
             command = None
         if command is not None and command[0] == "joints":
-            _, _, _, _, info = self.env.step_targets(command[1], opening / 2)
+            _, reward, _, _, info = self.env.step_targets(command[1], opening / 2)
         else:
             action = np.zeros(ACTION_DIM)
             action[6] = gripper_action(opening, self.spec)
             if command is not None:
                 action = twist_to_action(command[1][:3], command[1][3:], opening, self.spec)
-            _, _, _, _, info = self.env.step(action)
+            _, reward, _, _, info = self.env.step(action)
         self.success |= bool(info["success"])
+        self.reward = float(reward)
         self.steps += 1
         self.publish_state()
 
@@ -117,6 +118,8 @@ class Twin:
             self.transport.publish(topics.task_scalars, msgs.FLOAT_ARRAY, msgs.task_scalars(slots))
         if topics.success:
             self.transport.publish(topics.success, msgs.BOOL, msgs.scalar(self.success))
+        if topics.reward:
+            self.transport.publish(topics.reward, msgs.FLOAT64, msgs.scalar(self.reward))
 
     def run(self) -> None:
         """Real time: a control step every CONTROL_DT, joint states in between at `state_hz`."""

@@ -39,18 +39,44 @@ class EpisodeTally(Logger):
                 self.finished.append({"task": task, "robot": robot, "success": bool(value)})
 
 
-class ExperienceActor:
-    def __init__(self, index: int, robot: str, backend: str, cfg: TrainConfig, all_tasks: list[str], seed: int,
-                 threads: int = 1):
+class BatchSource:
+    """What every fleet actor shares: versioned weights in, numbered and counted batches out."""
+
+    def __init__(self, index: int, cfg: TrainConfig, seed: int, threads: int):
         torch.set_num_threads(threads)
         torch.manual_seed(seed)
-        self.index, self.robot, self.backend = index, robot, backend
+        self.index = index
         self.incarnation = uuid.uuid4().hex[:8]  # a restarted actor is a new incarnation
         self.seq = 0
         self.produced = {"samples": 0, "episodes": 0}  # totals of this incarnation
-        self.rng = np.random.default_rng(seed)
         self.agent = make_agent(cfg.policy, cfg.algo)
         self.version = -1
+
+    def load_weights(self, weights: dict[str, Any] | None, version: int) -> None:
+        if weights is not None and version > self.version:
+            self.agent.actor.load_state_dict(weights["actor"])
+            self.agent.norm.load_state_dict(weights["norm"])
+            self.version = version
+
+    def package(self, rows: dict[str, list[np.ndarray]], episodes: list[dict[str, Any]], started: float) -> dict[str, Any]:
+        batch = {k: np.concatenate(v) for k, v in rows.items()}
+        self.seq += 1
+        self.produced["samples"] += len(batch["obs"])
+        self.produced["episodes"] += len(episodes)
+        return batch | {"version": np.full(len(batch["obs"]), self.version), "actor": self.index,
+                        "incarnation": self.incarnation, "seq": self.seq, "produced": dict(self.produced),
+                        "episodes": episodes, "seconds": time.perf_counter() - started}
+
+
+TRANSITION_KEYS = ("obs", "action", "reward", "next_obs", "terminal", "task", "robot")
+
+
+class ExperienceActor(BatchSource):
+    def __init__(self, index: int, robot: str, backend: str, cfg: TrainConfig, all_tasks: list[str], seed: int,
+                 threads: int = 1):
+        super().__init__(index, cfg, seed, threads)
+        self.robot, self.backend = robot, backend
+        self.rng = np.random.default_rng(seed)
         randomizer = make_randomizer(cfg.adr)
         combos = [(task, robot) for task in cfg.tasks]
         self.tally = EpisodeTally()
@@ -64,14 +90,10 @@ class ExperienceActor:
     def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool) -> dict[str, Any]:
         """`steps` env steps (rounded up to whole rounds over the envs) with policy `version`;
         `explore_uniform` acts uniformly at random (SAC's warm-up)."""
-        if weights is not None and version > self.version:
-            self.agent.actor.load_state_dict(weights["actor"])
-            self.agent.norm.load_state_dict(weights["norm"])
-            self.version = version
+        self.load_weights(weights, version)
         started = time.perf_counter()
         runner, n = self.runner, len(self.runner.envs)
-        rows: dict[str, list[np.ndarray]] = {k: [] for k in ("obs", "action", "reward", "next_obs", "terminal", "task",
-                                                             "robot")}
+        rows: dict[str, list[np.ndarray]] = {k: [] for k in TRANSITION_KEYS}
         self.tally.finished.clear()
         for _ in range(-(-steps // n)):
             states = runner.states.copy()
@@ -80,14 +102,7 @@ class ExperienceActor:
             else:
                 actions = self.agent.act(states, runner.task, runner.robot)
             reward, terminated, _, next_state = runner.step(actions, 0)
-            for key, value in (("obs", states), ("action", actions), ("reward", reward), ("next_obs", next_state),
-                               ("terminal", terminated.astype(np.float32)), ("task", runner.task.copy()),
-                               ("robot", runner.robot.copy())):
+            for key, value in zip(TRANSITION_KEYS, (states, actions, reward, next_state, terminated.astype(np.float32),
+                                                    runner.task.copy(), runner.robot.copy())):
                 rows[key].append(value)
-        batch = {k: np.concatenate(v) for k, v in rows.items()}
-        self.seq += 1
-        self.produced["samples"] += len(batch["obs"])
-        self.produced["episodes"] += len(self.tally.finished)
-        return batch | {"version": np.full(len(batch["obs"]), self.version), "actor": self.index,
-                        "incarnation": self.incarnation, "seq": self.seq, "produced": dict(self.produced),
-                        "episodes": list(self.tally.finished), "seconds": time.perf_counter() - started}
+        return self.package(rows, list(self.tally.finished), started)

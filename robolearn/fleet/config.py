@@ -7,6 +7,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
 from robolearn.config import TrainConfig, compose_config
+from robolearn.fleet.ros_actor import RosActorConfig
 
 
 @dataclass
@@ -15,8 +16,9 @@ class FleetConfig(TrainConfig):
     address: str = ""  # "": a local Ray on this machine; "auto" or "ray://host:port": join a cluster
     backends: list[str] = field(default_factory=list)  # simulators the actors use; default [backend]
     chunk_steps: int = 64  # env steps per actor batch
-    publish_every: int = 10  # learner updates per new policy version sent to the actors
-    max_staleness: int = 8  # policy versions a batch may lag the learner; older ones are dropped (counted)
+    publish_every: int = 25  # learner updates per new policy version sent to the actors
+    max_staleness: int = 8  # policy versions a simulated batch may lag the learner; older ones are dropped (counted)
+    ros_max_staleness: int = -1  # the same for arms through ROS; -1: keep all (real samples are costly; lag is reported)
     checkpoint_every: int = 0  # env steps between checkpoints; 0: every eval_every
     save_replay: bool = False  # persist the replay buffer beside the checkpoint, for a learner restart
     datasets: list[str] = field(default_factory=list)  # episode files pooled into training
@@ -24,6 +26,7 @@ class FleetConfig(TrainConfig):
     max_restarts: int = 3  # per actor; a crashed actor is restarted by Ray and the run goes on
     kill_actor_at: int = 0  # fault injection: kill actor 0's process at this many env steps (0: never)
     actor_threads: int = 1  # torch threads per actor
+    ros_actors: list[RosActorConfig] = field(default_factory=list)  # arms reached through ROS, after the sim actors
 
 
 ConfigStore.instance().store(name="fleet_schema", node=FleetConfig)

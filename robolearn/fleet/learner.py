@@ -14,6 +14,7 @@ to the replay prove that nothing was lost or counted twice. Recorded episode fil
 """
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter, defaultdict, deque
 from pathlib import Path
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.envs import check_names
 from robolearn.evaluate import evaluate, format_success
+from robolearn.fleet.actor import TRANSITION_KEYS, ExperienceActor
 from robolearn.fleet.config import FleetConfig
 from robolearn.fleet.pool import PerRobotStats, load_pooled, mixed_batch
 from robolearn.learners.replay import ReplayBuffer
@@ -56,8 +58,8 @@ def check_fleet(cfg: FleetConfig) -> None:
             raise ValueError(f"backends: unknown {backend!r}; allowed: {', '.join(BACKENDS)}")
     if cfg.algo.name != "sac":
         raise ValueError(f"algo={cfg.algo.name!r}: the fleet learner is off-policy; allowed: sac")
-    if cfg.actors < 1:
-        raise ValueError(f"actors={cfg.actors} must be >= 1")
+    if cfg.actors < 0 or cfg.actors + len(cfg.ros_actors) < 1:
+        raise ValueError(f"actors={cfg.actors}: need at least one actor (simulated, or in ros_actors)")
     if not 0.0 <= cfg.dataset_ratio < 1.0 or (cfg.dataset_ratio > 0 and not cfg.datasets):
         raise ValueError(f"dataset_ratio={cfg.dataset_ratio} must be in [0, 1) and needs datasets=[...] when > 0")
 
@@ -116,17 +118,26 @@ class Fleet:
                      log_to_driver=False, configure_logging=True)
         from robolearn.fleet.actor import ExperienceActor
 
-        remote = ray.remote(num_cpus=0)(ExperienceActor)  # actors and learner share the cores; the OS schedules
+        from robolearn.fleet.ros_actor import RosArmActor
+
+        # num_cpus=0: actors and learner share the cores and the OS schedules them.
+        options = {"max_restarts": cfg.max_restarts, "max_task_retries": 0}
         layout = actor_layout(cfg)
-        all_tasks = list(cfg.tasks)
-        actors = [remote.options(max_restarts=cfg.max_restarts, max_task_retries=0).remote(
-            i, robot, backend, cfg, all_tasks, cfg.seed + 7919 * (i + 1), cfg.actor_threads)
+        actors = [ray.remote(num_cpus=0)(ExperienceActor).options(**options).remote(
+            i, robot, backend, cfg, list(cfg.tasks), self._actor_seed(i), cfg.actor_threads)
             for i, (robot, backend) in enumerate(layout)]
-        print(f"fleet: {cfg.actors} actors ({', '.join(f'{r}/{b}' for r, b in layout)}) -> one {cfg.algo.name} learner; "
+        # ROS actors reach the arm's master from their own processes.
+        ros_env = {"env_vars": {k: os.environ[k] for k in ("ROS_MASTER_URI", "ROS_HOME") if k in os.environ}}
+        for spec in cfg.ros_actors:
+            i = len(actors)
+            layout.append((spec.robot, f"ros:{spec.transport}"))
+            actors.append(ray.remote(num_cpus=0)(RosArmActor).options(runtime_env=ros_env, **options).remote(
+                i, spec, cfg, str(self.out / f"real_{i}_{spec.robot}"), self._actor_seed(i), cfg.actor_threads))
+        print(f"fleet: {len(actors)} actors ({', '.join(f'{r}/{b}' for r, b in layout)}) -> one {cfg.algo.name} learner; "
               f"ray {'local' if not cfg.address else cfg.address}", flush=True)
         # A resumed run refills its replay with the policy's own actions, not random ones.
         self.warmup_until = self.env_steps + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
-        self.max_owed = cfg.actors * cfg.chunk_steps * cfg.algo.updates_per_step
+        self.max_owed = len(actors) * cfg.chunk_steps * cfg.algo.updates_per_step
         weights = ray.put(self._weights())
         pending = {self._launch(actor, weights): i for i, actor in enumerate(actors)}
         next_eval = self.env_steps + cfg.eval_every
@@ -193,6 +204,9 @@ class Fleet:
         print(f"checkpoint: {path}")
         return path
 
+    def _actor_seed(self, index: int) -> int:
+        return self.cfg.seed + 7919 * (index + 1)
+
     def _launch(self, actor: Any, weights: Any) -> Any:
         explore = not self.cfg.resume and self.env_steps < self.warmup_until
         return actor.collect.remote(weights, self.version, self.cfg.chunk_steps, explore)
@@ -222,10 +236,11 @@ class Fleet:
             self.robot_success[episode["robot"]].append(episode["success"])
         stale = self.version - batch["version"]
         self.staleness.update(stale.tolist())
-        fresh = stale <= self.cfg.max_staleness
+        bound = self.cfg.max_staleness if batch["actor"] < self.cfg.actors else self.cfg.ros_max_staleness
+        fresh = stale <= bound if bound >= 0 else np.ones(len(stale), bool)
         self.counters["samples_dropped_stale"] += int((~fresh).sum())
         if fresh.any():
-            fields = [batch[k][fresh] for k in ("obs", "action", "reward", "next_obs", "terminal", "task", "robot")]
+            fields = [batch[k][fresh] for k in TRANSITION_KEYS]
             self.buffer.add(*fields)
             self.agent.norm.update(torch.from_numpy(fields[0]))
             self.robot_stats.update(fields[0], fields[6])

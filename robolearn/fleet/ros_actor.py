@@ -1,0 +1,78 @@
+"""A real arm as a fleet actor: the deploy loop, behind its safety layer, with the latest policy.
+
+The arm is reached through ROS (rospy or rosbridge, `configs/deploy/<robot>.yaml`), as with
+`robolearn deploy`; the twin stands in for it in tests. Each `collect` runs whole episodes
+(the scene is reset on request, or by hand on a real cell) sampling from the policy, and
+every episode is recorded to `<out>/episodes.hdf5` (source=real) before its transitions go
+to the learner. A real arm never acts uniformly at random: the warm-up is the policy's.
+The reward is the cell's (`topics.reward`), else success as a sparse reward.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robolearn.config import TrainConfig
+from robolearn.deploy.config import load_deploy_config
+from robolearn.deploy.runner import DeployLoop
+from robolearn.deploy.transport import TransportConfig, make_transport
+from robolearn.fleet.actor import TRANSITION_KEYS, BatchSource
+from sims.robots import ROBOTS
+from sims.tasks import TASKS
+
+RESET_WAIT = 30.0  # s for the cell to acknowledge a reset (a person may be doing it)
+
+
+@dataclass
+class RosActorConfig:
+    robot: str = "panda"
+    task: str = "reach"
+    transport: str = "rospy"  # rospy | rosbridge
+    host: str = "localhost"
+    port: int = 9090
+    secret: str = ""
+    config: str = ""  # deploy YAML; default configs/deploy/<robot>.yaml
+
+
+class RosArmActor(BatchSource):
+    def __init__(self, index: int, spec: RosActorConfig, cfg: TrainConfig, out: str, seed: int, threads: int = 1):
+        super().__init__(index, cfg, seed, threads)
+        if spec.task not in cfg.tasks:
+            raise ValueError(f"ros_actors: task {spec.task!r} is not one of the run's tasks {cfg.tasks}")
+        self.spec, self.episode_seed = spec, seed
+        transport = make_transport(TransportConfig(spec.transport, f"robolearn_fleet_{index}", spec.host, spec.port,
+                                                   spec.secret))
+        self.loop = DeployLoop(load_deploy_config(spec.robot, spec.config or None), self.agent, spec.task, transport,
+                               Path(out))
+        self.loop.explore = True
+        self.task_id, self.robot_id = list(TASKS).index(spec.task), ROBOTS.index(spec.robot)
+
+    def info(self) -> dict[str, Any]:
+        return {"index": self.index, "robot": self.spec.robot, "backend": f"ros:{self.spec.transport}",
+                "pid": os.getpid(), "incarnation": self.incarnation}
+
+    def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool) -> dict[str, Any]:
+        self.load_weights(weights, version)
+        started = time.perf_counter()
+        rows: dict[str, list[np.ndarray]] = {k: [] for k in TRANSITION_KEYS}
+        finished, collected = [], 0
+        while collected < steps:
+            self.loop.reset_scene(self.episode_seed, RESET_WAIT)
+            report = self.loop.run_episode(self.episode_seed, TASKS[self.spec.task].horizon, hold_steps=0)
+            self.episode_seed += 1
+            episode = report.episode
+            if episode is None:
+                continue
+            n = episode.length
+            for key, value in zip(TRANSITION_KEYS, (episode.states_obs, episode.actions, episode.rewards,
+                                                    episode.next_states_obs, np.zeros(n, np.float32),
+                                                    np.full(n, self.task_id), np.full(n, self.robot_id))):
+                rows[key].append(value)
+            finished.append({"task": self.spec.task, "robot": self.spec.robot, "success": report.success})
+            collected += n
+        return self.package(rows, finished, started)
