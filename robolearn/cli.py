@@ -20,6 +20,10 @@
                                           summarize, pool, split, convert episode files (see `robolearn data`)
     robolearn bc data=[x.hdf5] [policy=mlp|moe] [algo.model=mlp|chunk] [algo.steps=4000] [max_demos=15] [out=dir]
                                           behaviour cloning; the checkpoint works with `robolearn eval`
+    robolearn primitives learn data=[x.hdf5] out=<dir> | robolearn primitives list library=<dir>
+                                          segment demos, learn a library of primitives (DMPs, gripper, return)
+    robolearn skill run skill=pick_place|stack|pour library=<dir> [robot=panda] [backend=mujoco] [episodes=10]
+                                          stitch primitives into a compound skill (configs/skill/), report success
     robolearn fleet [actors=4] [tasks=[reach]] [robots=[panda,kuka,xarm6]] [backends=[mujoco,pybullet]]
                     [total_steps=20000] [address=auto|ray://host:port] [datasets=[x.hdf5] dataset_ratio=0.25] ...
                                           Ray actors (one robot each) feeding one learner (configs/fleet.yaml)
@@ -42,7 +46,7 @@ from typing import Callable
 
 import numpy as np
 
-USAGE = "usage: robolearn {envs|experts|train|eval|check|adr|record|replay|data|bc|fleet|deploy|twin|rosbridge} [key=value ...]"
+USAGE = "usage: robolearn {envs|experts|train|eval|check|adr|record|replay|data|bc|primitives|skill|fleet|deploy|twin|rosbridge} [key=value ...]"
 
 
 def parse_overrides(args: list[str], allowed: dict[str, object]) -> dict[str, object]:
@@ -279,6 +283,52 @@ def cmd_bc(args: list[str]) -> None:
     train_bc(compose_bc(args))
 
 
+def cmd_primitives(args: list[str]) -> None:
+    usage = "usage: robolearn primitives learn data=[x.hdf5,...] out=<dir> | robolearn primitives list library=<dir>"
+    if not args or args[0] not in ("learn", "list"):
+        raise ValueError(usage)
+    from primitives.library import Library, learn_library
+
+    if args[0] == "learn":
+        opts = parse_overrides(args[1:], {"data": [], "out": ""})
+        if not opts["data"] or not opts["out"]:
+            raise ValueError(f"data= and out= are required; {usage}")
+        library = learn_library(opts["data"])
+        path = library.save(opts["out"])
+        print(library.describe())
+        print(f"library: {path}")
+    else:
+        opts = parse_overrides(args[1:], {"library": ""})
+        if not opts["library"]:
+            raise ValueError(f"library= is required; {usage}")
+        print(Library.load(opts["library"]).describe())
+
+
+def cmd_skill(args: list[str]) -> None:
+    usage = "usage: robolearn skill run skill=pick_place|stack|pour library=<dir> robot=... backend=... [episodes=10] [seed=0]"
+    if not args or args[0] != "run":
+        raise ValueError(usage)
+    opts = parse_overrides(args[1:], {"skill": "", "library": "", "robot": "panda", "backend": "mujoco", "episodes": 10,
+                                      "seed": 0})
+    if not opts["skill"] or not opts["library"]:
+        raise ValueError(f"skill= and library= are required; {usage}")
+    from primitives.library import Library
+    from primitives.skill import load_skill, run_skill
+    from sims.backend import BACKENDS
+    from sims.robots import ROBOTS
+
+    if opts["robot"] not in ROBOTS or opts["backend"] not in BACKENDS:
+        raise ValueError(f"robot={opts['robot']!r} backend={opts['backend']!r}; allowed robots: {', '.join(ROBOTS)}, "
+                         f"backends: {', '.join(BACKENDS)}")
+    spec, library = load_skill(opts["skill"]), Library.load(opts["library"])
+    results = run_skill(spec, library, opts["robot"], opts["backend"], opts["episodes"], opts["seed"])
+    for i, result in enumerate(results):
+        steps = " ".join(f"{name}{'' if ok else '(failed)'}" for name, _, ok in result.trace)
+        print(f"episode {i}: success={result.success} steps={result.steps} max_action_change={result.max_jump:.2f} | {steps}")
+    wins = sum(r.success for r in results)
+    print(f"{spec.name} on {opts['robot']}/{opts['backend']}: success {wins}/{len(results)} = {wins / len(results):.2f}")
+
+
 def cmd_fleet(args: list[str]) -> None:
     from robolearn.config import to_dataclass
     from robolearn.fleet.config import compose_fleet
@@ -317,7 +367,8 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {"envs": cmd_envs, "experts":
                                                     "eval": cmd_eval, "check": cmd_check, "adr": cmd_adr,
                                                     "record": cmd_record, "replay": cmd_replay, "data": cmd_data,
                                                     "bc": cmd_bc, "deploy": cmd_deploy, "twin": cmd_twin,
-                                                    "rosbridge": cmd_rosbridge, "fleet": cmd_fleet}
+                                                    "rosbridge": cmd_rosbridge, "fleet": cmd_fleet,
+                                                    "primitives": cmd_primitives, "skill": cmd_skill}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -253,7 +253,9 @@ class Fleet:
         ups = (self.agent.updates - start_updates) / max(elapsed, 1e-9)
         success = " ".join(f"{r}={np.mean(q):.2f}" for r, q in sorted(self.robot_success.items()) if q)
         stale = max(self.staleness) if self.staleness else 0
-        return f"samples/s={sps:.0f} updates/s={ups:.1f} stale<={stale} restarts={self.counters['actor_restarts']} {success}"
+        per_actor = ",".join(f"{self.actor_samples[i] / max(elapsed, 1e-9):.0f}" for i in sorted(self.actor_samples))
+        return (f"samples/s={sps:.0f} [{per_actor}] updates/s={ups:.1f} stale<={stale} "
+                f"restarts={self.counters['actor_restarts']} {success}")
 
     def _evaluate(self, bar: tqdm | None) -> None:
         self.table = evaluate(self.agent, self.cfg.tasks, self.cfg.robots, self.cfg.backend, self.cfg.eval_episodes)

@@ -1,0 +1,115 @@
+"""A library of primitives learned from demonstrations: one JSON file, versioned.
+
+    robolearn primitives learn data=[demos.hdf5,...] out=lib/    # segment, label, learn, save
+    robolearn primitives list library=lib/
+
+Motion labels (reach, lift, move, place, tilt, push) become DMPs learned from the
+segments pooled across every demo and robot; grasp and release become gripper
+primitives (their duration from the demos); `return` is always the scripted turn back,
+and a scripted `release` is added when the demos never open the hand.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from demos.episodes import read_episodes, read_metadata
+from primitives.base import Primitive
+from primitives.dmp import DMPPrimitive
+from primitives.scripted import GripperPrimitive, ReturnPrimitive
+from primitives.segment import segment_episode
+
+LIBRARY_FILE = "library.json"
+FORMAT, VERSION = "robolearn-primitives", 1
+KINDS = {cls.kind: cls for cls in (DMPPrimitive, GripperPrimitive, ReturnPrimitive)}
+# label -> (precondition, postcondition)
+CONDITIONS_BY_LABEL = {
+    "reach": ("open", "at_goal"), "grasp": ("open", "holding"), "lift": ("holding", "holding_at_goal"),
+    "move": ("holding", "holding_at_goal"), "place": ("holding", "at_goal"), "tilt": ("holding", "poured"),
+    "return": ("always", "rotated"), "release": ("always", "open"), "push": ("always", "at_goal"),
+}
+
+
+class Library:
+    def __init__(self, primitives: dict[str, Primitive], meta: dict[str, Any]):
+        self.primitives, self.meta = primitives, meta
+
+    def get(self, name: str) -> Primitive:
+        if name not in self.primitives:
+            raise KeyError(f"no primitive {name!r} in the library; it has: {', '.join(self.primitives)}")
+        return self.primitives[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.primitives
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory) / LIBRARY_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"format": FORMAT, "version": VERSION, **self.meta,
+                "primitives": {name: p.to_dict() for name, p in self.primitives.items()}}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Library":
+        path = Path(directory) / LIBRARY_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no primitive library (make one with `robolearn primitives learn`)")
+        data = json.loads(path.read_text())
+        if data.get("format") != FORMAT or data.get("version") != VERSION:
+            raise ValueError(f"{path}: format {data.get('format')!r} version {data.get('version')}, "
+                             f"this robolearn reads {FORMAT!r} version {VERSION}")
+        primitives = {}
+        for name, d in data.pop("primitives").items():
+            if d.get("kind") not in KINDS:
+                raise ValueError(f"{path}: primitive {name!r} has unknown kind {d.get('kind')!r}; allowed: {', '.join(KINDS)}")
+            primitives[name] = KINDS[d["kind"]].from_dict(d)
+        return cls(primitives, {k: v for k, v in data.items() if k not in ("format", "version")})
+
+    def describe(self) -> str:
+        lines = [f"library: {len(self.primitives)} primitives from {self.meta.get('episodes', '?')} demos "
+                 f"({', '.join(self.meta.get('robots', []))}; {', '.join(self.meta.get('tasks', []))})"]
+        for name, p in self.primitives.items():
+            d = p.to_dict()
+            detail = (f"anchor={d['anchor']} duration={d['duration']:.2f}s segments={d['segments']}" if d["kind"] == "dmp"
+                      else "")
+            lines.append(f"  {name:8s} {d['kind']:8s} pre={d['pre']:12s} post={d['post']:16s} {detail}")
+        return "\n".join(lines)
+
+
+def learn_library(paths: list[str]) -> Library:
+    groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    robots, tasks, count = set(), set(), 0
+    for path in paths:
+        meta = read_metadata(path)
+        for episode in read_episodes(path):
+            robots.add(episode.meta.get("robot", meta["robot"]))
+            tasks.add(episode.meta.get("task", meta["task"]))
+            states = np.vstack([episode.states_obs, episode.next_states_obs[-1:]])
+            for seg in segment_episode(states, episode.actions):
+                groups[seg.label].append((states[seg.start:seg.end + 1], episode.actions[seg.start:seg.end]))
+            count += 1
+    if not count:
+        raise ValueError(f"data: no episodes in {paths}")
+    primitives: dict[str, Primitive] = {}
+    for label, segments in groups.items():
+        pre, post = CONDITIONS_BY_LABEL[label]
+        if label in ("grasp", "release"):
+            steps = int(np.median([len(a) for _, a in segments]))
+            primitives[label] = GripperPrimitive(label, label == "grasp", pre, post, min_steps=max(2, steps - 2))
+        elif label != "return":
+            primitives[label] = DMPPrimitive.learn(label, segments, pre, post)
+    # Always there, learned or not: fallbacks open the hand, and pours turn the cup back.
+    primitives.setdefault("release", GripperPrimitive("release", False, *CONDITIONS_BY_LABEL["release"]))
+    primitives["return"] = ReturnPrimitive("return", *CONDITIONS_BY_LABEL["return"])
+    meta = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sources": [str(p) for p in paths], "episodes": count,
+            "robots": sorted(robots), "tasks": sorted(tasks),
+            "segments": {label: len(segs) for label, segs in groups.items()}}
+    return Library(primitives, meta)
