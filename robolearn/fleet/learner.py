@@ -139,7 +139,8 @@ class Fleet:
         self.warmup_until = self.env_steps + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
         self.max_owed = len(actors) * cfg.chunk_steps * cfg.algo.updates_per_step
         weights = ray.put(self._weights())
-        pending = {self._launch(actor, weights): i for i, actor in enumerate(actors)}
+        self.sent: dict[int, int] = {}  # the policy version each actor was last sent
+        pending = {self._launch(i, actor, weights): i for i, actor in enumerate(actors)}
         next_eval = self.env_steps + cfg.eval_every
         every = cfg.checkpoint_every or cfg.eval_every
         next_checkpoint = self.env_steps + every
@@ -158,7 +159,8 @@ class Fleet:
                     self.counters["failed_calls"] += 1
                     bar.write(f"actor {index} ({layout[index][0]}/{layout[index][1]}) is down; Ray restarts it")
                     time.sleep(RETRY_DELAY)
-                    pending[self._launch(actors[index], weights)] = index
+                    self.sent.pop(index, None)  # a restarted actor starts without weights
+                    pending[self._launch(index, actors[index], weights)] = index
                     continue
                 idle.append(index)
                 steps = self._receive(batch)
@@ -170,7 +172,7 @@ class Fleet:
             # once while the learner's debt stays under one round of batches, else they wait.
             while idle and owed < self.max_owed:
                 index = idle.pop(0)
-                pending[self._launch(actors[index], weights)] = index
+                pending[self._launch(index, actors[index], weights)] = index
             if owed >= 1.0:
                 for _ in range(min(int(owed), cfg.publish_every)):
                     metrics = self.agent.update(mixed_batch(self.buffer, self.pooled, cfg.dataset_ratio,
@@ -207,9 +209,12 @@ class Fleet:
     def _actor_seed(self, index: int) -> int:
         return self.cfg.seed + 7919 * (index + 1)
 
-    def _launch(self, actor: Any, weights: Any) -> Any:
+    def _launch(self, index: int, actor: Any, weights: Any) -> Any:
+        """Weights travel only when the actor has not seen this version (they are megabytes)."""
         explore = not self.cfg.resume and self.env_steps < self.warmup_until
-        return actor.collect.remote(weights, self.version, self.cfg.chunk_steps, explore)
+        fresh = self.sent.get(index) != self.version
+        self.sent[index] = self.version
+        return actor.collect.remote(weights if fresh else None, self.version, self.cfg.chunk_steps, explore)
 
     def _weights(self) -> dict[str, Any]:
         return {"actor": self.agent.actor.state_dict(), "norm": self.agent.norm.state_dict()}
