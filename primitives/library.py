@@ -4,7 +4,8 @@
     robolearn primitives list library=lib/
 
 Motion labels (reach, lift, move, place, tilt, push) become DMPs learned from the
-segments pooled across every demo and robot; grasp and release become gripper
+segments pooled across every demo and robot, or closed-loop BC primitives for the labels
+named in `closed_loop=[...]`; grasp and release become gripper
 primitives (their duration from the demos); `return` is always the scripted turn back,
 and a scripted `release` is added when the demos never open the hand.
 """
@@ -21,12 +22,13 @@ import numpy as np
 from demos.episodes import read_episodes, read_metadata
 from primitives.base import Primitive
 from primitives.dmp import DMPPrimitive
+from primitives.learned import BCPrimitive
 from primitives.scripted import GripperPrimitive, ReturnPrimitive
 from primitives.segment import segment_episode
 
 LIBRARY_FILE = "library.json"
 FORMAT, VERSION = "robolearn-primitives", 1
-KINDS = {cls.kind: cls for cls in (DMPPrimitive, GripperPrimitive, ReturnPrimitive)}
+KINDS = {cls.kind: cls for cls in (DMPPrimitive, BCPrimitive, GripperPrimitive, ReturnPrimitive)}
 # label -> (precondition, postcondition)
 CONDITIONS_BY_LABEL = {
     "reach": ("open", "at_goal"), "grasp": ("open", "holding"), "lift": ("holding", "holding_at_goal"),
@@ -78,13 +80,15 @@ class Library:
                  f"({', '.join(self.meta.get('robots', []))}; {', '.join(self.meta.get('tasks', []))})"]
         for name, p in self.primitives.items():
             d = p.to_dict()
-            detail = (f"anchor={d['anchor']} duration={d['duration']:.2f}s segments={d['segments']}" if d["kind"] == "dmp"
-                      else "")
+            detail = f"anchor={d['anchor']} segments={d['segments']}" if "anchor" in d else ""
+            if d["kind"] == "dmp":
+                detail += f" duration={d['duration']:.2f}s"
             lines.append(f"  {name:8s} {d['kind']:8s} pre={d['pre']:12s} post={d['post']:16s} {detail}")
         return "\n".join(lines)
 
 
-def learn_library(paths: list[str]) -> Library:
+def learn_library(paths: list[str], closed_loop: list[str] | None = None) -> Library:
+    """`closed_loop`: motion labels to learn as BC primitives instead of DMPs."""
     groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
     robots, tasks, count = set(), set(), 0
     for path in paths:
@@ -104,6 +108,8 @@ def learn_library(paths: list[str]) -> Library:
         if label in ("grasp", "release"):
             steps = int(np.median([len(a) for _, a in segments]))
             primitives[label] = GripperPrimitive(label, label == "grasp", pre, post, min_steps=max(2, steps - 2))
+        elif label in (closed_loop or []):
+            primitives[label] = BCPrimitive.learn(label, segments, pre, post)
         elif label != "return":
             primitives[label] = DMPPrimitive.learn(label, segments, pre, post)
     # Always there, learned or not: fallbacks open the hand, and pours turn the cup back.

@@ -20,8 +20,8 @@
                                           summarize, pool, split, convert episode files (see `robolearn data`)
     robolearn bc data=[x.hdf5] [policy=mlp|moe] [algo.model=mlp|chunk] [algo.steps=4000] [max_demos=15] [out=dir]
                                           behaviour cloning; the checkpoint works with `robolearn eval`
-    robolearn primitives learn data=[x.hdf5] out=<dir> | robolearn primitives list library=<dir>
-                                          segment demos, learn a library of primitives (DMPs, gripper, return)
+    robolearn primitives learn data=[x.hdf5] out=<dir> [closed_loop=[reach]] | robolearn primitives list library=<dir>
+                                          segment demos, learn a library of primitives (DMPs, BC, gripper, return)
     robolearn skill run skill=pick_place|stack|pour library=<dir> [robot=panda] [backend=mujoco] [episodes=10]
                                           stitch primitives into a compound skill (configs/skill/), report success
     robolearn fleet [actors=4] [tasks=[reach]] [robots=[panda,kuka,xarm6]] [backends=[mujoco,pybullet]]
@@ -284,16 +284,17 @@ def cmd_bc(args: list[str]) -> None:
 
 
 def cmd_primitives(args: list[str]) -> None:
-    usage = "usage: robolearn primitives learn data=[x.hdf5,...] out=<dir> | robolearn primitives list library=<dir>"
+    usage = ("usage: robolearn primitives learn data=[x.hdf5,...] out=<dir> [closed_loop=[reach,...]] | "
+             "robolearn primitives list library=<dir>")
     if not args or args[0] not in ("learn", "list"):
         raise ValueError(usage)
     from primitives.library import Library, learn_library
 
     if args[0] == "learn":
-        opts = parse_overrides(args[1:], {"data": [], "out": ""})
+        opts = parse_overrides(args[1:], {"data": [], "out": "", "closed_loop": []})
         if not opts["data"] or not opts["out"]:
             raise ValueError(f"data= and out= are required; {usage}")
-        library = learn_library(opts["data"])
+        library = learn_library(opts["data"], opts["closed_loop"])
         path = library.save(opts["out"])
         print(library.describe())
         print(f"library: {path}")

@@ -162,3 +162,16 @@ def test_skill_errors_name_what_is_missing(library: Library, tmp_path: Path) -> 
     with pytest.raises(ValueError, match="no primitive 'tilt'"):
         SkillRunner(load_skill("pour"), library, "panda")  # pick_place demos teach no tilt
     assert main(["skill", "run", "skill=pick_place", f"library={tmp_path}", "robot=panda"]) == 1
+
+
+def test_closed_loop_bc_primitives_stitch_pick_place(pick_place_demos: Path, tmp_path: Path) -> None:
+    library = learn_library([str(pick_place_demos)], closed_loop=["reach", "move"])
+    assert library.get("reach").kind == "bc" and library.get("grasp").kind == "gripper"
+    library.save(tmp_path)
+    loaded = Library.load(tmp_path)  # the network travels in the JSON
+    state = read_episodes(pick_place_demos)[0].states_obs[0]
+    for prim in (library.get("reach"), loaded.get("reach")):
+        prim.reset(state)
+    np.testing.assert_allclose(library.get("reach").act(state), loaded.get("reach").act(state), atol=1e-6)
+    results = run_skill(load_skill("pick_place"), loaded, "panda", "mujoco", episodes=5, seed=500)
+    assert np.mean([r.success for r in results]) >= SUCCESS, [r.trace for r in results]
