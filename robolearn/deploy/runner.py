@@ -239,12 +239,10 @@ class DeployLoop:
             s = self.state
             snap = ArmState(s.q.copy(), s.qd.copy(), None if s.fingers is None else s.fingers.copy(), s.stamp,
                             {k: v.copy() for k, v in s.slots.items()}, s.success, s.reward)
-        fingers = snap.fingers if snap.fingers is not None else np.full(2, self.safety_opening() / 2)
-        obs = self.builder.build(snap.q, snap.qd, fingers, {k: snap.slots[k] for k in self.slot_names})
+        if snap.fingers is None:  # an arm that reports no finger joints: assume the last commanded opening
+            snap.fingers = np.full(2, gripper_opening(self.safety.previous[6], self.spec) / 2)
+        obs = self.builder.build(snap.q, snap.qd, snap.fingers, {k: snap.slots[k] for k in self.slot_names})
         return obs, snap
-
-    def safety_opening(self) -> float:
-        return gripper_opening(self.safety.previous[6], self.spec)
 
     def run_episode(self, index: int, steps: int, hold_steps: int) -> EpisodeReport:
         buffer = EpisodeBuffer({"task": self.task, "robot": self.cfg.robot, "seed": index})
