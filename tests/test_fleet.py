@@ -19,10 +19,11 @@ from robolearn.evaluate import evaluate
 from robolearn.fleet.config import compose_fleet
 from robolearn.fleet.learner import REPLAY_NAME, actor_layout, run_fleet
 from robolearn.fleet.pool import load_pooled, mixed_batch
+from robolearn.learners.ppo import gae, vtrace
 from robolearn.train import agent_from_checkpoint
 
-SMALL = ["tasks=[reach]", "logger=none", "algo.warmup_steps=500", "algo.batch_size=64", "eval_episodes=2",
-         "chunk_steps=50", "policy.hidden=64"]
+SMALL = ["tasks=[reach]", "logger=none", "eval_episodes=2", "chunk_steps=50", "policy.hidden=64"]
+SMALL_SAC = ["algo.warmup_steps=500", "algo.batch_size=64"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,7 +34,8 @@ def local_ray() -> None:
 
 
 def fleet_run(out: Path, *overrides: str) -> dict:
-    return load_checkpoint(run_fleet(to_dataclass(compose_fleet([*SMALL, f"out={out}", *overrides]))))
+    algo = [] if "algo=ppo" in overrides else SMALL_SAC
+    return load_checkpoint(run_fleet(to_dataclass(compose_fleet([*SMALL, f"out={out}", *overrides, *algo]))))
 
 
 def assert_consistent(counters: dict) -> None:
@@ -103,8 +105,8 @@ def test_recorded_episodes_mix_into_every_batch(tmp_path: Path) -> None:
 def test_actor_layout_and_config_errors() -> None:
     cfg = to_dataclass(compose_fleet(["actors=4", "robots=[panda,kuka,xarm6]", "backends=[mujoco,pybullet]"]))
     assert actor_layout(cfg) == [("panda", "mujoco"), ("kuka", "mujoco"), ("xarm6", "mujoco"), ("panda", "pybullet")]
-    with pytest.raises(ValueError, match="allowed: sac"):
-        run_fleet(to_dataclass(compose_fleet(["algo=ppo", "logger=none"])))
+    with pytest.raises(ValueError, match="use algo=sac"):
+        run_fleet(to_dataclass(compose_fleet(["algo=ppo", "logger=none", "ros_actors=[{robot:panda}]"])))
     with pytest.raises(ValueError, match="backends: unknown"):
         run_fleet(to_dataclass(compose_fleet(["backends=[gazebo]", "logger=none"])))
     with pytest.raises(ValueError, match="dataset_ratio"):
@@ -115,14 +117,42 @@ def test_actor_layout_and_config_errors() -> None:
 
 def test_fleet_ros_actor_drives_the_twin_and_logs_real_episodes(ros_master: str, start_twin: Callable,
                                                                 tmp_path: Path) -> None:
-    """A simulated Panda and a KUKA reached through ROS (the twin) feed one learner."""
+    """A KUKA reached through ROS (the twin) is the learner's only actor: two whole episodes."""
     start_twin("kuka", "reach")
-    data = fleet_run(tmp_path, "actors=1", "robots=[panda,kuka]", "total_steps=1000", "eval_every=1000",
-                     "algo.warmup_steps=100", "ros_actors=[{robot:kuka,task:reach,transport:rospy}]")
-    assert_consistent(data["fleet"]["counters"])
-    assert "kuka" in data["robot_norms"]  # the ROS actor's samples reached the learner
-    real = tmp_path / "real_1_kuka" / "episodes.hdf5"
+    data = fleet_run(tmp_path, "actors=0", "robots=[kuka]", "total_steps=100", "eval_every=100",
+                     "ros_actors=[{robot:kuka,task:reach,transport:rospy}]")
+    counters = data["fleet"]["counters"]
+    assert_consistent(counters)
+    assert counters["samples_trained"] == 100 and set(data["robot_norms"]) == {"kuka"}
+    real = tmp_path / "real_0_kuka" / "episodes.hdf5"
     assert read_metadata(real)["source"] == "real"
     episodes = read_episodes(real)
     assert episodes and all(ep.length == 50 for ep in episodes)  # whole reach episodes, recorded
-    assert any(ep.rewards.max() > 0.1 for ep in episodes)  # the twin's reward came through
+    rewards = np.concatenate([ep.rewards for ep in episodes])
+    assert np.any((rewards > 0) & (rewards < 1))  # the twin's shaped reward came through, not success flags
+
+
+def test_vtrace_on_policy_equals_the_lambda_one_returns_and_truncates_off_policy() -> None:
+    rng = np.random.default_rng(0)
+    reward, value = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    done = np.zeros((6, 3))
+    done[2, 1] = 1.0
+    last = rng.normal(size=3)
+    adv, targets = vtrace(reward, value, done, last, np.zeros((6, 3)), 0.9)
+    gae_adv, gae_returns = gae(reward, value, done, last, 0.9, 1.0)
+    np.testing.assert_allclose(targets, gae_returns, atol=1e-9)  # V-trace is n-step TD on-policy
+    more_likely = vtrace(reward, value, done, last, np.full((6, 3), np.log(2.0)), 0.9)
+    np.testing.assert_allclose(more_likely[0], adv, atol=1e-9)  # ratios above 1 are truncated
+    never, never_targets = vtrace(reward, value, done, last, np.full((6, 3), -50.0), 0.9)
+    assert np.abs(never).max() < 1e-12 and np.allclose(never_targets, value)  # what pi would not do teaches nothing
+
+
+def test_ppo_fleet_trains_on_corrected_rollouts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = fleet_run(tmp_path, "algo=ppo", "algo.rollout_steps=64", "algo.minibatch_size=64", "algo.epochs=2",
+                     "actors=2", "robots=[panda,kuka]", "total_steps=768", "eval_every=768")
+    counters = data["fleet"]["counters"]
+    assert_consistent(counters)
+    assert counters["samples_trained"] >= 512 and data["learner"]["updates"] > 0
+    assert set(data["robot_norms"]) == {"panda", "kuka"}
+    assert agent_from_checkpoint(data).__class__.__name__ == "PPO"
+    assert "staleness" in capsys.readouterr().out

@@ -19,6 +19,7 @@ import torch
 
 from robolearn.config import TrainConfig
 from robolearn.envs import make_env
+from robolearn.learners.ppo import PPO
 from robolearn.logger import Logger
 from robolearn.spec import ACTION_DIM
 from robolearn.train import EnvRunner, make_agent
@@ -56,14 +57,16 @@ class BatchSource:
         if weights is not None and version > self.version:
             self.agent.actor.load_state_dict(weights["actor"])
             self.agent.norm.load_state_dict(weights["norm"])
+            if "value" in weights:
+                self.agent.value.load_state_dict(weights["value"])
             self.version = version
 
-    def package(self, rows: dict[str, list[np.ndarray]], episodes: list[dict[str, Any]], started: float) -> dict[str, Any]:
-        batch = {k: np.concatenate(v) for k, v in rows.items()}
+    def package(self, batch: dict[str, np.ndarray], samples: int, episodes: list[dict[str, Any]], started: float
+                ) -> dict[str, Any]:
         self.seq += 1
-        self.produced["samples"] += len(batch["obs"])
+        self.produced["samples"] += samples
         self.produced["episodes"] += len(episodes)
-        return batch | {"version": np.full(len(batch["obs"]), self.version), "actor": self.index,
+        return batch | {"version": np.full(samples, self.version), "actor": self.index,
                         "incarnation": self.incarnation, "seq": self.seq, "produced": dict(self.produced),
                         "episodes": episodes, "seconds": time.perf_counter() - started}
 
@@ -88,13 +91,17 @@ class ExperienceActor(BatchSource):
                 "incarnation": self.incarnation}
 
     def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool) -> dict[str, Any]:
-        """`steps` env steps (rounded up to whole rounds over the envs) with policy `version`;
-        `explore_uniform` acts uniformly at random (SAC's warm-up)."""
+        """`steps` env steps (rounded up to whole rounds over the envs) with policy `version`:
+        transitions for SAC (`explore_uniform` acts uniformly at random, SAC's warm-up), or a
+        rollout for PPO with what the learner needs to correct for the policy's age."""
         self.load_weights(weights, version)
         started = time.perf_counter()
+        self.tally.finished.clear()
+        if isinstance(self.agent, PPO):
+            batch = self._rollout(-(-steps // len(self.runner.envs)))
+            return self.package(batch, batch["reward"].size, list(self.tally.finished), started)
         runner, n = self.runner, len(self.runner.envs)
         rows: dict[str, list[np.ndarray]] = {k: [] for k in TRANSITION_KEYS}
-        self.tally.finished.clear()
         for _ in range(-(-steps // n)):
             states = runner.states.copy()
             if explore_uniform:
@@ -105,4 +112,26 @@ class ExperienceActor(BatchSource):
             for key, value in zip(TRANSITION_KEYS, (states, actions, reward, next_state, terminated.astype(np.float32),
                                                     runner.task.copy(), runner.robot.copy())):
                 rows[key].append(value)
-        return self.package(rows, list(self.tally.finished), started)
+        batch = {k: np.concatenate(v) for k, v in rows.items()}
+        return self.package(batch, len(batch["obs"]), list(self.tally.finished), started)
+
+    def _rollout(self, horizon: int) -> dict[str, np.ndarray]:
+        """(T, N) arrays as the single-process PPO loop collects them, plus the raw states (for
+        the learner's normalizer) and the normalized last observation (to bootstrap)."""
+        runner, agent = self.runner, self.agent
+        keys = ("obs", "pre", "logp", "reward", "done", "task", "robot")
+        rows: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+        raw = []
+        for _ in range(horizon):
+            raw.append(runner.states.copy())
+            step = agent.sample(runner.states, runner.task, runner.robot)
+            reward, terminated, truncated, next_state = runner.step(step["action"], 0)
+            cut = truncated & ~terminated  # a time limit is not a failure: bootstrap with the value
+            if cut.any():
+                reward[cut] += agent.cfg.gamma * agent.state_value(next_state[cut], runner.task[cut], runner.robot[cut])
+            for key, value in (step | {"reward": reward, "done": (terminated | truncated).astype(np.float32),
+                                       "task": runner.task.copy(), "robot": runner.robot.copy()}).items():
+                if key in rows:
+                    rows[key].append(value)
+        batch = {k: np.stack(v) for k, v in rows.items()}
+        return batch | {"raw": np.concatenate(raw), "last_obs": agent.normalize(runner.states).numpy()}

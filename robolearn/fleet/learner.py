@@ -1,13 +1,18 @@
-"""One SAC learner fed by many Ray actors (`robolearn fleet`).
+"""One learner fed by many Ray actors (`robolearn fleet`).
 
 The learner keeps one `collect` call in flight per actor. When a batch arrives it is
-checked (never seen before; policy version within `max_staleness` of the learner's, else
-dropped and counted) and added to the replay buffer. The learner owes `updates_per_step`
-gradient steps per env step (as the single-process trainer); actors go back to work at
-once while that debt is under one round of batches and wait otherwise, so the
-update-to-sample ratio holds whichever side is faster (a rate limiter, as Reverb's). Every `publish_every` updates make a new policy version, put once into Ray's
-object store; an actor's next call carries the reference and the actor pulls the weights. A crashed actor is
-restarted by Ray (`max_restarts`) and its lost batch simply never arrives. Counters of
+checked (numbered in order for its actor; policy version within `max_staleness` of the
+learner's, else dropped and counted).
+
+SAC: batches go to the replay buffer. The learner owes `updates_per_step` gradient steps
+per env step (as the single-process trainer); actors go back to work at once while that
+debt is under one round of batches and wait otherwise, so the update-to-sample ratio holds
+whichever side is faster (a rate limiter, as Reverb's). Every `publish_every` updates make
+a new policy version. PPO: each actor batch is a rollout, trained on as it arrives with
+V-trace correcting for the policy that collected it being older (IMPALA), then a new
+version. A version is put once into Ray's object store; an actor's next call carries the
+reference when the actor lacks it. A crashed actor is restarted by Ray (`max_restarts`)
+and its lost batch simply never arrives. Counters of
 samples and episodes produced (reported with each delivered batch), received and added
 to the replay prove that nothing was lost or counted twice. Recorded episode files
 (`datasets`) mix into every batch at `dataset_ratio`.
@@ -32,6 +37,7 @@ from robolearn.fleet.actor import TRANSITION_KEYS, ExperienceActor
 from robolearn.fleet.config import FleetConfig
 from robolearn.fleet.pool import PerRobotStats, load_pooled, mixed_batch
 from robolearn.learners.replay import ReplayBuffer
+from robolearn.learners.ppo import PPO, vtrace
 from robolearn.learners.sac import SAC
 from robolearn.logger import Logger
 from robolearn.spec import ACTION_DIM, STATE_DIM
@@ -56,8 +62,10 @@ def check_fleet(cfg: FleetConfig) -> None:
     for backend in cfg.backends:
         if backend not in BACKENDS:
             raise ValueError(f"backends: unknown {backend!r}; allowed: {', '.join(BACKENDS)}")
-    if cfg.algo.name != "sac":
-        raise ValueError(f"algo={cfg.algo.name!r}: the fleet learner is off-policy; allowed: sac")
+    if cfg.algo.name not in ("sac", "ppo"):
+        raise ValueError(f"algo={cfg.algo.name!r}; allowed: sac, ppo")
+    if cfg.algo.name == "ppo" and (cfg.ros_actors or cfg.datasets):
+        raise ValueError("ros_actors and datasets feed the off-policy learner: use algo=sac")
     if cfg.actors < 0 or cfg.actors + len(cfg.ros_actors) < 1:
         raise ValueError(f"actors={cfg.actors}: need at least one actor (simulated, or in ros_actors)")
     if not 0.0 <= cfg.dataset_ratio < 1.0 or (cfg.dataset_ratio > 0 and not cfg.datasets):
@@ -76,10 +84,11 @@ class Fleet:
         self.out = Path(cfg.out or f"runs/fleet-{time.strftime('%Y%m%d-%H%M%S')}")
         self.out.mkdir(parents=True, exist_ok=True)
         self.config = OmegaConf.to_container(OmegaConf.structured(cfg))
-        self.agent: SAC = make_agent(cfg.policy, cfg.algo)  # type: ignore[assignment]
+        self.agent: SAC | PPO = make_agent(cfg.policy, cfg.algo)  # type: ignore[assignment]
+        self.off_policy = isinstance(self.agent, SAC)
         self.env_steps, self.counters = 0, Counter({k: 0 for k in COUNTERS})
         self.buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + cfg.actors * cfg.chunk_steps * 2),
-                                   STATE_DIM, ACTION_DIM)
+                                   STATE_DIM, ACTION_DIM) if self.off_policy else None
         self.robot_stats = PerRobotStats()
         if cfg.resume:
             self._resume(cfg.resume)
@@ -98,14 +107,15 @@ class Fleet:
 
     def _resume(self, path: str) -> None:
         data = load_checkpoint(path)
-        if data["config"]["algo"]["name"] != "sac":
-            raise ValueError(f"resume={path}: a fleet resumes SAC checkpoints only")
+        if data["config"]["algo"]["name"] != self.cfg.algo.name:
+            raise ValueError(f"resume={path}: a {data['config']['algo']['name']} checkpoint, this run is "
+                             f"algo={self.cfg.algo.name}")
         self.agent = agent_from_checkpoint(data)  # type: ignore[assignment]
         self.env_steps = int(data["env_steps"])
         self.counters.update(data.get("fleet", {}).get("counters", {}))
         self.robot_stats.load(data.get("robot_norms", {}))
         replay = Path(path).parent / REPLAY_NAME
-        if replay.is_file():
+        if self.buffer is not None and replay.is_file():
             self.buffer.load(replay)
         if self.env_steps >= self.cfg.total_steps:
             raise ValueError(f"total_steps={self.cfg.total_steps}: the checkpoint is already at {self.env_steps} env steps")
@@ -136,8 +146,11 @@ class Fleet:
         print(f"fleet: {len(actors)} actors ({', '.join(f'{r}/{b}' for r, b in layout)}) -> one {cfg.algo.name} learner; "
               f"ray {'local' if not cfg.address else cfg.address}", flush=True)
         # A resumed run refills its replay with the policy's own actions, not random ones.
-        self.warmup_until = self.env_steps + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
-        self.max_owed = len(actors) * cfg.chunk_steps * cfg.algo.updates_per_step
+        # PPO has no warm-up and no debt: each rollout is trained on as it arrives.
+        self.warmup_until = self.env_steps + (0 if not self.off_policy else cfg.algo.batch_size if cfg.resume
+                                              else cfg.algo.warmup_steps)
+        self.max_owed = len(actors) * cfg.chunk_steps * cfg.algo.updates_per_step if self.off_policy else 1.0
+        self.updated = False
         weights = ray.put(self._weights())
         self.sent: dict[int, int] = {}  # the policy version each actor was last sent
         pending = {self._launch(i, actor, weights): i for i, actor in enumerate(actors)}
@@ -166,7 +179,7 @@ class Fleet:
                 steps = self._receive(batch)
                 self.env_steps += steps
                 bar.update(steps)
-                if self.env_steps >= self.warmup_until and self.buffer.size >= cfg.algo.batch_size:
+                if self.off_policy and self.env_steps >= self.warmup_until and self.buffer.size >= cfg.algo.batch_size:
                     owed += steps * cfg.algo.updates_per_step
             # Rate limiting (as Reverb's samples-per-insert limiter): actors go back to work at
             # once while the learner's debt stays under one round of batches, else they wait.
@@ -180,8 +193,11 @@ class Fleet:
                     owed -= 1.0
                     if self.agent.updates % 200 == 0:
                         self.logger.log({f"train/{k}": v for k, v in metrics.items()}, self.env_steps)
+                self.updated = True
+            if self.updated:
                 self.version += 1
                 weights = ray.put(self._weights())
+                self.updated = False
             if cfg.kill_actor_at and not killed and self.env_steps >= cfg.kill_actor_at:
                 killed = True
                 bar.write(f"fault injection: killing actor 0 at {self.env_steps} env steps")
@@ -214,10 +230,15 @@ class Fleet:
         explore = not self.cfg.resume and self.env_steps < self.warmup_until
         fresh = self.sent.get(index) != self.version
         self.sent[index] = self.version
-        return actor.collect.remote(weights if fresh else None, self.version, self.cfg.chunk_steps, explore)
+        # A PPO actor collects one rollout (`rollout_steps` per env, one env per task).
+        steps = self.cfg.chunk_steps if self.off_policy else self.cfg.algo.rollout_steps * len(self.cfg.tasks)
+        return actor.collect.remote(weights if fresh else None, self.version, steps, explore)
 
     def _weights(self) -> dict[str, Any]:
-        return {"actor": self.agent.actor.state_dict(), "norm": self.agent.norm.state_dict()}
+        weights = {"actor": self.agent.actor.state_dict(), "norm": self.agent.norm.state_dict()}
+        if not self.off_policy:  # PPO actors bootstrap cut-off episodes with the value net
+            weights["value"] = self.agent.value.state_dict()
+        return weights
 
     def _receive(self, batch: dict[str, Any]) -> int:
         """Count, check and store one actor batch; returns its env steps."""
@@ -244,13 +265,34 @@ class Fleet:
         bound = self.cfg.max_staleness if batch["actor"] < self.cfg.actors else self.cfg.ros_max_staleness
         fresh = stale <= bound if bound >= 0 else np.ones(len(stale), bool)
         self.counters["samples_dropped_stale"] += int((~fresh).sum())
-        if fresh.any():
+        if not self.off_policy:
+            if fresh.all():  # a rollout is trained on whole or not at all
+                self._train_rollout(batch)
+                self.counters["samples_trained"] += n
+            else:
+                self.counters["samples_dropped_stale"] += int(fresh.sum())
+        elif fresh.any():
             fields = [batch[k][fresh] for k in TRANSITION_KEYS]
             self.buffer.add(*fields)
             self.agent.norm.update(torch.from_numpy(fields[0]))
             self.robot_stats.update(fields[0], fields[6])
             self.counters["samples_trained"] += int(fresh.sum())
         return n
+
+    def _train_rollout(self, batch: dict[str, Any]) -> None:
+        """PPO on a rollout from a possibly older policy: V-trace corrects advantages and value
+        targets by the truncated ratio of the current policy to the one that acted, and the
+        clipped surrogate's trust region is taken around the current policy."""
+        batch = {k: np.array(v) for k, v in batch.items() if isinstance(v, np.ndarray)}  # Ray's arrays are read-only
+        now = self.agent.evaluate_rollout(batch, batch["last_obs"])
+        advantage, targets = vtrace(batch["reward"], now["value"], batch["done"], now["last_value"],
+                                    now["logp"] - batch["logp"], self.cfg.algo.gamma)
+        rollout = {k: batch[k] for k in ("obs", "pre", "task", "robot")} | {"logp": now["logp"]}
+        metrics = self.agent.optimize(rollout, advantage, targets, self.rng)
+        self.agent.norm.update(torch.from_numpy(batch["raw"]))
+        self.robot_stats.update(batch["raw"], batch["robot"].reshape(-1))
+        self.logger.log({f"train/{k}": v for k, v in metrics.items()}, self.env_steps)
+        self.updated = True
 
     # ---------------------------------------------------------------- reporting
     def _progress(self, elapsed: float, start_steps: int, start_updates: int) -> str:
@@ -280,7 +322,7 @@ class Fleet:
             self.config, self.agent, list(self.cfg.tasks), list(self.cfg.robots), self.cfg.backend, self.env_steps,
             self.table, fleet={"counters": dict(self.counters), "staleness": dict(self.staleness)},
             robot_norms=self.robot_stats.state()))
-        if self.cfg.save_replay:
+        if self.cfg.save_replay and self.buffer is not None:
             self.buffer.save(self.out / REPLAY_NAME)
         return path
 

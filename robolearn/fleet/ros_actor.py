@@ -42,6 +42,8 @@ class RosActorConfig:
 class RosArmActor(BatchSource):
     def __init__(self, index: int, spec: RosActorConfig, cfg: TrainConfig, out: str, seed: int, threads: int = 1):
         super().__init__(index, cfg, seed, threads)
+        if cfg.algo.name != "sac":
+            raise ValueError("ros_actors: arms through ROS feed the off-policy learner (algo=sac)")
         if spec.task not in cfg.tasks:
             raise ValueError(f"ros_actors: task {spec.task!r} is not one of the run's tasks {cfg.tasks}")
         self.spec, self.episode_seed = spec, seed
@@ -75,4 +77,5 @@ class RosArmActor(BatchSource):
                 rows[key].append(value)
             finished.append({"task": self.spec.task, "robot": self.spec.robot, "success": report.success})
             collected += n
-        return self.package(rows, finished, started)
+        batch = {k: np.concatenate(v) for k, v in rows.items()}
+        return self.package(batch, len(batch["obs"]), finished, started)

@@ -17,6 +17,9 @@ from robolearn.policies import PolicyConfig
 from robolearn.policies.actor_critic import Actor, RunningNorm, ValueNet, squashed_log_prob
 
 
+MAX_LOG_RATIO = 20.0
+
+
 @dataclass
 class PPOConfig:
     name: str = "ppo"
@@ -45,6 +48,24 @@ def gae(reward: np.ndarray, value: np.ndarray, done: np.ndarray, last_value: np.
         running = delta + gamma * lam * alive * running
         advantage[t] = running
     return advantage, advantage + value
+
+
+def vtrace(reward: np.ndarray, value: np.ndarray, done: np.ndarray, last_value: np.ndarray, log_rho: np.ndarray,
+           gamma: float, rho_bar: float = 1.0, c_bar: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """IMPALA's V-trace (Espeholt et al. 2018) for (T, N) arrays collected by an older policy:
+    `log_rho` = log pi(a|s) - log mu(a|s). Returns policy-gradient advantages and value targets."""
+    ratio = np.exp(np.minimum(log_rho, MAX_LOG_RATIO))
+    rho, c = np.minimum(ratio, rho_bar), np.minimum(ratio, c_bar)
+    targets = np.zeros_like(value)
+    running = np.zeros_like(last_value)
+    for t in reversed(range(len(reward))):
+        next_value = last_value if t == len(reward) - 1 else value[t + 1]
+        alive = 1.0 - done[t]
+        running = rho[t] * (reward[t] + gamma * next_value * alive - value[t]) + gamma * c[t] * alive * running
+        targets[t] = value[t] + running
+    next_targets = np.concatenate([targets[1:], last_value[None]])
+    advantage = rho * (reward + gamma * next_targets * (1.0 - done) - value)
+    return advantage, targets
 
 
 def normalize_per_task(advantage: np.ndarray, task: np.ndarray) -> np.ndarray:
@@ -100,9 +121,27 @@ class PPO:
 
     def update(self, rollout: dict[str, np.ndarray], last_value: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
         """`rollout` holds (T, N, ...) arrays from `sample` plus reward, done, task, robot."""
+        advantage, returns = gae(rollout["reward"], rollout["value"], rollout["done"], last_value, self.cfg.gamma,
+                                 self.cfg.gae_lambda)
+        return self.optimize(rollout, advantage, returns, rng)
+
+    @torch.no_grad()
+    def evaluate_rollout(self, rollout: dict[str, np.ndarray], last_obs: np.ndarray) -> dict[str, np.ndarray]:
+        """Log-probabilities and values of a stored (normalized) rollout under the current nets,
+        and the value of its last observation: what correcting for an older policy needs."""
+        shape = rollout["reward"].shape
+        obs, task, robot = (torch.as_tensor(rollout[k].reshape(-1, *rollout[k].shape[2:])) for k in ("obs", "task", "robot"))
+        mean, log_std, _, _ = self.actor.distribution(obs, task, robot)
+        logp = squashed_log_prob(torch.as_tensor(rollout["pre"].reshape(-1, rollout["pre"].shape[-1])), mean, log_std)
+        value, _ = self.value(obs, task, robot)
+        last, _ = self.value(torch.as_tensor(last_obs), torch.as_tensor(rollout["task"][-1]),
+                             torch.as_tensor(rollout["robot"][-1]))
+        return {"logp": logp.numpy().reshape(shape), "value": value.numpy().reshape(shape), "last_value": last.numpy()}
+
+    def optimize(self, rollout: dict[str, np.ndarray], advantage: np.ndarray, returns: np.ndarray,
+                 rng: np.random.Generator) -> dict[str, float]:
+        """The clipped-surrogate epochs over a rollout whose advantages and returns are given."""
         cfg = self.cfg
-        advantage, returns = gae(rollout["reward"], rollout["value"], rollout["done"], last_value, cfg.gamma,
-                                 cfg.gae_lambda)
         flat = {k: torch.as_tensor(v.reshape(-1, *v.shape[2:])) for k, v in rollout.items()}
         task_np = rollout["task"].reshape(-1)
         adv = torch.as_tensor(normalize_per_task(advantage.reshape(-1), task_np), dtype=torch.float32)
@@ -113,7 +152,8 @@ class PPO:
                 obs, task, robot = flat["obs"][idx], flat["task"][idx], flat["robot"][idx]
                 mean, log_std, actor_balance, _ = self.actor.distribution(obs, task, robot)
                 logp = squashed_log_prob(flat["pre"][idx], mean, log_std)
-                ratio = (logp - flat["logp"][idx]).exp()
+                # Clamped before exp: the MoE's noisy gating can move a log-ratio far enough to overflow.
+                ratio = (logp - flat["logp"][idx]).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO).exp()
                 policy_loss = -torch.min(ratio * adv[idx], ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * adv[idx]).mean()
                 value, value_balance = self.value(obs, task, robot)
                 value_loss = F.mse_loss(value, ret[idx])
