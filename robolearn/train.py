@@ -256,6 +256,18 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
     return probe
 
 
+def ppo_step(agent: PPO, runner: EnvRunner, env_steps: int) -> dict[str, np.ndarray]:
+    """One exploratory step of every env: what `agent.sample` returns plus reward, done, task, robot."""
+    step = agent.sample(runner.states, runner.task, runner.robot)
+    reward, terminated, truncated, next_state = runner.step(step["action"], env_steps)
+    # A time limit is not a failure: bootstrap the cut-off episode with its value.
+    cut = truncated & ~terminated
+    if cut.any():
+        reward[cut] += agent.cfg.gamma * agent.state_value(next_state[cut], runner.task[cut], runner.robot[cut])
+    return step | {"reward": reward, "done": (terminated | truncated).astype(np.float32), "task": runner.task.copy(),
+                   "robot": runner.robot.copy()}
+
+
 def ppo_loop(cfg: TrainConfig, agent: PPO, runner: EnvRunner, rng: np.random.Generator, logger: Logger,
              steps_done: Callable[[], int], advance: Callable) -> Callable:
     """Runs to `total_steps`; returns the probe of recent (states, task, robot) for routing stats."""
@@ -272,14 +284,7 @@ def ppo_loop(cfg: TrainConfig, agent: PPO, runner: EnvRunner, rng: np.random.Gen
         raw_states.clear()
         for _ in range(horizon):
             raw_states.append(runner.states.copy())
-            step = agent.sample(runner.states, runner.task, runner.robot)
-            reward, terminated, truncated, next_state = runner.step(step["action"], steps_done())
-            # A time limit is not a failure: bootstrap the cut-off episode with its value.
-            cut = truncated & ~terminated
-            if cut.any():
-                reward[cut] += cfg.algo.gamma * agent.state_value(next_state[cut], runner.task[cut], runner.robot[cut])
-            for k, v in (step | {"reward": reward, "done": (terminated | truncated).astype(np.float32),
-                                 "task": runner.task.copy(), "robot": runner.robot.copy()}).items():
+            for k, v in ppo_step(agent, runner, steps_done()).items():
                 if k in rollout:
                     rollout[k].append(v)
             advance(n, probe)

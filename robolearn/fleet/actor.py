@@ -22,7 +22,7 @@ from robolearn.envs import make_env
 from robolearn.learners.ppo import PPO
 from robolearn.logger import Logger
 from robolearn.spec import ACTION_DIM
-from robolearn.train import EnvRunner, make_agent
+from robolearn.train import EnvRunner, make_agent, ppo_step
 from sims.randomization import make_randomizer
 
 
@@ -124,13 +124,7 @@ class ExperienceActor(BatchSource):
         raw = []
         for _ in range(horizon):
             raw.append(runner.states.copy())
-            step = agent.sample(runner.states, runner.task, runner.robot)
-            reward, terminated, truncated, next_state = runner.step(step["action"], 0)
-            cut = truncated & ~terminated  # a time limit is not a failure: bootstrap with the value
-            if cut.any():
-                reward[cut] += agent.cfg.gamma * agent.state_value(next_state[cut], runner.task[cut], runner.robot[cut])
-            for key, value in (step | {"reward": reward, "done": (terminated | truncated).astype(np.float32),
-                                       "task": runner.task.copy(), "robot": runner.robot.copy()}).items():
+            for key, value in ppo_step(agent, runner, 0).items():
                 if key in rows:
                     rows[key].append(value)
         batch = {k: np.stack(v) for k, v in rows.items()}

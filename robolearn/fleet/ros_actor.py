@@ -42,8 +42,6 @@ class RosActorConfig:
 class RosArmActor(BatchSource):
     def __init__(self, index: int, spec: RosActorConfig, cfg: TrainConfig, out: str, seed: int, threads: int = 1):
         super().__init__(index, cfg, seed, threads)
-        if cfg.algo.name != "sac":
-            raise ValueError("ros_actors: arms through ROS feed the off-policy learner (algo=sac)")
         if spec.task not in cfg.tasks:
             raise ValueError(f"ros_actors: task {spec.task!r} is not one of the run's tasks {cfg.tasks}")
         self.spec, self.episode_seed = spec, seed
