@@ -149,9 +149,13 @@ def test_vtrace_on_policy_equals_the_lambda_one_returns_and_truncates_off_policy
 
 def test_ppo_fleet_trains_on_corrected_rollouts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data = fleet_run(tmp_path, "algo=ppo", "algo.rollout_steps=64", "algo.minibatch_size=64", "algo.epochs=2",
-                     "actors=2", "robots=[panda,kuka]", "total_steps=768", "eval_every=768")
+                     "actors=2", "tasks=[reach,push]", "robots=[panda,kuka]", "total_steps=1024", "eval_every=1024",
+                     "eval_episodes=1")
     counters = data["fleet"]["counters"]
     assert_consistent(counters)
+    # each rollout: 64 steps x 2 tasks; env steps count every sample of every env
+    assert data["tasks"] == ["reach", "push"] and counters["samples_received"] == data["env_steps"]
+    assert counters["batches"] * 128 == counters["samples_received"]
     assert counters["samples_trained"] >= 512 and data["learner"]["updates"] > 0
     assert set(data["robot_norms"]) == {"panda", "kuka"}
     assert agent_from_checkpoint(data).__class__.__name__ == "PPO"

@@ -242,7 +242,7 @@ class Fleet:
 
     def _receive(self, batch: dict[str, Any]) -> int:
         """Count, check and store one actor batch; returns its env steps."""
-        source, n = (batch["actor"], batch["incarnation"]), len(batch["obs"])
+        source, n = (batch["actor"], batch["incarnation"]), len(batch["version"])  # one version per sample
         if source not in self.delivered and any(actor == batch["actor"] for actor, _ in self.delivered):
             self.counters["actor_restarts"] += 1  # a new incarnation of an actor seen before
         # An actor numbers its batches and counts what it produced; a gap or a repeat means a
