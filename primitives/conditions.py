@@ -17,6 +17,7 @@ S = STATE_SLICES
 NEAR = 0.03  # hand within this of its goal
 MIN_GRIP = 0.004  # finger opening above this when closed on an object (below: closed on nothing)
 OPEN_FRACTION = 0.8  # of the full opening
+FINGERS_STOPPED = 5e-4  # m of finger travel per step below which the fingers have stopped
 TURNED = 0.95  # fraction of a rotation goal that counts as reached
 
 

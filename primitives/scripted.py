@@ -7,10 +7,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from primitives.base import S, Primitive
-from primitives.conditions import opening
+from primitives.conditions import FINGERS_STOPPED, opening
 from primitives.dmp import hand_rotation
 
-SETTLED = 5e-4  # m of finger travel per step below which the fingers have stopped
 TURN_DONE = 0.05  # rad from the target orientation
 SETTLE_GRACE = 4  # steps the fingers get to start moving before "stopped" means done
 
@@ -38,7 +37,7 @@ class GripperPrimitive(Primitive):
             return False
         # Closing ends when the fingers stop (on the object, or on nothing: the postcondition
         # tells); opening ends once the hand is open.
-        settled = self.moved < SETTLED and self.steps >= self.min_steps + SETTLE_GRACE
+        settled = self.moved < FINGERS_STOPPED and self.steps >= self.min_steps + SETTLE_GRACE
         finished = settled if self.close else self.postcondition(state)
         return finished or self.steps >= self.timeout
 

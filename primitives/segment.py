@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from primitives.conditions import FINGERS_STOPPED
 from primitives.dmp import hand_rotation
 from robolearn.spec import STATE_SLICES
 from sims.backend import CONTROL_DT
 
 S = STATE_SLICES
 LABELS = ("reach", "grasp", "lift", "move", "place", "tilt", "return", "release", "push")
-SETTLED = 5e-4  # m of finger travel per step: the fingers have stopped
 SLOW = 0.05  # m/s: a hand slower than this at a local minimum of speed ends a movement
 MIN_STEPS = 4  # shorter movements merge into their neighbour
 TURN_PER_METRE = 0.1  # a rotation of 1 rad counts like 10 cm of travel when judging what dominates
@@ -43,7 +43,7 @@ class Segment:
 def _settle(opening: np.ndarray, start: int, stop: int) -> int:
     """First index after `start` (at least 2 steps on) where the fingers have stopped, or `stop`."""
     for i in range(start + 2, stop):
-        if abs(opening[i] - opening[i - 1]) < SETTLED:
+        if abs(opening[i] - opening[i - 1]) < FINGERS_STOPPED:
             return i
     return stop
 

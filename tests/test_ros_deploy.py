@@ -108,6 +108,12 @@ def test_deploy_config_names_a_missing_topic(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text(text.replace("  twist_x: /franka/servo/delta_twist_cmds", ""))
     with pytest.raises(ValueError, match=r"topics.twist is required"):
         load_deploy_config(ROBOT, tmp_path / "bad.yaml")
+    # command-line overrides go through the same checks as the file
+    assert load_deploy_config(ROBOT, command="joints", control_hz=50).control_hz == 50
+    with pytest.raises(ValueError, match="control_hz=-5"):
+        load_deploy_config(ROBOT, control_hz=-5)
+    with pytest.raises(ValueError, match="command='velocity'; allowed: twist, joints"):
+        load_deploy_config(ROBOT, command="velocity")
 
 
 def test_rosbridge_relay_answers_bad_requests_with_errors() -> None:

@@ -41,7 +41,8 @@ class DeployConfig:
     safety: SafetyLimits = field(default_factory=SafetyLimits)
 
 
-def load_deploy_config(robot: str, path: str | Path | None = None) -> DeployConfig:
+def load_deploy_config(robot: str, path: str | Path | None = None, **overrides: object) -> DeployConfig:
+    """`overrides` (command=, control_hz=, ...) replace the file's values before validation."""
     if robot not in ROBOTS:
         raise ValueError(f"robot={robot!r}; allowed: {', '.join(ROBOTS)}")
     path = Path(path) if path else CONFIG_DIR / "deploy" / f"{robot}.yaml"
@@ -49,7 +50,7 @@ def load_deploy_config(robot: str, path: str | Path | None = None) -> DeployConf
         raise FileNotFoundError(f"{path}: no deploy config for {robot}")
     try:
         cfg: DeployConfig = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(DeployConfig),
-                                                                OmegaConf.load(path)))
+                                                                OmegaConf.load(path), overrides))
     except OmegaConfBaseException as err:
         raise ValueError(f"{path}: {' '.join(str(err).split())}") from None
     if cfg.robot != robot:

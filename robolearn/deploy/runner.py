@@ -324,19 +324,14 @@ def watch_keys(loop: DeployLoop) -> None:
 def deploy(run: DeployRunConfig) -> list[EpisodeReport]:
     """Load the checkpoint, connect, run `run.episodes` episodes, print a summary."""
     from robolearn.checkpoint import load_checkpoint
-    from robolearn.deploy.config import COMMANDS, load_deploy_config
+    from robolearn.deploy.config import load_deploy_config
     from robolearn.deploy.transport import make_transport
     from robolearn.train import agent_from_checkpoint
 
     if not run.checkpoint:
         raise ValueError("checkpoint=<file> is required")
-    cfg = load_deploy_config(run.robot, run.config or None)
-    if run.command:
-        if run.command not in COMMANDS:
-            raise ValueError(f"command={run.command!r}; allowed: {', '.join(COMMANDS)}")
-        cfg.command = run.command
-    if run.control_hz:
-        cfg.control_hz = run.control_hz
+    overrides = {k: v for k, v in (("command", run.command), ("control_hz", run.control_hz)) if v}
+    cfg = load_deploy_config(run.robot, run.config or None, **overrides)
     data = load_checkpoint(run.checkpoint)
     task = run.task or data["tasks"][0]
     if task not in data["tasks"] or run.robot not in data["robots"]:

@@ -52,7 +52,7 @@ class Twin:
         self.command: tuple[str, np.ndarray, float] | None = None  # (twist | joints, value, receipt time)
         self.opening = 2 * self.spec.finger_max  # open
         self.pending_reset: int | None = None
-        self.episode, self.success, self.steps, self.reward = cfg.seed, False, 0, 0.0
+        self.success, self.reward = False, 0.0
         self.env.reset(seed=cfg.seed)
         topics = deploy.topics
         transport.subscribe(topics.twist, msgs.TWIST_STAMPED, self._on_twist)
@@ -88,7 +88,7 @@ class Twin:
             command, opening = self.command, self.opening
         if reset is not None:
             self.env.reset(seed=reset)
-            self.episode, self.success, self.steps, self.reward = reset, False, 0, 0.0
+            self.success, self.reward = False, 0.0
             with self.lock:
                 self.command = None
             self.transport.publish(self.deploy.topics.reset_done, msgs.INT32, msgs.scalar(reset))
@@ -104,7 +104,6 @@ class Twin:
             _, reward, _, _, info = self.env.step(action)
         self.success |= bool(info["success"])
         self.reward = float(reward)
-        self.steps += 1
         self.publish_state()
 
     def publish_state(self) -> None:

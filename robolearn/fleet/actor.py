@@ -9,7 +9,6 @@ counted twice, also across a restart.
 """
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from typing import Any
@@ -75,20 +74,14 @@ TRANSITION_KEYS = ("obs", "action", "reward", "next_obs", "terminal", "task", "r
 
 
 class ExperienceActor(BatchSource):
-    def __init__(self, index: int, robot: str, backend: str, cfg: TrainConfig, all_tasks: list[str], seed: int,
-                 threads: int = 1):
+    def __init__(self, index: int, robot: str, backend: str, cfg: TrainConfig, seed: int, threads: int = 1):
         super().__init__(index, cfg, seed, threads)
-        self.robot, self.backend = robot, backend
         self.rng = np.random.default_rng(seed)
         randomizer = make_randomizer(cfg.adr)
         combos = [(task, robot) for task in cfg.tasks]
         self.tally = EpisodeTally()
-        self.runner = EnvRunner(combos, [make_env(t, r, backend, all_tasks, cfg.env_kwargs, dr=randomizer)
+        self.runner = EnvRunner(combos, [make_env(t, r, backend, cfg.tasks, cfg.env_kwargs, dr=randomizer)
                                          for t, r in combos], seed, self.tally)
-
-    def info(self) -> dict[str, Any]:
-        return {"index": self.index, "robot": self.robot, "backend": self.backend, "pid": os.getpid(),
-                "incarnation": self.incarnation}
 
     def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool) -> dict[str, Any]:
         """`steps` env steps (rounded up to whole rounds over the envs) with policy `version`:

@@ -93,7 +93,7 @@ class Fleet:
         if cfg.resume:
             self._resume(cfg.resume)
         self.pooled = load_pooled(cfg.datasets, cfg.tasks) if cfg.datasets else None
-        if self.pooled is not None:
+        if self.pooled is not None and not cfg.resume:  # a resumed checkpoint's statistics already hold it
             self.robot_stats.update(self.pooled.obs[:self.pooled.size], self.pooled.robot[:self.pooled.size])
         self.logger = Logger(cfg.logger.kind, self.out, cfg.logger.project, self.config)
         self.version = 0
@@ -126,15 +126,13 @@ class Fleet:
         if not ray.is_initialized():
             ray.init(address=cfg.address or None, include_dashboard=False, logging_level="ERROR",
                      log_to_driver=False, configure_logging=True)
-        from robolearn.fleet.actor import ExperienceActor
-
         from robolearn.fleet.ros_actor import RosArmActor
 
         # num_cpus=0: actors and learner share the cores and the OS schedules them.
         options = {"max_restarts": cfg.max_restarts, "max_task_retries": 0}
         layout = actor_layout(cfg)
         actors = [ray.remote(num_cpus=0)(ExperienceActor).options(**options).remote(
-            i, robot, backend, cfg, list(cfg.tasks), self._actor_seed(i), cfg.actor_threads)
+            i, robot, backend, cfg, self._actor_seed(i), cfg.actor_threads)
             for i, (robot, backend) in enumerate(layout)]
         # ROS actors reach the arm's master from their own processes.
         ros_env = {"env_vars": {k: os.environ[k] for k in ("ROS_MASTER_URI", "ROS_HOME") if k in os.environ}}

@@ -9,8 +9,6 @@ checkpoint: with arms of different joint ranges, they say what each robot's data
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 

@@ -9,7 +9,6 @@ The reward is the cell's (`topics.reward`), else success as a sparse reward.
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +50,6 @@ class RosArmActor(BatchSource):
                                Path(out))
         self.loop.explore = True
         self.task_id, self.robot_id = list(TASKS).index(spec.task), ROBOTS.index(spec.robot)
-
-    def info(self) -> dict[str, Any]:
-        return {"index": self.index, "robot": self.spec.robot, "backend": f"ros:{self.spec.transport}",
-                "pid": os.getpid(), "incarnation": self.incarnation}
 
     def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool) -> dict[str, Any]:
         self.load_weights(weights, version)
