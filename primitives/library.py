@@ -26,6 +26,10 @@ from primitives.learned import BCPrimitive
 from primitives.scripted import GripperPrimitive, ReturnPrimitive
 from primitives.segment import segment_episode
 
+# A motion seen in fewer than this fraction of the demos is a one-off recovery (a re-grasp,
+# a nudge), not part of the task: a primitive fit to one or two such segments breaks the
+# skills that would pick it (an optional `lift` learned from 2 of 50 pours failed every run).
+MIN_SUPPORT = 0.2
 LIBRARY_FILE = "library.json"
 FORMAT, VERSION = "robolearn-primitives", 1
 KINDS = {cls.kind: cls for cls in (DMPPrimitive, BCPrimitive, GripperPrimitive, ReturnPrimitive)}
@@ -84,26 +88,39 @@ class Library:
             if d["kind"] == "dmp":
                 detail += f" duration={d['duration']:.2f}s"
             lines.append(f"  {name:8s} {d['kind']:8s} pre={d['pre']:12s} post={d['post']:16s} {detail}")
+        for label, demos in self.meta.get("dropped_rare", {}).items():
+            lines.append(f"  ({label}: in only {demos} of {self.meta['episodes']} demos, left out as a one-off)")
         return "\n".join(lines)
 
 
-def learn_library(paths: list[str], closed_loop: list[str] | None = None) -> Library:
-    """`closed_loop`: motion labels to learn as BC primitives instead of DMPs."""
+def learn_library(paths: list[str], closed_loop: list[str] | None = None, max_demos: int = 0) -> Library:
+    """`closed_loop`: motion labels to learn as BC primitives instead of DMPs; `max_demos`:
+    the first N episodes of each file (0: all), as `robolearn bc max_demos=`."""
+    if max_demos < 0:
+        raise ValueError(f"max_demos must be >= 0 (0: all), got {max_demos}")
     groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    support: dict[str, int] = defaultdict(int)  # demos in which each label occurs
     robots, tasks, count = set(), set(), 0
     for path in paths:
         meta = read_metadata(path)
-        for episode in read_episodes(path):
+        episodes = read_episodes(path)
+        for episode in episodes[:max_demos] if max_demos else episodes:
             robots.add(episode.meta.get("robot", meta["robot"]))
             tasks.add(episode.meta.get("task", meta["task"]))
             states = np.vstack([episode.states_obs, episode.next_states_obs[-1:]])
-            for seg in segment_episode(states, episode.actions):
+            segments = segment_episode(states, episode.actions)
+            for seg in segments:
                 groups[seg.label].append((states[seg.start:seg.end + 1], episode.actions[seg.start:seg.end]))
+            for label in {seg.label for seg in segments}:
+                support[label] += 1
             count += 1
     if not count:
         raise ValueError(f"data: no episodes in {paths}")
+    rare = rare_labels(support, count)
     primitives: dict[str, Primitive] = {}
     for label, segments in groups.items():
+        if label in rare:
+            continue
         pre, post = CONDITIONS_BY_LABEL[label]
         if label in ("grasp", "release"):
             steps = int(np.median([len(a) for _, a in segments]))
@@ -117,5 +134,14 @@ def learn_library(paths: list[str], closed_loop: list[str] | None = None) -> Lib
     primitives["return"] = ReturnPrimitive("return", *CONDITIONS_BY_LABEL["return"])
     meta = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sources": [str(p) for p in paths], "episodes": count,
             "robots": sorted(robots), "tasks": sorted(tasks),
-            "segments": {label: len(segs) for label, segs in groups.items()}}
+            "segments": {label: len(segs) for label, segs in groups.items()},
+            "dropped_rare": {label: support[label] for label in sorted(rare)}}
     return Library(primitives, meta)
+
+
+def rare_labels(support: dict[str, int], episodes: int, min_support: float = MIN_SUPPORT) -> set[str]:
+    """Motion labels that occur in fewer than `min_support` of the `episodes` demos
+    (`support`: label -> demos it occurs in). Gripper labels are never rare: their
+    primitives are scripted, only their durations come from the demos."""
+    return {label for label, n in support.items()
+            if label not in ("grasp", "release", "return") and n < min_support * episodes}

@@ -118,6 +118,23 @@ def test_library_round_trip_and_cli(library: Library, pick_place_demos: Path, tm
     assert main(["primitives", "list", f"library={tmp_path / 'bad'}"]) == 1
 
 
+def test_one_off_motions_stay_out_of_the_library(pick_place_demos: Path, tmp_path: Path) -> None:
+    """A stray pour among the pick_place demos adds a `tilt` segment from 1 of DEMOS+1
+    demos: too rare to be part of the task, so no `tilt` primitive is learned from it."""
+    stray = tmp_path / "pour.hdf5"
+    record("pour", "panda", "mujoco", ScriptedDevice(noise=0.0, seed=0), stray, 1, source="sim")
+    ep = read_episodes(stray)[0]
+    labels = {seg.label for seg in segment_episode(np.vstack([ep.states_obs, ep.next_states_obs[-1:]]), ep.actions)}
+    assert "tilt" in labels
+    pooled = learn_library([str(pick_place_demos), str(stray)])
+    assert "tilt" not in pooled.primitives and pooled.meta["dropped_rare"] == {"tilt": 1}
+    assert "left out" in pooled.describe()
+    assert "tilt" in learn_library([str(stray)]).primitives  # alone, the same demo is the whole task
+    assert learn_library([str(pick_place_demos)], max_demos=5).meta["episodes"] == 5
+    with pytest.raises(ValueError, match="max_demos"):
+        learn_library([str(pick_place_demos)], max_demos=-1)
+
+
 @pytest.mark.parametrize("robot,backend", [("panda", "mujoco"), ("kuka", "mujoco"), ("xarm6", "pybullet")])
 def test_pick_place_stitched_from_panda_demos_runs_on_every_robot(library: Library, robot: str, backend: str) -> None:
     results = run_skill(load_skill("pick_place"), library, robot, backend, episodes=5, seed=500)
