@@ -7,6 +7,7 @@ Starting ADR from a competent policy lets its ranges grow within a short run.
 Prints `name: value` lines: per run and condition the mean success, each run's kept
 fraction (condition / nominal MuJoCo), and the final ADR entropy and ranges.
 Run: python bench/adr_transfer.py [--tasks drawer_close] [--robots panda,kuka,xarm6] [--steps 15000]
+     [--continue-steps 45000] [--episodes 40]
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="drawer_close")
     parser.add_argument("--robots", default="panda,kuka,xarm6")
-    parser.add_argument("--steps", type=int, default=15000, help="steps of the nominal stage, and again of each continuation")
+    parser.add_argument("--steps", type=int, default=15000, help="steps of the nominal stage")
+    parser.add_argument("--continue-steps", type=int, default=0, help="steps of each continuation (0: --steps)")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -48,7 +50,7 @@ def main() -> None:
         base = train(to_dataclass(compose_train(common + [f"total_steps={args.steps}", f"eval_every={args.steps}",
                                                           f"out={out}/base"])))
         for run, extra in (("no_adr", []), ("adr", ADR_OVERRIDES)):
-            total = 2 * args.steps
+            total = args.steps + (args.continue_steps or args.steps)
             data = load_checkpoint(train(to_dataclass(compose_train(
                 common + [f"total_steps={total}", f"eval_every={total}", f"resume={base}", f"out={out}/{run}"] + extra))))
             agent = agent_from_checkpoint(data)

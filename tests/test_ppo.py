@@ -4,10 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from robolearn.checkpoint import load_checkpoint
 from robolearn.config import compose_train, to_dataclass
-from robolearn.learners.ppo import gae, normalize_per_task
+from robolearn.learners.ppo import PPO, PPOConfig, gae, normalize_per_task
+from robolearn.policies import PolicyConfig
 from robolearn.train import agent_from_checkpoint, train
 
 
@@ -45,3 +47,19 @@ def test_tiny_ppo_run_round_trips(tmp_path: Path) -> None:
     obs = np.zeros((3, 38), np.float32)
     ids = np.zeros(3, np.int64)
     assert agent.act(obs, ids, ids, deterministic=True).shape == (3, 7)
+
+
+def test_an_unchanged_moe_policy_rescores_its_own_samples_exactly() -> None:
+    """Before any update the behaviour and current log-probabilities of a rollout agree: the
+    MoE routes without noise in PPO, so no log-ratio comes from a gating draw."""
+    torch.manual_seed(0)
+    agent = PPO(PolicyConfig(kind="moe", hidden=32, expert_hidden=16, n_experts=8, k=2), PPOConfig(), 38, 7, 3, 3)
+    rng = np.random.default_rng(0)
+    steps, envs = 4, 16
+    obs = rng.normal(size=(steps, envs, 38)).astype(np.float32)
+    task, robot = rng.integers(0, 3, (steps, envs)), rng.integers(0, 3, (steps, envs))
+    samples = [agent.sample(obs[t], task[t], robot[t]) for t in range(steps)]
+    rollout = {key: np.stack([s[key] for s in samples]) for key in ("pre", "obs", "logp")}
+    rollout.update(task=task, robot=robot, reward=np.zeros((steps, envs), np.float32))
+    rescored = agent.evaluate_rollout(rollout, obs[-1])
+    assert np.abs(rescored["logp"] - rollout["logp"]).max() < 1e-4

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from robolearn.policies import PolicyConfig
 from robolearn.policies.actor_critic import Actor, RunningNorm, ValueNet, squashed_log_prob
+from robolearn.policies.moe import set_routing_noise
 
 
 MAX_LOG_RATIO = 20.0
@@ -83,6 +84,12 @@ class PPO:
         self.norm = RunningNorm(obs_dim)
         self.actor = Actor(policy, obs_dim, act_dim, n_tasks, n_robots)
         self.value = ValueNet(policy, obs_dim, n_tasks, n_robots)
+        # Routing noise would make the action's probability depend on a draw the log-prob
+        # never sees: sampled and re-scored under different routings, an unchanged policy
+        # showed log-ratios of tens of nats. PPO routes without noise; the balance loss
+        # still spreads the load.
+        set_routing_noise(self.actor, False)
+        set_routing_noise(self.value, False)
         self.optimizer = torch.optim.Adam([*self.actor.parameters(), *self.value.parameters()], lr=cfg.lr)
         self.updates = 0
 
@@ -152,7 +159,7 @@ class PPO:
                 obs, task, robot = flat["obs"][idx], flat["task"][idx], flat["robot"][idx]
                 mean, log_std, actor_balance, _ = self.actor.distribution(obs, task, robot)
                 logp = squashed_log_prob(flat["pre"][idx], mean, log_std)
-                # Clamped before exp: the MoE's noisy gating can move a log-ratio far enough to overflow.
+                # Clamped before exp: a log-ratio past MAX_LOG_RATIO would overflow.
                 ratio = (logp - flat["logp"][idx]).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO).exp()
                 policy_loss = -torch.min(ratio * adv[idx], ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * adv[idx]).mean()
                 value, value_balance = self.value(obs, task, robot)

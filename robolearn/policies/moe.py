@@ -155,6 +155,14 @@ class MoENet(nn.Module):
         self.task_experts = grown
 
 
+def set_routing_noise(module: nn.Module, on: bool) -> None:
+    """Turn the noisy top-k gating of every MoE layer in `module` on or off (training mode
+    only; evaluation always routes without noise)."""
+    for layer in module.modules():
+        if isinstance(layer, MoELayer):
+            layer.noisy = on
+
+
 def expert_mask_for(net: nn.Module, fraction: float, seed: int = 0) -> torch.Tensor | None:
     """A gate mask with `fraction` of the experts disabled (chosen at random); None for
     dense networks or fraction 0. At least one expert always stays on."""
