@@ -88,6 +88,7 @@ class RobolearnEnv(gym.Env):
             self.apply_dr(values)
         q = np.asarray(self.robot.home_q) + rng.uniform(-HOME_JITTER, HOME_JITTER, self.robot.dof)
         self.sim.reset_robot(q, self.robot.finger_max)
+        self.controller.reset()
         self.task.reset(self.sim, rng)
         obs, task_obs = self._observe()
         _, success = self.task.evaluate(self.sim, task_obs)
@@ -111,6 +112,7 @@ class RobolearnEnv(gym.Env):
             raise ValueError(f"joint targets must be {self.robot.dof} finite values, got {q_target.tolist()}")
         lo, hi = self.sim.arm_limits()
         self.sim.set_targets(np.clip(q_target, lo, hi), float(np.clip(finger, 0.0, self.robot.finger_max)))
+        self.controller.reset()  # the arm moves without it
         return self._advance()
 
     def _advance(self) -> tuple[dict, float, bool, bool, dict]:

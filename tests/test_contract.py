@@ -21,10 +21,10 @@ EXPERT_SUCCESS = 0.95
 EXPERT_EPISODES = 20  # seeds 1000..1019, the same as the table in docs/benchmarks.md
 # Combos whose expert is below 95% on those seeds (docs/benchmarks.md); strict, so a
 # fix turns them red and they must leave this list.
-# The KUKA's pinch on the cup handle slips in MuJoCo while the cup tilts (see docs/benchmarks.md).
+# The KUKA's pinch on the cup handle slips in MuJoCo while the cup is carried and tilted
+# (0.75 here, 0.74 over 50 seeds; see docs/benchmarks.md).
 KNOWN_EXPERT_GAPS = {("pour", "kuka", "mujoco")}
-# Over 50 seeds (1000..1049) also: lift with the KUKA on MuJoCo, 0.94 (0.93 on seeds 2000..2099).
-KNOWN_SWEEP_GAPS = KNOWN_EXPERT_GAPS | {("lift", "kuka", "mujoco")}
+KNOWN_SWEEP_GAPS = KNOWN_EXPERT_GAPS
 
 
 def make(task: str, robot: str, backend: str, **kwargs) -> gym.Env:
@@ -63,6 +63,20 @@ def test_spaces_seed_and_physics(task: str, robot: str, backend: str) -> None:
         np.testing.assert_array_equal(first, rollout(env))
     env.close()
     twin.close()
+
+
+@pytest.mark.parametrize("robot,backend", list(itertools.product(ROBOTS, BACKENDS)))
+def test_turning_the_hand_keeps_it_in_place(robot: str, backend: str) -> None:
+    """A pure rotation command turns the hand about the TCP: 10 steps of 0.3 of the largest
+    turn (0.45 rad) move the TCP by under 1 cm. (Stepping from the measured pose alone let
+    unequal servo lag bend the motion: 18 mm on the Panda and 40 mm on the KUKA in MuJoCo.)"""
+    env = make("reach", robot, backend)
+    obs, _ = env.reset(seed=0)
+    start = obs["state"][STATE_SLICES["tcp_pos"]].copy()
+    for _ in range(10):
+        obs, *_ = env.step(np.array([0.0, 0.0, 0.0, -0.3, 0.0, 0.0, -1.0], np.float32))
+    env.close()
+    assert np.linalg.norm(obs["state"][STATE_SLICES["tcp_pos"]] - start) < 0.01
 
 
 def check_expert(task: str, robot: str, backend: str, episodes: int, request: pytest.FixtureRequest,

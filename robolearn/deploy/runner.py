@@ -184,6 +184,7 @@ class DeployLoop:
         else:
             if decision.holding:
                 q_target = q_now
+                self.ik.reset()  # resume from where the arm is held, not from a stale reference
             else:
                 q_target, _ = self.ik.joint_targets(action)  # the builder has set the model to q_now
                 q_target, reasons = self.safety.filter_joints(q_target, q_now)
@@ -248,6 +249,7 @@ class DeployLoop:
         buffer = EpisodeBuffer({"task": self.task, "robot": self.cfg.robot, "seed": index})
         if hasattr(self.agent, "reset_episode"):
             self.agent.reset_episode()
+        self.ik.reset()
         counts: dict[str, int] = {}
         success_at, step, interrupted, episode = None, 0, False, None
         obs, snap = self.observe()
