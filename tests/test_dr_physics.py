@@ -52,12 +52,16 @@ def push_travel(backend: str, values: dict[str, float]) -> float:
 
 
 def carried_height(backend: str, values: dict[str, float]) -> tuple[float, float]:
-    """(cube z, hand z) after the lift expert has grasped and lifted the cube."""
+    """(cube z, hand z) after the lift expert has grasped and lifted the cube and the hand
+    has then held still for 10 steps (zero motion: the controller holds the measured pose,
+    so a payload's weight shows as sag; while moving, its reference would make up for it)."""
     env = make("lift", backend, values)
     obs, _ = env.reset(seed=0)
     policy = expert_for(env)
     for _ in range(60):
         obs, *_ = env.step(policy(obs))
+    for _ in range(10):
+        obs, *_ = env.step(np.array([0, 0, 0, 0, 0, 0, 1.0]))
     return float(obs["state"][S["obj0_pos"]][2]), float(obs["state"][S["tcp_pos"]][2])
 
 
@@ -97,9 +101,11 @@ def test_more_friction_slides_less(backend: str, name: str) -> None:
 @backends
 def test_finger_friction_drags_an_off_centre_puck(backend: str) -> None:
     # Struck off centre, the puck glances off toward -y; friction at the fingers drags it
-    # along with them, so grippier fingers deflect it less.
+    # along with them, so grippier fingers deflect it less. At 2.5 cm off centre the blow
+    # glances on both simulators whatever the strike's length (4-8 steps: +4 to +24 mm);
+    # nearer the centre (2 cm) the sign depends on how fast the hand arrives.
     def sideways(friction: float) -> float:
-        return float(strike(backend, {"finger_friction": friction}, offset=0.02, steps=6)[1])
+        return float(strike(backend, {"finger_friction": friction}, offset=0.025, steps=6)[1])
 
     assert sideways(2.0) > sideways(0.3) + 0.003
 
