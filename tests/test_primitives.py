@@ -127,7 +127,7 @@ def test_one_off_motions_stay_out_of_the_library(pick_place_demos: Path, tmp_pat
     labels = {seg.label for seg in segment_episode(np.vstack([ep.states_obs, ep.next_states_obs[-1:]]), ep.actions)}
     assert "tilt" in labels
     pooled = learn_library([str(pick_place_demos), str(stray)])
-    assert "tilt" not in pooled.primitives and pooled.meta["dropped_rare"] == {"tilt": 1}
+    assert "tilt" not in pooled.primitives and pooled.meta["dropped_rare"]["tilt"] == 1
     assert "left out" in pooled.describe()
     assert "tilt" in learn_library([str(stray)]).primitives  # alone, the same demo is the whole task
     assert learn_library([str(pick_place_demos)], max_demos=5).meta["episodes"] == 5
@@ -190,5 +190,5 @@ def test_closed_loop_bc_primitives_stitch_pick_place(pick_place_demos: Path, tmp
     for prim in (library.get("reach"), loaded.get("reach")):
         prim.reset(state)
     np.testing.assert_allclose(library.get("reach").act(state), loaded.get("reach").act(state), atol=1e-6)
-    results = run_skill(load_skill("pick_place"), loaded, "panda", "mujoco", episodes=5, seed=500)
+    results = run_skill(load_skill("pick_place"), loaded, "panda", "mujoco", episodes=20, seed=500)
     assert np.mean([r.success for r in results]) >= SUCCESS, [r.trace for r in results]
