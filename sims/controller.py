@@ -15,6 +15,8 @@ hand held still, or blocked by contact, from winding up a far-away target.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from robolearn.spec import ACTION_DIM
@@ -52,21 +54,28 @@ class EndEffectorController:
         """`action` must already be finite and within [-1, 1] (the env checks)."""
         self.sim.set_targets(*self.joint_targets(action))
 
+    def _lead(self, action: np.ndarray, pos: np.ndarray, rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """How far the reference is ahead of the measured pose (offset, rotation), at most
+        REFERENCE_LEAD of this action's step."""
+        if self._reference is None:
+            return np.zeros(3), np.eye(3)
+        ref_pos, ref_rot = self._reference
+        speed = min(1.0, max(math.hypot(*action[:3]), math.hypot(*action[3:6])))
+        lead = REFERENCE_LEAD * speed
+        return (clip_norm(ref_pos - pos, lead * self.max_pos_step),
+                axis_angle_to_mat(clip_norm(mat_to_axis_angle(ref_rot @ rot.T), lead * self.max_rot_step)))
+
     def joint_targets(self, action: np.ndarray) -> tuple[np.ndarray, float]:
         """Arm joint targets and the finger target for `action` from the current state."""
         assert action.shape == (ACTION_DIM,)
         pos, quat = self.sim.tcp_pose()
         rot = quat_to_mat(quat)
-        ref_pos, ref_rot = self._reference if self._reference is not None else (pos, rot)
-        speed = min(1.0, max(float(np.linalg.norm(action[:3])), float(np.linalg.norm(action[3:6]))))
-        lead = REFERENCE_LEAD * speed
-        ref_pos = pos + clip_norm(ref_pos - pos, lead * self.max_pos_step)
-        ref_rot = axis_angle_to_mat(clip_norm(mat_to_axis_angle(ref_rot @ rot.T), lead * self.max_rot_step)) @ rot
+        lead_pos, lead_rot = self._lead(action, pos, rot)
         # The rotation part is a world-frame axis-angle step.
-        target_pos = np.clip(ref_pos + action[:3] * self.max_pos_step, WORKSPACE_LOW, WORKSPACE_HIGH)
-        target_rot = axis_angle_to_mat(action[3:6] * self.max_rot_step) @ ref_rot
-        self._reference = (target_pos, target_rot)
-        err = np.concatenate([target_pos - pos, mat_to_axis_angle(target_rot @ rot.T)])
+        target_pos = np.clip(pos + lead_pos + action[:3] * self.max_pos_step, WORKSPACE_LOW, WORKSPACE_HIGH)
+        turn = axis_angle_to_mat(action[3:6] * self.max_rot_step) @ lead_rot  # measured -> target orientation
+        self._reference = (target_pos, turn @ rot)
+        err = np.concatenate([target_pos - pos, mat_to_axis_angle(turn)])
         q = self.sim.arm_positions()
         jac = self.sim.tcp_jacobian()
         # One SVD gives the damped inverse for the task and an exact null-space
@@ -85,5 +94,5 @@ class EndEffectorController:
 
 def clip_norm(v: np.ndarray, limit: float) -> np.ndarray:
     """`v` scaled down to length `limit` if longer."""
-    n = float(np.linalg.norm(v))
+    n = math.hypot(*v)
     return v * (limit / n) if n > limit else v

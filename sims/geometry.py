@@ -1,10 +1,13 @@
 """Small rotation helpers shared by both backends and the controller.
 
 Quaternions are (w, x, y, z), as in MuJoCo; PyBullet's (x, y, z, w) is converted at
-the backend boundary. Plain numpy: these run on every control step, where scipy's
-Rotation objects cost more than the maths.
+the backend boundary. These run several times on every control step, where scipy's
+Rotation objects, and even numpy calls on 3-vectors, cost more than the maths: the
+axis-angle conversions work on Python floats.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -45,29 +48,33 @@ def canonical(q: np.ndarray) -> np.ndarray:
 
 def axis_angle_to_mat(v: np.ndarray) -> np.ndarray:
     """Rodrigues' formula for a rotation vector (axis * angle)."""
-    angle = float(np.linalg.norm(v))
+    x, y, z = float(v[0]), float(v[1]), float(v[2])
+    angle = math.sqrt(x * x + y * y + z * z)
     if angle < 1e-12:
         return np.eye(3)
-    k = v / angle
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * kx @ kx
+    x, y, z = x / angle, y / angle, z / angle
+    s, c = math.sin(angle), math.cos(angle)
+    t = 1.0 - c
+    return np.array([[t * x * x + c, t * x * y - s * z, t * x * z + s * y],
+                     [t * x * y + s * z, t * y * y + c, t * y * z - s * x],
+                     [t * x * z - s * y, t * y * z + s * x, t * z * z + c]])
 
 
 def mat_to_axis_angle(m: np.ndarray) -> np.ndarray:
     """Inverse of axis_angle_to_mat, robust near 0 and pi."""
-    cos = np.clip((np.trace(m) - 1.0) / 2.0, -1.0, 1.0)
-    angle = np.arccos(cos)
+    cos = min(1.0, max(-1.0, (float(m[0, 0]) + float(m[1, 1]) + float(m[2, 2]) - 1.0) / 2.0))
+    angle = math.acos(cos)
+    v = np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]], dtype=np.float64)
     if angle < 1e-9:
-        return np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]]) / 2.0
-    if np.pi - angle < 1e-4:
+        return v / 2.0
+    if math.pi - angle < 1e-4:
         # sin(angle) ~ 0: recover the axis from the symmetric part.
         axis = np.sqrt(np.clip((np.diag(m) + 1.0) / 2.0, 0.0, None))
         i = int(np.argmax(axis))
         signs = np.sign(m[i] + m[:, i])
         signs[i] = 1.0
         return axis * signs * angle
-    v = np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]])
-    return v * angle / (2.0 * np.sin(angle))
+    return v * (angle / (2.0 * math.sin(angle)))
 
 
 def yaw_quat(yaw: float) -> np.ndarray:

@@ -94,8 +94,11 @@ def test_heavier_object_moves_less_or_loads_the_arm_more(backend: str) -> None:
 @backends
 @pytest.mark.parametrize("name", ["object_friction", "table_friction"])
 def test_more_friction_slides_less(backend: str, name: str) -> None:
-    nominal, rough = push_travel(backend, {}), push_travel(backend, {name: 2.0})
-    assert rough < nominal - 0.005, (nominal, rough)
+    # Half against twice the nominal friction. (From the nominal value up, PyBullet's puck
+    # mostly rides on the fingers and slides only 3-6 mm less; MuJoCo combines two geoms'
+    # friction by their maximum, so lowering one surface alone changes nothing there.)
+    smooth, rough = push_travel(backend, {name: 0.5}), push_travel(backend, {name: 2.0})
+    assert rough < smooth - 0.005, (smooth, rough)
 
 
 @backends
