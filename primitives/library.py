@@ -7,7 +7,8 @@ Motion labels (reach, lift, move, place, tilt, push) become DMPs learned from th
 segments pooled across every demo and robot, or closed-loop BC primitives for the labels
 named in `closed_loop=[...]`; grasp and release become gripper
 primitives (their duration from the demos); `return` is always the scripted turn back,
-and a scripted `release` is added when the demos never open the hand.
+and a scripted `release` is added when the demos never open the hand. Motions that fewer
+than half of the demos show (recoveries, situational steps) are left out.
 """
 from __future__ import annotations
 
