@@ -130,7 +130,6 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
-    out.mkdir(parents=True, exist_ok=True)
 
     agent, env_steps, known_tasks, data = make_agent(cfg.policy, cfg.algo), 0, [], None
     adaptation: dict | None = None  # new task ids and old expert count while old tasks stay frozen
@@ -164,8 +163,9 @@ def train(cfg: TrainConfig) -> Path:
     all_tasks = list(dict.fromkeys(known_tasks + cfg.tasks))
     combos = combos_for(cfg.tasks, cfg.robots)
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
-    logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
     randomizer = make_training_randomizer(cfg, data if cfg.resume else None)
+    out.mkdir(parents=True, exist_ok=True)  # only now: bad settings above leave no empty run folder
+    logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
     adr = randomizer if isinstance(randomizer, ADR) else None
     runner = EnvRunner(combos, [make_env(t, r, cfg.backend, all_tasks, cfg.env_kwargs, dr=randomizer) for t, r in combos],
                        cfg.seed, logger)
