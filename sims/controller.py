@@ -10,7 +10,7 @@ The reference is the pose commanded last, kept within REFERENCE_LEAD of the comm
 step of the measured pose. Servos realize unequal fractions of a step on different
 joints within one control period; stepping from the measured pose alone would drop the
 unrealized part every step and bend the motion (a pure rotation moved the KUKA's TCP by
-76 mm in 20 steps in MuJoCo; 8 mm now). Bounding the lead by the commanded speed keeps a
+76 mm in 20 steps in MuJoCo; 7 mm now). Bounding the lead by the commanded speed keeps a
 hand held still, or blocked by contact, from winding up a far-away target.
 """
 from __future__ import annotations

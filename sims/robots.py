@@ -39,6 +39,8 @@ class RobotSpec:
     max_pos_step: float = MAX_POS_STEP
     max_rot_step: float = MAX_ROT_STEP
     strip_links: tuple[str, ...] = ()
+    # Joint torque limits, N m, from the makers' datasheets (not the URDFs' placeholders);
+    # MuJoCo's position gains scale with them.
     joint_force: tuple[float, ...] = field(default=())
 
     @property
@@ -67,7 +69,9 @@ KUKA = RobotSpec(
     tcp_offset=0.065,
     tcp_yaw=np.pi,
     attach_gripper_at=0.045,
-    joint_force=(300.0,) * 7,
+    # LBR iiwa 14 R820. The URDF's 300 N m on every joint made MuJoCo's wrist servos so
+    # stiff that a pinched cup handle crept along the finger pads (pour: 0.80 -> 1.00).
+    joint_force=(320.0, 320.0, 176.0, 176.0, 110.0, 40.0, 40.0),
 )
 XARM6 = RobotSpec(
     name="xarm6",

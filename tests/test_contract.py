@@ -19,12 +19,6 @@ COMBOS = list(itertools.product(TASKS, ROBOTS, BACKENDS))
 IDS = [f"{t}-{r}-{b}" for t, r, b in COMBOS]
 EXPERT_SUCCESS = 0.95
 EXPERT_EPISODES = 20  # seeds 1000..1019, the same as the table in docs/benchmarks.md
-# Combos whose expert is below 95% on those seeds (docs/benchmarks.md); strict, so a
-# fix turns them red and they must leave this list.
-# The KUKA's pinch on the cup handle slips in MuJoCo while the cup is carried and tilted
-# (0.80 here, 0.76 over 50 seeds; see docs/benchmarks.md).
-KNOWN_EXPERT_GAPS = {("pour", "kuka", "mujoco")}
-KNOWN_SWEEP_GAPS = KNOWN_EXPERT_GAPS
 
 
 def make(task: str, robot: str, backend: str, **kwargs) -> gym.Env:
@@ -79,10 +73,7 @@ def test_turning_the_hand_keeps_it_in_place(robot: str, backend: str) -> None:
     assert np.linalg.norm(obs["state"][STATE_SLICES["tcp_pos"]] - start) < 0.01
 
 
-def check_expert(task: str, robot: str, backend: str, episodes: int, request: pytest.FixtureRequest,
-                 known_gaps: set[tuple[str, str, str]]) -> None:
-    if (task, robot, backend) in known_gaps:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="known expert gap, see docs/benchmarks.md"))
+def check_expert(task: str, robot: str, backend: str, episodes: int) -> None:
     env = make(task, robot, backend)
     expert = expert_for(env)
     wins = sum(run_episode(env, expert, seed=1000 + i, stop_on_success=True)[0] for i in range(episodes))
@@ -91,11 +82,11 @@ def check_expert(task: str, robot: str, backend: str, episodes: int, request: py
 
 
 @pytest.mark.parametrize("task,robot,backend", COMBOS, ids=IDS)
-def test_expert_succeeds(task: str, robot: str, backend: str, request: pytest.FixtureRequest) -> None:
-    check_expert(task, robot, backend, EXPERT_EPISODES, request, KNOWN_EXPERT_GAPS)
+def test_expert_succeeds(task: str, robot: str, backend: str) -> None:
+    check_expert(task, robot, backend, EXPERT_EPISODES)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task,robot,backend", COMBOS, ids=IDS)
-def test_expert_succeeds_over_50_episodes(task: str, robot: str, backend: str, request: pytest.FixtureRequest) -> None:
-    check_expert(task, robot, backend, 50, request, KNOWN_SWEEP_GAPS)
+def test_expert_succeeds_over_50_episodes(task: str, robot: str, backend: str) -> None:
+    check_expert(task, robot, backend, 50)
