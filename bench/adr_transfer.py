@@ -1,7 +1,8 @@
 """Does ADR buy robustness? One policy is first trained on nominal MuJoCo physics; it then
 trains on for the same number of steps twice, once with ADR and once without. Both are
 evaluated on MuJoCo (nominal), on PyBullet (another simulator) and on MuJoCo with
-held-out randomized physics (HELDOUT below: never the ranges ADR grows in training).
+held-out randomized physics (HELDOUT below: fixed ranges chosen in advance, never sampled
+in training; ADR's own ranges may grow to cover them, which is the point of ADR).
 Starting ADR from a competent policy lets its ranges grow within a short run.
 
 Prints `name: value` lines: per run and condition the mean success, each run's kept
