@@ -22,6 +22,8 @@ from robolearn.policies.moe import MoELayer
 
 def time_per_example(module: torch.nn.Module, x: torch.Tensor, cond: torch.Tensor, repeats: int) -> float:
     def step() -> None:
+        module.zero_grad(set_to_none=True)  # as the optimizer does between steps
+        x.grad = None
         out = module(x, cond)
         (out[0] if isinstance(out, tuple) else out).sum().backward()
 
