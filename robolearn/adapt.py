@@ -1,13 +1,18 @@
 """Adding tasks to a trained MoE policy without touching what it already knows.
 
-`prepare_adaptation` appends fresh experts to every MoE layer of the actor and lets
-only the new tasks route to them; everything the old tasks use (encoder, shared head or
+`prepare_adaptation` appends experts to every MoE layer of the actor and lets only the
+new tasks route to them. The new experts start as copies of the old experts that the new
+tasks already route to (sparse upcycling), with a gate that prefers the copy: the new
+tasks start from what the policy does for them now, and train their own copies. Fresh
+experts would never be chosen, because the trained gate's logits for old experts are far
+above a new expert's zero logit, so they would get no gradient. Everything the old tasks use (encoder, shared head or
 their own task heads, old experts, old gate rows, old task and robot embeddings) is
 frozen by zeroing its gradients, so the old tasks' actions are unchanged bit for bit. The critics get the
 same new experts and train freely: they are not used when acting.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -23,14 +28,28 @@ def _freeze_rows(param: nn.Parameter, trainable: torch.Tensor) -> None:
     param.register_hook(lambda grad: grad * keep)
 
 
-def prepare_adaptation(agent: SAC, new_task_ids: list[int], add_experts: int) -> None:
-    actor_net = agent.actor.net
-    if not isinstance(actor_net, MoENet):
+def most_routed_experts(routes: list[torch.Tensor], n_experts: int, n: int) -> list[list[int]]:
+    """Per layer, the `n` experts chosen most often in `routes` (cycling when n > n_experts)."""
+    ranked = [torch.bincount(idx.reshape(-1), minlength=n_experts).argsort(descending=True, stable=True).tolist()
+              for idx in routes]
+    return [[order[i % n_experts] for i in range(n)] for order in ranked]
+
+
+def check_adaptable(agent: SAC, add_experts: int) -> None:
+    if not isinstance(agent.actor.net, MoENet):
         raise ValueError("adapt_from needs a checkpoint trained with policy=moe")
     if add_experts < 1:
         raise ValueError(f"add_experts must be >= 1, got {add_experts}")
+
+
+def prepare_adaptation(agent: SAC, new_task_ids: list[int], add_experts: int,
+                       probe: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """`probe`: (states, task ids, robot ids) of the new tasks, to find the experts they use."""
+    check_adaptable(agent, add_experts)
+    actor_net = agent.actor.net
     old_experts = actor_net.layers[0].n_experts
-    actor_net.add_experts(add_experts, new_task_ids, exclusive=True)
+    copy_of = most_routed_experts(agent.routes(*probe), old_experts, add_experts)
+    actor_net.add_experts(add_experts, new_task_ids, exclusive=True, copy_of=copy_of)
     for net in agent.critic.nets:
         net.add_experts(add_experts, new_task_ids, exclusive=False)
     freeze_old_tasks(agent, new_task_ids, old_experts)

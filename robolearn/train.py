@@ -18,7 +18,7 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from robolearn.adapt import freeze_old_tasks, prepare_adaptation
+from robolearn.adapt import check_adaptable, freeze_old_tasks, prepare_adaptation
 from robolearn.adr_report import adr_metrics, append_history
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import TrainConfig
@@ -155,8 +155,8 @@ def train(cfg: TrainConfig) -> Path:
         if not new_tasks:
             raise ValueError(f"adapt_from: every task in tasks={cfg.tasks} is already in the checkpoint")
         new_ids = [task_ids(known_tasks + cfg.tasks)[t] for t in new_tasks]
+        check_adaptable(agent, cfg.add_experts)
         adaptation = {"new_task_ids": new_ids, "old_experts": agent.actor.net.layers[0].n_experts}
-        prepare_adaptation(agent, new_ids, cfg.add_experts)
         cfg.policy = PolicyConfig(**data["config"]["policy"])
         cfg.policy.n_experts += cfg.add_experts
     # The checkpoint covers every task the policy knows: evaluation and `check` see them all.
@@ -169,6 +169,8 @@ def train(cfg: TrainConfig) -> Path:
     adr = randomizer if isinstance(randomizer, ADR) else None
     runner = EnvRunner(combos, [make_env(t, r, cfg.backend, all_tasks, cfg.env_kwargs, dr=randomizer) for t, r in combos],
                        cfg.seed, logger)
+    if cfg.adapt_from:  # the new tasks' first states pick the experts their new ones copy
+        prepare_adaptation(agent, adaptation["new_task_ids"], cfg.add_experts, (runner.states, runner.task, runner.robot))
     ckpt_path = out / CHECKPOINT_NAME
     table: dict[tuple[str, str], float] = {}
     next_eval = env_steps + cfg.eval_every
@@ -176,10 +178,13 @@ def train(cfg: TrainConfig) -> Path:
                mininterval=1.0)
 
     saved_at = (-1, -1)  # (env steps, gradient steps) of the last checkpoint
+    # Every evaluation so far (the learning curve), carried on by `resume=`.
+    history: list[dict] = list(data.get("eval_history", [])) if cfg.resume else []
 
     def evaluate_and_save(probe: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
         nonlocal table, saved_at
         table = evaluate(agent, all_tasks, cfg.robots, cfg.backend, cfg.eval_episodes, env_kwargs=cfg.env_kwargs)
+        history.append({"env_steps": env_steps, "eval": {f"{t}/{r}": s for (t, r), s in table.items()}})
         logger.log({f"eval/{t}/{r}/success": s for (t, r), s in table.items()}
                    | {"eval/mean_success": float(np.mean(list(table.values())))}, env_steps)
         matrix = routing_matrix(agent, *probe())
@@ -188,7 +193,7 @@ def train(cfg: TrainConfig) -> Path:
             logger.log({f"experts/utilization/{e}": float(u) for e, u in enumerate(used.mean(0))}, env_steps)
             logger.heatmap("experts/routing_task_x_expert", used, env_steps)
         save_checkpoint(ckpt_path, checkpoint_payload(config, agent, all_tasks, cfg.robots, cfg.backend, env_steps,
-                                                      table, adr, adaptation))
+                                                      table, adr, adaptation, eval_history=history))
         saved_at = (env_steps, agent.updates)
         bar.write(f"[{env_steps} steps] " + " ".join(f"{t}/{r}={s:.2f}" for (t, r), s in table.items()))
 

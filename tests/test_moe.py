@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from robolearn.adapt import most_routed_experts
 from robolearn.policies.moe import MoELayer, MoENet, expert_mask_for
 
 
@@ -41,6 +42,27 @@ def test_gradients_reach_only_chosen_experts() -> None:
     used = set(idx.flatten().tolist())
     for e in range(6):
         assert (layer.w1.grad[e].abs().sum() > 0) == (e in used)
+
+
+def test_copied_experts_take_over_from_their_originals_unchanged() -> None:
+    torch.manual_seed(3)
+    layer = MoELayer(d_in=6, d_out=5, d_cond=3, n_experts=4, k=2, hidden=7).eval()
+    torch.nn.init.normal_(layer.gate.weight, std=0.1)
+    x, cond = torch.randn(1, 6), torch.randn(1, 3)
+    before, _, idx = layer(x, cond)
+    layer.add_experts(2, copy_of=idx[0].tolist())
+    after, _, new_idx = layer(x, cond)
+    # The example now routes to the two copies (indices 4 and 5) and computes the same output.
+    assert sorted(new_idx[0].tolist()) == [4, 5]
+    assert torch.allclose(before, after, atol=1e-6)
+    with pytest.raises(ValueError, match="copy_of"):
+        layer.add_experts(2, copy_of=[0])
+
+
+def test_most_routed_experts_ranks_by_use_and_cycles() -> None:
+    routes = [torch.tensor([[2, 0], [2, 1], [2, 0]]), torch.tensor([[1, 3], [1, 3], [0, 3]])]
+    assert most_routed_experts(routes, n_experts=4, n=2) == [[2, 0], [3, 1]]
+    assert most_routed_experts(routes[:1], n_experts=4, n=5) == [[2, 0, 1, 3, 2]]
 
 
 def test_mask_disables_experts() -> None:

@@ -22,6 +22,11 @@ from torch import nn
 from robolearn.policies.heads import TaskHeads
 
 
+# How much a copied expert's gate logit starts above its original's (`add_experts`): enough
+# that the copy wins over the routing noise (softplus(0) ~ 0.7) most of the time.
+COPY_GATE_MARGIN = 2.0
+
+
 class MoELayer(nn.Module):
     def __init__(self, d_in: int, d_out: int, d_cond: int, n_experts: int = 8, k: int = 2, hidden: int = 256,
                  noisy: bool = True):
@@ -69,16 +74,25 @@ class MoELayer(nn.Module):
         balance = self.n_experts * (routed * probs.mean(0)).sum()
         return top_idx, weights, balance
 
-    def add_experts(self, n: int) -> None:
-        """Append `n` freshly initialized experts (and their gate rows); existing ones are kept."""
+    def add_experts(self, n: int, copy_of: list[int] | None = None) -> None:
+        """Append `n` experts (and their gate rows); existing ones are kept. New experts are
+        freshly initialized, or with `copy_of` (one existing expert per new one) copies of
+        those experts whose gate logit is `COPY_GATE_MARGIN` above the original's, so
+        the examples that chose an original now choose its trainable copy."""
+        if copy_of is not None and len(copy_of) != n:
+            raise ValueError(f"copy_of names {len(copy_of)} experts for {n} new ones")
         def grow(param: torch.Tensor, fresh: torch.Tensor) -> nn.Parameter:
             return nn.Parameter(torch.cat([param.data, fresh.to(param.dtype)], dim=0))
 
-        bound1, bound2 = 1.0 / math.sqrt(self.w1.shape[1]), 1.0 / math.sqrt(self.w2.shape[1])
-        self.w1 = grow(self.w1, torch.empty(n, *self.w1.shape[1:]).uniform_(-bound1, bound1))
-        self.w2 = grow(self.w2, torch.empty(n, *self.w2.shape[1:]).uniform_(-bound2, bound2))
-        self.b1 = grow(self.b1, torch.zeros(n, *self.b1.shape[1:]))
-        self.b2 = grow(self.b2, torch.zeros(n, *self.b2.shape[1:]))
+        if copy_of is None:
+            bound1, bound2 = 1.0 / math.sqrt(self.w1.shape[1]), 1.0 / math.sqrt(self.w2.shape[1])
+            fresh = {"w1": torch.empty(n, *self.w1.shape[1:]).uniform_(-bound1, bound1),
+                     "w2": torch.empty(n, *self.w2.shape[1:]).uniform_(-bound2, bound2),
+                     "b1": torch.zeros(n, *self.b1.shape[1:]), "b2": torch.zeros(n, *self.b2.shape[1:])}
+        else:
+            fresh = {name: getattr(self, name).data[copy_of].clone() for name in ("w1", "b1", "w2", "b2")}
+        for name, values in fresh.items():
+            setattr(self, name, grow(getattr(self, name), values))
         for name in ("gate", "noise"):
             old = getattr(self, name)
             new = nn.Linear(old.in_features, old.out_features + n)
@@ -87,6 +101,9 @@ class MoELayer(nn.Module):
                 new.bias.zero_()
                 new.weight[:old.out_features] = old.weight
                 new.bias[:old.out_features] = old.bias
+                if copy_of is not None:
+                    new.weight[old.out_features:] = old.weight[copy_of]
+                    new.bias[old.out_features:] = old.bias[copy_of] + (COPY_GATE_MARGIN if name == "gate" else 0.0)
             setattr(self, name, new)
         self.n_experts += n
 
@@ -140,11 +157,13 @@ class MoENet(nn.Module):
         h = F.relu(h)
         return (self.head(h, task) if isinstance(self.head, TaskHeads) else self.head(h)), balance, routes
 
-    def add_experts(self, n: int, new_tasks: list[int], exclusive: bool) -> None:
-        """Add `n` experts to every layer. With `exclusive`, existing tasks keep routing over
-        the old experts only and `new_tasks` get old and new ones, so old tasks cannot change."""
-        for layer in self.layers:
-            layer.add_experts(n)
+    def add_experts(self, n: int, new_tasks: list[int], exclusive: bool,
+                    copy_of: list[list[int]] | None = None) -> None:
+        """Add `n` experts to every layer (`copy_of`: per layer, the experts the new ones copy;
+        fresh ones when None). With `exclusive`, existing tasks keep routing over the old
+        experts only and `new_tasks` get old and new ones, so old tasks cannot change."""
+        for i, layer in enumerate(self.layers):
+            layer.add_experts(n, None if copy_of is None else copy_of[i])
         old = self.task_experts
         grown = torch.ones(old.shape[0], old.shape[1] + n, dtype=torch.bool)
         if exclusive:
