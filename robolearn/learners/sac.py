@@ -48,7 +48,9 @@ class SAC:
         """Fresh optimizers (after the networks change shape). Frozen parameters stay in the
         groups, gradient-free, so a checkpoint's optimizer state always matches on load."""
         lr = self.cfg.lr
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        # eval mode: the targets route without noise (noisy routing is for training the
+        # networks it spreads the load of; in a target it is only variance).
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False).eval()
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=lr)
@@ -71,16 +73,22 @@ class SAC:
         self.actor.train()
         return routes
 
+    @torch.no_grad()
+    def td_target(self, batch: dict[str, torch.Tensor], next_obs: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """The soft Bellman target; `next_obs` normalized, `alpha` per example."""
+        task, robot = batch["task"], batch["robot"]
+        self.actor.eval()  # the next action as the policy acts: routed without noise
+        next_action, next_logp, _, _ = self.actor(next_obs, task, robot)
+        self.actor.train()
+        tq1, tq2, _ = self.critic_target(next_obs, next_action, task, robot)
+        return batch["reward"] + self.cfg.gamma * (1 - batch["terminal"]) * (torch.min(tq1, tq2) - alpha * next_logp)
+
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg = self.cfg
         obs, next_obs = self.norm(batch["obs"]), self.norm(batch["next_obs"])
         task, robot, action = batch["task"], batch["robot"], batch["action"]
         alpha = self.log_alpha.exp().detach()[task]
-
-        with torch.no_grad():
-            next_action, next_logp, _, _ = self.actor(next_obs, task, robot)
-            tq1, tq2, _ = self.critic_target(next_obs, next_action, task, robot)
-            target = batch["reward"] + cfg.gamma * (1 - batch["terminal"]) * (torch.min(tq1, tq2) - alpha * next_logp)
+        target = self.td_target(batch, next_obs, alpha)
         q1, q2, critic_balance = self.critic(obs, action, task, robot)
         critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target) + cfg.balance_coef * critic_balance
         self.critic_opt.zero_grad(set_to_none=True)
