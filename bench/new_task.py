@@ -6,7 +6,7 @@ same policy architecture is trained on the new task from scratch with the same s
 seed. Both are evaluated every `--eval-every` env steps. Prints `name: value` lines: the
 new task's mean success per arm, seed and step count, the means over seeds, adapted minus
 scratch, and the largest change of any old task's success after adapting (0 when the old
-tasks are untouched). Slow by design: ~20 minutes per seed at the defaults on 2 cores.
+tasks are untouched). Slow by design: ~4 minutes per seed at the defaults on 2 cores.
 Run: python bench/new_task.py --checkpoint runs/<make train run>/checkpoint.pt [--seeds 0 1 2]
 """
 from __future__ import annotations

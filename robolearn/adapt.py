@@ -5,10 +5,11 @@ new tasks route to them. The new experts start as copies of the old experts that
 tasks already route to (sparse upcycling), with a gate that prefers the copy: the new
 tasks start from what the policy does for them now, and train their own copies. Fresh
 experts would never be chosen, because the trained gate's logits for old experts are far
-above a new expert's zero logit, so they would get no gradient. Everything the old tasks use (encoder, shared head or
-their own task heads, old experts, old gate rows, old task and robot embeddings) is
-frozen by zeroing its gradients, so the old tasks' actions are unchanged bit for bit. The critics get the
-same new experts and train freely: they are not used when acting.
+above a new expert's zero logit, so they would get no gradient. Everything the old tasks
+use (encoder, shared head or their own task heads, old experts, old gate rows, old task
+and robot embeddings) is frozen by zeroing its gradients, so the old tasks' actions are
+unchanged bit for bit. The critics get fresh new experts and train freely: they are not
+used when acting.
 """
 from __future__ import annotations
 
