@@ -19,11 +19,11 @@ def test_targets_route_without_noise_while_the_critic_trains_with_it() -> None:
     # Same seed for the action sample; if routing noise were drawn, turning it off would change
     # the random draws and the target.
     torch.manual_seed(1)
-    noisy_layers = agent.td_target(batch, batch["next_obs"], alpha)
+    noisy_layers = agent.td_target(batch, alpha)
     set_routing_noise(agent.actor, False)
     set_routing_noise(agent.critic_target, False)
     torch.manual_seed(1)
-    assert torch.equal(noisy_layers, agent.td_target(batch, batch["next_obs"], alpha))
+    assert torch.equal(noisy_layers, agent.td_target(batch, alpha))
     assert agent.actor.training  # left as it was
     # The critic being trained still routes with noise: the same inputs give different Q.
     q_a = agent.critic(batch["obs"], batch["action"], batch["task"], batch["robot"])[0]

@@ -74,9 +74,9 @@ class SAC:
         return routes
 
     @torch.no_grad()
-    def td_target(self, batch: dict[str, torch.Tensor], next_obs: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """The soft Bellman target; `next_obs` normalized, `alpha` per example."""
-        task, robot = batch["task"], batch["robot"]
+    def td_target(self, batch: dict[str, torch.Tensor], alpha: torch.Tensor) -> torch.Tensor:
+        """The soft Bellman target of a raw batch; `alpha` per example."""
+        task, robot, next_obs = batch["task"], batch["robot"], self.norm(batch["next_obs"])
         self.actor.eval()  # the next action as the policy acts: routed without noise
         next_action, next_logp, _, _ = self.actor(next_obs, task, robot)
         self.actor.train()
@@ -85,10 +85,10 @@ class SAC:
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg = self.cfg
-        obs, next_obs = self.norm(batch["obs"]), self.norm(batch["next_obs"])
+        obs = self.norm(batch["obs"])
         task, robot, action = batch["task"], batch["robot"], batch["action"]
         alpha = self.log_alpha.exp().detach()[task]
-        target = self.td_target(batch, next_obs, alpha)
+        target = self.td_target(batch, alpha)
         q1, q2, critic_balance = self.critic(obs, action, task, robot)
         critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target) + cfg.balance_coef * critic_balance
         self.critic_opt.zero_grad(set_to_none=True)
