@@ -2,6 +2,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -33,11 +34,14 @@ def start_twin(tmp_path: Path) -> Callable[..., subprocess.Popen]:
     procs = []
 
     def start(robot: str, task: str, *overrides: str) -> subprocess.Popen:
-        log = open(tmp_path / f"twin{len(procs)}.log", "w")
+        path = tmp_path / f"twin{len(procs)}.log"
+        log = open(path, "w")
         cli = str(Path(sys.executable).parent / "robolearn")
-        procs.append((subprocess.Popen([cli, "twin", f"robot={robot}", f"task={task}", *overrides], stdout=log,
-                                       stderr=subprocess.STDOUT), log))
-        return procs[-1][0]
+        proc = subprocess.Popen([cli, "twin", f"robot={robot}", f"task={task}", *overrides], stdout=log,
+                                stderr=subprocess.STDOUT)
+        procs.append((proc, log))
+        wait_until_ready(proc, path)
+        return proc
 
     yield start
     for proc, log in procs:
@@ -45,3 +49,17 @@ def start_twin(tmp_path: Path) -> Callable[..., subprocess.Popen]:
         proc.terminate()
         proc.wait(10)
         log.close()
+
+
+def wait_until_ready(twin: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    """The twin prints its banner once connected, just before it publishes. Importing torch and
+    MuJoCo on a busy 2-core machine can take longer than a deploy's wait for the first state,
+    so a test waits for the banner instead of racing the start-up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if twin.poll() is not None:
+            pytest.fail(f"the twin exited with {twin.returncode}:\n{log.read_text()}")
+        if any(line.startswith("twin:") for line in log.read_text().splitlines()):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the twin was not up within {timeout:.0f} s:\n{log.read_text()}")
