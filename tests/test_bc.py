@@ -12,8 +12,9 @@ from demos.recorder import record
 from robolearn.bc_train import build_dataset, compose_bc, load_demos, train_bc
 from robolearn.checkpoint import load_checkpoint
 from robolearn.cli import main
-from robolearn.learners.bc import BC, BCConfig
+from robolearn.learners.bc import BC, BCConfig, PolicyInputs
 from robolearn.policies import PolicyConfig
+from robolearn.spec import STATE_DIM, STATE_SLICES
 from robolearn.train import agent_from_checkpoint
 
 DEMOS = 50
@@ -73,6 +74,28 @@ def test_chunks_pad_past_the_end_and_ensemble_in_time() -> None:
     assert agent.act(state, ids, ids)[0, 0] == pytest.approx(np.average([0.1, 0.4], weights=w))
     w = np.exp(-0.5 * np.arange(3))
     assert agent.act(state, ids, ids)[0, 0] == pytest.approx(np.average([0.1, 0.4, 0.7], weights=w))
+
+
+def test_policy_inputs_drop_slots_and_ignore_where_on_the_table() -> None:
+    inputs = PolicyInputs(["tcp_quat"], planar_invariant=True, obs_dim=STATE_DIM + 2)
+    state = torch.randn(5, STATE_DIM + 2)
+    x = inputs(state)
+    assert x.shape == (5, inputs.dim)
+    moved = state.clone()
+    for name in ("tcp_pos", "obj0_pos", "obj1_pos", "goal_pos"):
+        moved[:, STATE_SLICES[name].start:STATE_SLICES[name].start + 2] += torch.tensor([0.3, -0.2])
+    torch.testing.assert_close(inputs(moved), x)  # same scene shifted across the table: same inputs
+    turned = state.clone()
+    turned[:, STATE_SLICES["tcp_quat"]] *= -1
+    torch.testing.assert_close(inputs(turned), x)  # a dropped slot has no effect
+    raised = state.clone()
+    raised[:, STATE_SLICES["obj0_pos"].stop - 1] += 0.1
+    raised[:, STATE_DIM] += 1.0
+    assert (inputs(raised) != x).any(-1).all()  # heights and padded external inputs are seen
+    everything = PolicyInputs([], planar_invariant=False, obs_dim=STATE_DIM)
+    torch.testing.assert_close(everything(state[:, :STATE_DIM])[:, :STATE_DIM], state[:, :STATE_DIM])
+    with pytest.raises(ValueError, match="algo.drop: unknown state slots \\['hand'\\]; allowed: "):
+        PolicyInputs(["hand"], planar_invariant=True, obs_dim=STATE_DIM)
 
 
 def test_bc_bad_input(tmp_path: Path, demos: Path) -> None:
