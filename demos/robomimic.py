@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from demos.episodes import EpisodeWriter, file_metadata, imported_episode
-from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES
+from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES, canonical_tcp_quat
 from sims.tasks import TASKS
 
 # robosuite env names -> suite tasks (names with no counterpart are kept as they are).
@@ -35,7 +35,7 @@ def robosuite_state(obs: h5py.Group, where: str) -> np.ndarray:
     if "robot0_eef_quat" in obs:
         xyzw = obs["robot0_eef_quat"][()]
         wxyz = np.concatenate([xyzw[:, 3:], xyzw[:, :3]], axis=1)
-        state[:, STATE_SLICES["tcp_quat"]] = wxyz * np.where(wxyz[:, :1] < 0, -1.0, 1.0)
+        state[:, STATE_SLICES["tcp_quat"]] = canonical_tcp_quat(wxyz)
     if "robot0_gripper_qpos" in obs:
         state[:, STATE_SLICES["gripper"]] = np.abs(obs["robot0_gripper_qpos"][()]).sum(axis=1, keepdims=True)
     if "robot0_joint_pos" in obs:

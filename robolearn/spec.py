@@ -6,9 +6,12 @@ an axis-angle vector (3, world frame), gripper (1; -1 open, +1 closed). Each rob
 scales the first six by its maximum step per control tick.
 
 Observation `state`: float32 of length STATE_DIM, laid out as STATE_LAYOUT. Slots a
-task does not use are zero. Quaternions are (w, x, y, z) with w >= 0.
+task does not use are zero. Quaternions are (w, x, y, z); objects' with w >= 0, the
+hand's in the hemisphere of its palm-down pose (canonical_tcp_quat).
 """
 from __future__ import annotations
+
+import numpy as np
 
 ACTION_DIM = 7
 ACTION_LOW, ACTION_HIGH = -1.0, 1.0
@@ -41,3 +44,14 @@ def _slices() -> dict[str, slice]:
 
 STATE_SLICES: dict[str, slice] = _slices()
 STATE_DIM: int = sum(size for _, size, _ in STATE_LAYOUT)
+
+# The hand works palm down: a half turn about x, (w, x, y, z) = (0, 1, 0, 0). There w is
+# near zero, so the w >= 0 rule would flip the observed quaternion between (0, 1, ...) and
+# (0, -1, ...) at every small tilt; the sign is taken relative to this pose instead, which
+# keeps tcp_quat continuous everywhere within 90 degrees of it.
+TCP_QUAT_REFERENCE = np.array([0.0, 1.0, 0.0, 0.0])
+
+
+def canonical_tcp_quat(quat: np.ndarray) -> np.ndarray:
+    """The sign of `quat` (..., 4) in the hemisphere of TCP_QUAT_REFERENCE (same rotation)."""
+    return quat * np.where(quat @ TCP_QUAT_REFERENCE < 0, -1.0, 1.0)[..., None]

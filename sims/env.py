@@ -20,7 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES
+from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES, canonical_tcp_quat
 from sims.backend import CONTROL_DT, BACKENDS, CameraSpec, make_backend
 from sims.controller import EndEffectorController
 from sims.randomization import DRConfig, NoRandomizer, Randomizer, backend_values, make_randomizer
@@ -155,7 +155,7 @@ class RobolearnEnv(gym.Env):
         s[:] = 0.0
         pos, quat = sim.tcp_pose()
         s[STATE_SLICES["tcp_pos"]] = pos
-        s[STATE_SLICES["tcp_quat"]] = quat if quat[0] >= 0 else -quat
+        s[STATE_SLICES["tcp_quat"]] = canonical_tcp_quat(quat)
         s[STATE_SLICES["tcp_vel"]] = sim.tcp_velocity()
         s[STATE_SLICES["gripper"]] = sim.finger_positions().sum()
         s[STATE_SLICES["joint_pos"].start:STATE_SLICES["joint_pos"].start + self.robot.dof] = sim.arm_positions()

@@ -73,6 +73,22 @@ def test_turning_the_hand_keeps_it_in_place(robot: str, backend: str) -> None:
     assert np.linalg.norm(obs["state"][STATE_SLICES["tcp_pos"]] - start) < 0.01
 
 
+@pytest.mark.parametrize("robot,backend", list(itertools.product(ROBOTS, BACKENDS)))
+def test_hand_orientation_is_observed_continuously(robot: str, backend: str) -> None:
+    """tcp_quat moves by small steps while the hand wobbles about its palm-down pose (under a
+    w >= 0 rule it flipped sign there: jumps of 2.0 on every arm)."""
+    env = make("pick_place", robot, backend)
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    quats = [obs["state"][STATE_SLICES["tcp_quat"]]]
+    for _ in range(40):
+        action = rng.uniform(-1, 1, 7) * np.array([1, 1, 1, 0.3, 0.3, 0.3, 1])
+        obs, *_ = env.step(action.astype(np.float32))
+        quats.append(obs["state"][STATE_SLICES["tcp_quat"]])
+    env.close()
+    assert np.abs(np.diff(quats, axis=0)).max() < 0.3
+
+
 def check_expert(task: str, robot: str, backend: str, episodes: int) -> None:
     env = make(task, robot, backend)
     expert = expert_for(env)

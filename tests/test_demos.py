@@ -179,7 +179,7 @@ def _robomimic_file(path: Path, action_dim: int = 7) -> None:
             n = 10 + i
             for obs in ("obs", "next_obs"):
                 g[f"{obs}/robot0_eef_pos"] = rng.normal(size=(n, 3))
-                g[f"{obs}/robot0_eef_quat"] = np.tile([0.0, 0.0, 0.0, -1.0], (n, 1))
+                g[f"{obs}/robot0_eef_quat"] = np.tile([-1.0, 0.0, 0.0, 0.0], (n, 1))  # palm down
                 g[f"{obs}/robot0_gripper_qpos"] = np.tile([0.02, -0.02], (n, 1))
                 g[f"{obs}/object"] = rng.normal(size=(n, 10))
             g["actions"] = rng.uniform(-1, 1, (n, action_dim))
@@ -199,7 +199,7 @@ def test_robomimic_import_maps_observations_and_actions(tmp_path: Path) -> None:
         np.testing.assert_allclose(episode.actions, f["data/demo_1/actions"][()], rtol=1e-6)
         np.testing.assert_allclose(episode.states_obs[:, STATE_SLICES["tcp_pos"]], f["data/demo_1/obs/robot0_eef_pos"][()],
                                    rtol=1e-6)
-    np.testing.assert_array_equal(episode.states_obs[0, STATE_SLICES["tcp_quat"]], [1.0, 0, 0, 0])  # xyzw -> wxyz, w >= 0
+    np.testing.assert_array_equal(episode.states_obs[0, STATE_SLICES["tcp_quat"]], [0.0, 1, 0, 0])  # xyzw -> wxyz, canonical sign
     assert episode.states_obs[0, STATE_SLICES["gripper"]][0] == pytest.approx(0.04)
     bad = tmp_path / "bimanual.hdf5"
     _robomimic_file(bad, action_dim=14)

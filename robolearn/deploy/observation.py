@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robolearn.spec import STATE_DIM, STATE_SLICES
+from robolearn.spec import STATE_DIM, STATE_SLICES, canonical_tcp_quat
 from sims.backend import CameraSpec, make_backend
 from sims.robots import robot_spec
 
@@ -50,7 +50,7 @@ class ObservationBuilder:
         pos, quat = self.model.tcp_pose()
         state = np.zeros(STATE_DIM, np.float32)
         state[STATE_SLICES["tcp_pos"]] = pos
-        state[STATE_SLICES["tcp_quat"]] = quat if quat[0] >= 0 else -quat
+        state[STATE_SLICES["tcp_quat"]] = canonical_tcp_quat(quat)
         state[STATE_SLICES["tcp_vel"]] = self.model.tcp_jacobian()[:3] @ qd
         state[STATE_SLICES["gripper"]] = fingers.sum()
         start = STATE_SLICES["joint_pos"].start
