@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-SCHEMA_VERSION = 1
+# 2 (2026-12-01): tcp_quat in the palm-down hemisphere; SAC networks take relative inputs.
+SCHEMA_VERSION = 2
 REQUIRED = ("schema_version", "config", "learner", "tasks", "robots", "backend", "env_steps")
 
 

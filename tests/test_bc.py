@@ -12,7 +12,8 @@ from demos.recorder import record
 from robolearn.bc_train import build_dataset, compose_bc, load_demos, train_bc
 from robolearn.checkpoint import load_checkpoint
 from robolearn.cli import main
-from robolearn.learners.bc import BC, BCConfig, PolicyInputs
+from robolearn.learners.bc import BC, BCConfig
+from robolearn.policies.inputs import RELATIVE, PolicyInputs
 from robolearn.policies import PolicyConfig
 from robolearn.spec import STATE_DIM, STATE_SLICES
 from robolearn.train import agent_from_checkpoint
@@ -92,6 +93,11 @@ def test_policy_inputs_drop_slots_and_ignore_where_on_the_table() -> None:
     raised[:, STATE_SLICES["obj0_pos"].stop - 1] += 0.1
     raised[:, STATE_DIM] += 1.0
     assert (inputs(raised) != x).any(-1).all()  # heights and padded external inputs are seen
+    reach = state[:, :STATE_DIM].clone()
+    for name in ("obj0_pos", "obj1_pos"):
+        reach[:, STATE_SLICES[name]] = 0.0
+    relative = inputs(torch.cat([reach, state[:, STATE_DIM:]], -1))[:, -3 * len(RELATIVE):]
+    assert relative.count_nonzero(-1).max() == 3  # goal - hand only: vectors to unused slots are zero
     everything = PolicyInputs([], planar_invariant=False, obs_dim=STATE_DIM)
     torch.testing.assert_close(everything(state[:, :STATE_DIM])[:, :STATE_DIM], state[:, :STATE_DIM])
     with pytest.raises(ValueError, match="algo.drop: unknown state slots \\['hand'\\]; allowed: "):

@@ -1,11 +1,33 @@
-"""Multitask SAC with an MoE: routing noise stays out of the Bellman targets."""
+"""Multitask SAC: what its networks see; with an MoE, routing noise stays out of the Bellman targets."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from robolearn.learners.sac import SAC, SACConfig
 from robolearn.policies import PolicyConfig
+from robolearn.policies.inputs import RELATIVE
 from robolearn.policies.moe import set_routing_noise
+from robolearn.spec import STATE_DIM, STATE_SLICES
+
+
+def test_networks_see_the_state_and_the_hand_to_goal_vector() -> None:
+    agent = SAC(PolicyConfig(kind="mlp", hidden=32), SACConfig(), STATE_DIM, 7, 3, 3)
+    state = torch.zeros(2, STATE_DIM)
+    state[:, STATE_SLICES["tcp_pos"]] = torch.tensor([0.5, 0.0, 0.2])
+    state[0, STATE_SLICES["goal_pos"]] = torch.tensor([0.6, 0.1, 0.2])  # a reach state; row 1 has no goal
+    features = agent.norm.inputs(state)
+    assert features.shape == (2, agent.norm.dim) == (2, STATE_DIM + 3 * len(RELATIVE))
+    torch.testing.assert_close(features[:, :STATE_DIM], state)
+    goal_minus_hand = STATE_DIM + 3 * RELATIVE.index(("goal_pos", "tcp_pos"))
+    torch.testing.assert_close(features[:, goal_minus_hand:goal_minus_hand + 3],
+                               torch.tensor([[0.1, 0.1, 0.0], [0.0, 0.0, 0.0]]))
+    # Unused slots (no objects in reach) give zero vectors, not the negated hand position.
+    assert features[:, STATE_DIM:goal_minus_hand].abs().sum() == 0
+    actions = agent.act(state.numpy(), np.zeros(2, int), np.zeros(2, int), deterministic=True)
+    assert actions.shape == (2, 7) and np.abs(actions).max() <= 1
+    absolute_only = SAC(PolicyConfig(kind="mlp", hidden=32), SACConfig(relative_inputs=False), STATE_DIM, 7, 3, 3)
+    assert absolute_only.norm.dim == STATE_DIM
 
 
 def test_targets_route_without_noise_while_the_critic_trains_with_it() -> None:
@@ -26,6 +48,7 @@ def test_targets_route_without_noise_while_the_critic_trains_with_it() -> None:
     assert torch.equal(noisy_layers, agent.td_target(batch, alpha))
     assert agent.actor.training  # left as it was
     # The critic being trained still routes with noise: the same inputs give different Q.
-    q_a = agent.critic(batch["obs"], batch["action"], batch["task"], batch["robot"])[0]
-    q_b = agent.critic(batch["obs"], batch["action"], batch["task"], batch["robot"])[0]
+    obs = agent.norm(batch["obs"])
+    q_a = agent.critic(obs, batch["action"], batch["task"], batch["robot"])[0]
+    q_b = agent.critic(obs, batch["action"], batch["task"], batch["robot"])[0]
     assert not torch.equal(q_a, q_b)

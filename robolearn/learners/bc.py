@@ -20,47 +20,15 @@ from torch import nn
 
 from robolearn.policies import PolicyConfig, build_net
 from robolearn.policies.actor_critic import Conditioner, RunningNorm
-from robolearn.spec import STATE_DIM, STATE_SLICES
+from robolearn.policies.inputs import PolicyInputs
 
 BC_MODELS = ("mlp", "chunk")
-# Object-relative inputs, as robosuite's observations offer them (e.g. cube_to_eef_pos):
-# with a handful of demos, a policy learns "move along goal - hand" far more easily than
-# the same from absolute positions.
-RELATIVE = (("obj0_pos", "tcp_pos"), ("obj1_pos", "tcp_pos"), ("goal_pos", "tcp_pos"), ("goal_pos", "obj0_pos"))
 # Left out of the inputs by default (algo.drop). Joint angles mean different things on
 # different arms. With few demos, the hand velocity and the orientations invite spurious
-# correlations; tcp_quat is worse still: the hand's downward pose is a half turn about x
-# (w = 0), so under the w >= 0 convention its x component jumps between -1 and +1.
-# Measured (pick_place, 15 demos, chunk): 0.10 with them, 0.78 without (docs/benchmarks.md).
+# correlations, and none of the demonstrated tasks turns the hand. Measured (pick_place,
+# 15 demos, chunk): 0.10 with them, 0.78 without (docs/benchmarks.md; measured while
+# tcp_quat still flipped sign at small tilts, see spec.canonical_tcp_quat).
 DROPPED = ("joint_pos", "tcp_vel", "tcp_quat", "obj0_quat", "obj1_quat")
-POSITIONS = ("tcp_pos", "obj0_pos", "obj1_pos", "goal_pos")
-
-
-class PolicyInputs:
-    """What the BC policy sees: the state without the `drop` slots, followed by the RELATIVE
-    differences (zero where a task leaves a slot unused). With `planar_invariant`, only the
-    heights of the POSITIONS are kept, so the policy cannot tie a grasp to where on the table
-    it happened. Inputs past the suite's state layout (padded external tasks) are kept."""
-
-    def __init__(self, drop: list[str], planar_invariant: bool, obs_dim: int):
-        unknown = sorted(set(drop) - set(STATE_SLICES))
-        if unknown:
-            raise ValueError(f"algo.drop: unknown state slots {unknown}; allowed: {', '.join(STATE_SLICES)}")
-        keep: list[int] = []
-        for name, part in STATE_SLICES.items():
-            if name in drop:
-                continue
-            keep += [part.stop - 1] if planar_invariant and name in POSITIONS else range(part.start, part.stop)
-        keep += range(STATE_DIM, obs_dim)
-        self.keep = torch.tensor(keep)
-        self.dim = len(keep) + 3 * len(RELATIVE)
-
-    def __call__(self, state: torch.Tensor) -> torch.Tensor:
-        parts = [state[..., self.keep]]
-        for a, b in RELATIVE:
-            used = state[..., STATE_SLICES[a]].abs().sum(-1, keepdim=True) > 0
-            parts.append((state[..., STATE_SLICES[a]] - state[..., STATE_SLICES[b]]) * used)
-        return torch.cat(parts, dim=-1)
 
 
 @dataclass
@@ -109,9 +77,8 @@ class BC:
             raise ValueError(f"algo.chunk={cfg.chunk}: must be >= 1")
         self.cfg, self.act_dim = cfg, act_dim
         self.horizon = cfg.chunk if cfg.model == "chunk" else 1
-        self.inputs = PolicyInputs(cfg.drop, cfg.planar_invariant, obs_dim)
-        in_dim = self.inputs.dim
-        self.norm = RunningNorm(in_dim)
+        self.norm = RunningNorm(obs_dim, inputs=PolicyInputs(cfg.drop, cfg.planar_invariant, obs_dim))
+        in_dim = self.norm.dim
         self.action_norm = ActionNorm(act_dim)
         self.cond = Conditioner(n_tasks, n_robots, policy.embed_dim)
         self.net = build_net(policy, in_dim, act_dim * self.horizon, self.cond.dim, n_tasks)
@@ -122,7 +89,7 @@ class BC:
         self.reset_episode()
 
     def fit_normalizers(self, obs: np.ndarray, actions: np.ndarray) -> None:
-        obs_t = self.inputs(torch.as_tensor(obs, dtype=torch.float32))
+        obs_t = self.norm.inputs(torch.as_tensor(obs, dtype=torch.float32))
         self.norm.mean.copy_(obs_t.mean(0))
         self.norm.var.copy_(obs_t.var(0, unbiased=False))
         self.norm.count.fill_(len(obs_t))
@@ -130,7 +97,7 @@ class BC:
 
     def _predict(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor,
                  expert_mask: torch.Tensor | None = None, noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, list]:
-        x = self.norm(self.inputs(obs))
+        x = self.norm(obs)
         x = x + noise * torch.randn_like(x)
         out, balance, routes = self.net(x, self.cond(task, robot), task, expert_mask)
         return out.view(len(obs), self.horizon, self.act_dim), balance, routes

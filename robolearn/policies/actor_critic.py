@@ -8,18 +8,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from robolearn.policies import PolicyConfig, build_net
+from robolearn.policies.inputs import PolicyInputs
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
 class RunningNorm(nn.Module):
-    """Observation normalizer; its statistics are buffers, so they travel in the checkpoint."""
+    """Observation normalizer; its statistics are buffers, so they travel in the checkpoint.
+    It takes raw states; with `inputs`, it normalizes what those select and derive from them
+    (`dim` of them), so every caller hands over the same raw state."""
 
-    def __init__(self, dim: int, clip: float = 10.0):
+    def __init__(self, obs_dim: int, clip: float = 10.0, inputs: PolicyInputs | None = None):
         super().__init__()
-        self.clip = clip
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("var", torch.ones(dim))
+        self.clip, self.inputs = clip, inputs
+        self.dim = inputs.dim if inputs else obs_dim
+        self.register_buffer("mean", torch.zeros(self.dim))
+        self.register_buffer("var", torch.ones(self.dim))
         self.register_buffer("count", torch.tensor(1e-4))
         self.frozen = False  # adapting to new tasks: old tasks must see exactly the inputs they learned on
 
@@ -27,6 +31,7 @@ class RunningNorm(nn.Module):
     def update(self, x: torch.Tensor) -> None:
         if self.frozen:
             return
+        x = self.inputs(x) if self.inputs else x
         batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
         total = self.count + n
         delta = batch_mean - self.mean
@@ -35,6 +40,7 @@ class RunningNorm(nn.Module):
         self.count = total
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.inputs(x) if self.inputs else x
         return ((x - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-self.clip, self.clip)
 
 
