@@ -34,11 +34,11 @@ def move(env: gym.Env, obs: dict, target: np.ndarray, grip: float, steps: int) -
     return obs
 
 
-def strike(backend: str, values: dict[str, float], offset: float = 0.0, steps: int = 5) -> np.ndarray:
+def strike(backend: str, values: dict[str, float], offset: float = 0.0, steps: int = 5, seed: int = 0) -> np.ndarray:
     """Strike the puck along +x at full speed with the closed fingers `offset` m to its +y
     side, pull back, and return the puck's displacement."""
     env = make("push", backend, values)
-    obs, _ = env.reset(seed=0)
+    obs, _ = env.reset(seed=seed)
     puck = obs["state"][S["obj0_pos"]].copy()
     obs = move(env, obs, puck + [-0.06, offset, 0.008], 1.0, 40)
     for direction, n in ((1.0, steps), (-1.0, 15)):
@@ -104,13 +104,15 @@ def test_more_friction_slides_less(backend: str, name: str) -> None:
 @backends
 def test_finger_friction_drags_an_off_centre_puck(backend: str) -> None:
     # Struck off centre, the puck glances off toward -y; friction at the fingers drags it
-    # along with them, so grippier fingers deflect it less. At 2.5 cm off centre the blow
-    # glances on both simulators whatever the strike's length (4-8 steps: +4 to +24 mm);
-    # nearer the centre (2 cm) the sign depends on how fast the hand arrives.
-    def sideways(friction: float) -> float:
-        return float(strike(backend, {"finger_friction": friction}, offset=0.025, steps=6)[1])
+    # along with them, so grippier fingers deflect it less. One glancing blow is chaotic: its
+    # effect changed sign with the strike's length and with the CPU (MuJoCo, puck seed 0,
+    # 6 steps: +4 mm on one 2-core VM, +2.6 mm on another), so the claim is checked on the
+    # median over eight puck placements (2026-12-02: MuJoCo +2.0 mm, PyBullet +14.8 mm).
+    def deflection_reduced(seed: int) -> float:
+        return float(strike(backend, {"finger_friction": 2.0}, offset=0.025, steps=6, seed=seed)[1]
+                     - strike(backend, {"finger_friction": 0.3}, offset=0.025, steps=6, seed=seed)[1])
 
-    assert sideways(2.0) > sideways(0.3) + 0.003
+    assert np.median([deflection_reduced(seed) for seed in range(8)]) > 0.001
 
 
 @backends
