@@ -13,8 +13,8 @@ from robolearn.bc_train import build_dataset, compose_bc, load_demos, train_bc
 from robolearn.checkpoint import load_checkpoint
 from robolearn.cli import main
 from robolearn.learners.bc import BC, BCConfig
-from robolearn.policies.inputs import RELATIVE, PolicyInputs
 from robolearn.policies import PolicyConfig
+from robolearn.policies.inputs import RELATIVE, PolicyInputs
 from robolearn.spec import STATE_DIM, STATE_SLICES
 from robolearn.train import agent_from_checkpoint
 

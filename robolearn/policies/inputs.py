@@ -2,9 +2,9 @@
 
 Relative vectors are what robosuite's observations offer (e.g. cube_to_eef_pos): a
 policy learns "move along goal - hand" far more easily than the same from two absolute
-positions. Measured: with few demos (BC, docs/benchmarks.md, few demos) and in multitask
-SAC, where reach learned slowly next to drawer_close from absolute positions alone
-(`make train`: reach 0.63 -> 1.00 over the three arms, docs/benchmarks.md).
+positions. Measured (docs/benchmarks.md): in BC from few demos, and in multitask SAC,
+where reach learned slowly next to drawer_close from absolute positions alone (`make
+train`: reach 0.63 -> 1.00 over the three arms).
 """
 from __future__ import annotations
 
