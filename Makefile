@@ -40,6 +40,7 @@ test: sysdeps venv
 bench: venv
 	$(BIN)/python bench/sim_speed.py
 	$(BIN)/python bench/moe_speed.py
+	$(BIN)/python bench/sac_update.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,10 +1,13 @@
 """Learning comparison at a fixed step budget: MoE against the dense and multi-head baselines.
 
-Trains each policy with the same tasks, robots, steps and seed (multitask SAC, MuJoCo)
-and evaluates it. Prints `name: value` lines: per-policy mean success, per-task
-success, wall time, and MoE's margin over each baseline. Slow by design: at the
-defaults each policy trains for ~10 minutes on 2 cores.
+Trains each policy with the same tasks, robots, steps and seeds (multitask SAC, MuJoCo)
+and evaluates it. Prints `name: value` lines: per-task success and mean success per
+policy and seed, wall time, then over the seeds each policy's mean and standard deviation
+and MoE's margin over each baseline (mean and spread of the per-seed differences: the
+seeds pair the runs). Slow by design: at the defaults each policy trains for 10-20
+minutes per seed on 2 cores.
 Run: python bench/moe_vs_baselines.py [--tasks reach,drawer_close] [--robots panda,kuka,xarm6] [--steps 45000]
+     [--seeds 0,1,2]
 """
 from __future__ import annotations
 
@@ -26,28 +29,34 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=45000)
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--policies", default="moe,mlp,multihead")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
     parser.add_argument("--override", action="append", default=[],
                         help="extra train override for every policy, e.g. policy.task_heads=true (repeatable)")
     args = parser.parse_args()
-    means = {}
-    for policy in args.policies.split(","):
-        with tempfile.TemporaryDirectory() as out:
-            cfg = to_dataclass(compose_train([f"tasks=[{args.tasks}]", f"robots=[{args.robots}]", f"policy={policy}",
-                                              f"total_steps={args.steps}", f"eval_every={args.steps}",
-                                              f"eval_episodes={args.episodes}", f"seed={args.seed}", "logger=none",
-                                              f"out={out}"] + args.override))
-            started = time.perf_counter()
-            results = load_checkpoint(train(cfg))["eval"]
-            print(f"{policy}_wall_s: {time.perf_counter() - started:.0f}")
-        for key, success in results.items():
-            print(f"{policy}/{key}/success: {success:.2f}")
-        means[policy] = float(np.mean(list(results.values())))
-        print(f"{policy}_mean_success: {means[policy]:.3f}")
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    means: dict[str, list[float]] = {}
+    for seed in seeds:
+        for policy in args.policies.split(","):
+            with tempfile.TemporaryDirectory() as out:
+                cfg = to_dataclass(compose_train([f"tasks=[{args.tasks}]", f"robots=[{args.robots}]",
+                                                  f"policy={policy}", f"total_steps={args.steps}",
+                                                  f"eval_every={args.steps}", f"eval_episodes={args.episodes}",
+                                                  f"seed={seed}", "logger=none", f"out={out}"] + args.override))
+                started = time.perf_counter()
+                results = load_checkpoint(train(cfg))["eval"]
+                print(f"{policy}_seed{seed}_wall_s: {time.perf_counter() - started:.0f}")
+            for key, success in results.items():
+                print(f"{policy}_seed{seed}/{key}/success: {success:.2f}")
+            means.setdefault(policy, []).append(float(np.mean(list(results.values()))))
+            print(f"{policy}_seed{seed}_mean_success: {means[policy][-1]:.3f}", flush=True)
+    for policy, values in means.items():
+        print(f"{policy}_mean_success: {np.mean(values):.3f}")
+        print(f"{policy}_std_over_seeds: {np.std(values):.3f}")
     for baseline in ("mlp", "multihead"):
         if "moe" in means and baseline in means:
-            print(f"moe_minus_{baseline}: {means['moe'] - means[baseline]:+.3f}")
-
+            margins = np.subtract(means["moe"], means[baseline])
+            print(f"moe_minus_{baseline}: {margins.mean():+.3f}")
+            print(f"moe_minus_{baseline}_std_over_seeds: {margins.std():.3f}")
 
 if __name__ == "__main__":
     main()
