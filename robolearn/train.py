@@ -24,6 +24,7 @@ from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import TrainConfig
 from robolearn.envs import N_ROBOT_IDS, N_TASK_IDS, check_names, combos_for, make_env, task_ids
 from robolearn.evaluate import evaluate, format_success
+from robolearn.expert_demos import check_demo_settings, expert_replay, mixed_batch
 from robolearn.learners import Agent
 from robolearn.learners.bc import BC, BCConfig
 from robolearn.learners.ppo import PPO, PPOConfig
@@ -70,12 +71,16 @@ class EnvRunner:
 
     def __init__(self, combos: list[tuple[str, str]], envs: list[gym.Env], seed: int, logger: Logger):
         self.combos, self.envs, self.logger = combos, envs, logger
-        obs = [env.reset(seed=seed + 1000 * i)[0] for i, env in enumerate(envs)]
+        self.recent = [deque(maxlen=20) for _ in envs]
+        self.restart(seed)
+
+    def restart(self, seed: int) -> None:
+        """Reset every env (seeded) and forget the episodes in progress."""
+        obs = [env.reset(seed=seed + 1000 * i)[0] for i, env in enumerate(self.envs)]
         self.states = np.stack([o["state"] for o in obs])
         self.task = np.array([o["task_id"] for o in obs])
         self.robot = np.array([o["robot_id"] for o in obs])
-        self.success, self.returns = np.zeros(len(envs), bool), np.zeros(len(envs))
-        self.recent = [deque(maxlen=20) for _ in envs]
+        self.success, self.returns = np.zeros(len(self.envs), bool), np.zeros(len(self.envs))
 
     def step(self, actions: np.ndarray, env_steps: int) -> tuple[np.ndarray, ...]:
         """Returns (reward, terminated, truncated, next_state); `next_state` is the
@@ -126,6 +131,8 @@ def train(cfg: TrainConfig) -> Path:
     check_names(cfg.tasks, cfg.robots, cfg.backend)
     if cfg.algo.name not in ALGOS:
         raise ValueError(f"algo={cfg.algo.name!r}; allowed: {', '.join(ALGOS)}")
+    if isinstance(cfg.algo, SACConfig):
+        check_demo_settings(cfg.algo.demo_episodes, cfg.algo.demo_ratio, cfg.tasks)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -233,6 +240,13 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
     """Runs to `total_steps`; returns the probe of recent (states, task, robot) for routing stats."""
     n = len(runner.envs)
     buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + n), STATE_DIM, ACTION_DIM)
+    demos = None
+    if cfg.algo.demo_episodes:
+        # Expert steps do not count toward total_steps: every policy compared at a budget gets the same ones.
+        demos = expert_replay(runner.envs, cfg.algo.demo_episodes, cfg.seed)
+        runner.restart(cfg.seed)
+        if not cfg.resume:  # a resumed normalizer has seen them already
+            agent.norm.update(torch.from_numpy(demos.obs))
     # A resumed run has no replay: it refills with the policy's own actions, not random ones.
     warmup_until = steps_done() + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
     owed_updates = 0.0
@@ -253,7 +267,7 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
         if steps_done() + n >= warmup_until and buffer.size >= cfg.algo.batch_size:
             owed_updates += n * cfg.algo.updates_per_step
             while owed_updates >= 1.0:
-                metrics = agent.update(buffer.sample(cfg.algo.batch_size, rng))
+                metrics = agent.update(mixed_batch(buffer, demos, cfg.algo.batch_size, cfg.algo.demo_ratio, rng))
                 owed_updates -= 1.0
                 if agent.updates % LOSS_LOG_EVERY == 0:
                     logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())

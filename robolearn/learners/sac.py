@@ -34,6 +34,10 @@ class SACConfig:
     # Add hand-to-object and hand-to-goal vectors to the inputs (robolearn.policies.inputs):
     # reach in `make train` 0.63 -> 1.00 over the three arms.
     relative_inputs: bool = True
+    # Scripted-expert episodes per task x robot kept as a second replay buffer, and the share
+    # of every batch drawn from it (robolearn/expert_demos.py); 0 trains from scratch.
+    demo_episodes: int = 0
+    demo_ratio: float = 0.5
 
 
 class SAC:

@@ -1,0 +1,61 @@
+"""Scripted-expert demonstrations as replay for off-policy RL (RLPD, Ball et al. 2023).
+
+Each task's scripted expert (sims.experts) runs whole episodes in the training envs;
+their transitions go to a replay buffer of their own, and every SAC batch draws a fixed
+share from it (`mixed_batch`). The critic learns what the expert's actions are worth
+and the actor climbs toward them, so tasks whose rewards random exploration rarely
+finds (lift, stack, pour) get a start without changing the RL objective.
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from robolearn.envs import is_external
+from robolearn.learners.replay import ReplayBuffer
+from robolearn.spec import ACTION_DIM, STATE_DIM
+from sims.experts import expert_for
+
+
+def check_demo_settings(episodes: int, ratio: float, tasks: list[str]) -> None:
+    """Errors that name the setting, raised before a run starts."""
+    if episodes < 0:
+        raise ValueError(f"algo.demo_episodes={episodes}: must be >= 0")
+    if episodes and not 0.0 < ratio < 1.0:
+        raise ValueError(f"algo.demo_ratio={ratio}: must be in (0, 1)")
+    external = [task for task in tasks if is_external(task)]
+    if episodes and external:
+        raise ValueError(f"algo.demo_episodes={episodes}: {external} have no scripted expert; "
+                         "use 0 or suite tasks only")
+
+
+def expert_replay(envs: list[gym.Env], episodes: int, seed: int) -> ReplayBuffer:
+    """`episodes` full expert episodes in each env (to the time limit, so the buffer also
+    shows holding a success), as one replay buffer. The envs are left mid-episode: reset them."""
+    steps: list[tuple] = []
+    for i, env in enumerate(tqdm(envs, desc="expert demos", unit="env", mininterval=1.0, leave=False)):
+        expert = expert_for(env)
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=seed + 1000 * i + episode)
+            done = False
+            while not done:
+                action = np.clip(expert(obs), -1.0, 1.0).astype(np.float32)
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                steps.append((obs["state"], action, reward, next_obs["state"], float(terminated), obs["task_id"],
+                              obs["robot_id"]))
+                obs, done = next_obs, terminated or truncated
+    buffer = ReplayBuffer(len(steps), STATE_DIM, ACTION_DIM)
+    buffer.add(*(np.asarray(column) for column in zip(*steps)))
+    return buffer
+
+
+def mixed_batch(online: ReplayBuffer, demos: ReplayBuffer | None, batch_size: int, demo_ratio: float,
+                rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """A batch with `demo_ratio` of its transitions from `demos` and the rest from `online`."""
+    if demos is None:
+        return online.sample(batch_size, rng)
+    n_demo = int(round(batch_size * demo_ratio))
+    from_demos, from_online = demos.sample(n_demo, rng), online.sample(batch_size - n_demo, rng)
+    return {name: torch.cat([from_demos[name], from_online[name]]) for name in ReplayBuffer.FIELDS}

@@ -1,0 +1,61 @@
+"""Scripted-expert episodes as SAC replay: whole successful episodes, a fixed share per batch."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robolearn.config import compose_train, to_dataclass
+from robolearn.envs import make_env
+from robolearn.expert_demos import check_demo_settings, expert_replay, mixed_batch
+from robolearn.learners.replay import ReplayBuffer
+from robolearn.spec import ACTION_DIM, STATE_DIM
+from robolearn.train import train
+
+
+def test_expert_episodes_are_whole_successful_and_in_range() -> None:
+    env = make_env("reach", "xarm6", "mujoco", ["reach"])
+    buffer = expert_replay([env], episodes=2, seed=0)
+    horizon = env.spec.max_episode_steps
+    assert buffer.size == 2 * horizon
+    assert np.abs(buffer.action[:buffer.size]).max() <= 1.0
+    # Consecutive steps chain within each episode: the next state is the following state.
+    for start in (0, horizon):
+        episode = slice(start, start + horizon - 1)
+        np.testing.assert_array_equal(buffer.next_obs[episode], buffer.obs[start + 1:start + horizon])
+        # The reach reward is highest at the goal: the expert ends each episode near the top.
+        assert buffer.reward[start + horizon - 1] > buffer.reward[start]
+    assert set(buffer.robot[:buffer.size]) == {env.unwrapped.robot_id}
+    env.close()
+
+
+def test_mixed_batch_takes_its_share_from_the_demos() -> None:
+    rng = np.random.default_rng(0)
+    online, demos = ReplayBuffer(100, STATE_DIM, ACTION_DIM), ReplayBuffer(100, STATE_DIM, ACTION_DIM)
+    for buffer, task in ((online, 1), (demos, 2)):
+        n = 50
+        buffer.add(np.zeros((n, STATE_DIM)), np.zeros((n, ACTION_DIM)), np.zeros(n), np.zeros((n, STATE_DIM)),
+                   np.zeros(n), np.full(n, task), np.zeros(n))
+    batch = mixed_batch(online, demos, 64, 0.25, rng)
+    assert (batch["task"] == 2).sum() == 16 and (batch["task"] == 1).sum() == 48
+    assert (mixed_batch(online, None, 64, 0.25, rng)["task"] == 1).all()
+
+
+@pytest.mark.parametrize("episodes, ratio, tasks, field", [(-1, 0.5, ["reach"], "algo.demo_episodes"),
+                                                          (2, 1.0, ["reach"], "algo.demo_ratio"),
+                                                          (2, 0.5, ["gym:Pendulum-v1"], "algo.demo_episodes")])
+def test_bad_demo_settings_name_the_field(episodes: int, ratio: float, tasks: list[str], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        check_demo_settings(episodes, ratio, tasks)
+
+
+def test_training_with_demos_runs_and_rejects_bad_settings_before_writing(tmp_path: Path) -> None:
+    tiny = ["tasks=[reach]", "robots=[panda]", "logger=none", "policy.hidden=32", "policy.expert_hidden=16",
+            "policy.n_experts=4", "algo.batch_size=32", "algo.warmup_steps=100", "eval_episodes=1", "threads=1",
+            "total_steps=200", "eval_every=200"]
+    with pytest.raises(ValueError, match="algo.demo_ratio"):
+        train(to_dataclass(compose_train(tiny + ["algo.demo_episodes=1", "algo.demo_ratio=0", f"out={tmp_path}/bad"])))
+    assert not (tmp_path / "bad").exists()
+    path = train(to_dataclass(compose_train(tiny + ["algo.demo_episodes=1", f"out={tmp_path}/ok"])))
+    assert path.exists()
