@@ -2,15 +2,14 @@
 
 Each task's scripted expert (sims.experts) runs whole episodes in the training envs;
 their transitions go to a replay buffer of their own, and every SAC batch draws a fixed
-share from it (`mixed_batch`). The critic learns what the expert's actions are worth
+share from it (`robolearn.learners.replay.mixed_batch`). The critic learns what the expert's actions are worth
 and the actor climbs toward them, so tasks whose rewards random exploration rarely
-finds (lift, stack, pour) get a start without changing the RL objective.
+finds (lift, stack) get a start without changing the RL objective.
 """
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from robolearn.envs import is_external
@@ -50,12 +49,3 @@ def expert_replay(envs: list[gym.Env], episodes: int, seed: int) -> ReplayBuffer
     buffer.add(*(np.asarray(column) for column in zip(*steps)))
     return buffer
 
-
-def mixed_batch(online: ReplayBuffer, demos: ReplayBuffer | None, batch_size: int, demo_ratio: float,
-                rng: np.random.Generator) -> dict[str, torch.Tensor]:
-    """A batch with `demo_ratio` of its transitions from `demos` and the rest from `online`."""
-    if demos is None:
-        return online.sample(batch_size, rng)
-    n_demo = int(round(batch_size * demo_ratio))
-    from_demos, from_online = demos.sample(n_demo, rng), online.sample(batch_size - n_demo, rng)
-    return {name: torch.cat([from_demos[name], from_online[name]]) for name in ReplayBuffer.FIELDS}

@@ -24,11 +24,11 @@ from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import TrainConfig
 from robolearn.envs import N_ROBOT_IDS, N_TASK_IDS, check_names, combos_for, make_env, task_ids
 from robolearn.evaluate import evaluate, format_success
-from robolearn.expert_demos import check_demo_settings, expert_replay, mixed_batch
+from robolearn.expert_demos import check_demo_settings, expert_replay
 from robolearn.learners import Agent
 from robolearn.learners.bc import BC, BCConfig
 from robolearn.learners.ppo import PPO, PPOConfig
-from robolearn.learners.replay import ReplayBuffer
+from robolearn.learners.replay import ReplayBuffer, mixed_batch
 from robolearn.learners.sac import SAC, SACConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
@@ -267,7 +267,7 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
         if steps_done() + n >= warmup_until and buffer.size >= cfg.algo.batch_size:
             owed_updates += n * cfg.algo.updates_per_step
             while owed_updates >= 1.0:
-                metrics = agent.update(mixed_batch(buffer, demos, cfg.algo.batch_size, cfg.algo.demo_ratio, rng))
+                metrics = agent.update(mixed_batch(buffer, demos, cfg.algo.demo_ratio, cfg.algo.batch_size, rng))
                 owed_updates -= 1.0
                 if agent.updates % LOSS_LOG_EVERY == 0:
                     logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())

@@ -8,8 +8,8 @@ import pytest
 
 from robolearn.config import compose_train, to_dataclass
 from robolearn.envs import make_env
-from robolearn.expert_demos import check_demo_settings, expert_replay, mixed_batch
-from robolearn.learners.replay import ReplayBuffer
+from robolearn.expert_demos import check_demo_settings, expert_replay
+from robolearn.learners.replay import ReplayBuffer, mixed_batch
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from robolearn.train import train
 
@@ -37,9 +37,9 @@ def test_mixed_batch_takes_its_share_from_the_demos() -> None:
         n = 50
         buffer.add(np.zeros((n, STATE_DIM)), np.zeros((n, ACTION_DIM)), np.zeros(n), np.zeros((n, STATE_DIM)),
                    np.zeros(n), np.full(n, task), np.zeros(n))
-    batch = mixed_batch(online, demos, 64, 0.25, rng)
+    batch = mixed_batch(online, demos, 0.25, 64, rng)
     assert (batch["task"] == 2).sum() == 16 and (batch["task"] == 1).sum() == 48
-    assert (mixed_batch(online, None, 64, 0.25, rng)["task"] == 1).all()
+    assert (mixed_batch(online, None, 0.25, 64, rng)["task"] == 1).all()
 
 
 @pytest.mark.parametrize("episodes, ratio, tasks, field", [(-1, 0.5, ["reach"], "algo.demo_episodes"),

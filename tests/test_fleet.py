@@ -18,7 +18,8 @@ from robolearn.config import to_dataclass
 from robolearn.evaluate import evaluate
 from robolearn.fleet.config import compose_fleet
 from robolearn.fleet.learner import REPLAY_NAME, actor_layout, run_fleet
-from robolearn.fleet.pool import load_pooled, mixed_batch
+from robolearn.fleet.pool import load_pooled
+from robolearn.learners.replay import mixed_batch
 from robolearn.learners.ppo import gae, vtrace
 from robolearn.train import agent_from_checkpoint
 

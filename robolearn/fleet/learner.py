@@ -35,8 +35,8 @@ from robolearn.envs import check_names
 from robolearn.evaluate import evaluate, format_success
 from robolearn.fleet.actor import TRANSITION_KEYS, ExperienceActor
 from robolearn.fleet.config import FleetConfig
-from robolearn.fleet.pool import PerRobotStats, load_pooled, mixed_batch
-from robolearn.learners.replay import ReplayBuffer
+from robolearn.fleet.pool import PerRobotStats, load_pooled
+from robolearn.learners.replay import ReplayBuffer, mixed_batch
 from robolearn.learners.ppo import PPO, vtrace
 from robolearn.learners.sac import SAC
 from robolearn.logger import Logger

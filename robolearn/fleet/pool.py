@@ -42,15 +42,6 @@ def load_pooled(paths: list[str], tasks: list[str]) -> ReplayBuffer:
     return buffer
 
 
-def mixed_batch(live: ReplayBuffer, pooled: ReplayBuffer | None, ratio: float, size: int,
-                rng: np.random.Generator) -> dict[str, torch.Tensor]:
-    if pooled is None or ratio <= 0:
-        return live.sample(size, rng)
-    n_pooled = int(round(size * ratio))
-    a, b = live.sample(size - n_pooled, rng), pooled.sample(n_pooled, rng)
-    return {k: torch.cat([a[k], b[k]]) for k in a}
-
-
 class PerRobotStats:
     def __init__(self) -> None:
         self.norms: dict[str, RunningNorm] = {}

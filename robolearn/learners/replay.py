@@ -48,3 +48,14 @@ class ReplayBuffer:
             for key in self.FIELDS:
                 getattr(self, key)[:n] = data[key][-n:]
             self.size, self.cursor = n, int(data["cursor"]) % self.capacity if n == self.capacity else n
+
+
+def mixed_batch(live: ReplayBuffer, extra: ReplayBuffer | None, ratio: float, size: int,
+                rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """A batch of `size` with `ratio` of it from `extra` (demos, pooled datasets) and the rest
+    from `live`; all from `live` without `extra`."""
+    if extra is None or ratio <= 0:
+        return live.sample(size, rng)
+    n_extra = int(round(size * ratio))
+    a, b = live.sample(size - n_extra, rng), extra.sample(n_extra, rng)
+    return {k: torch.cat([a[k], b[k]]) for k in a}
