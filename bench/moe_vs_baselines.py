@@ -58,5 +58,6 @@ def main() -> None:
             print(f"moe_minus_{baseline}: {margins.mean():+.3f}")
             print(f"moe_minus_{baseline}_std_over_seeds: {margins.std():.3f}")
 
+
 if __name__ == "__main__":
     main()
