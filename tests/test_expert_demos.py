@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from robolearn.checkpoint import load_checkpoint
 from robolearn.config import compose_train, to_dataclass
 from robolearn.envs import make_env
 from robolearn.expert_demos import check_demo_settings, expert_replay
@@ -58,4 +59,8 @@ def test_training_with_demos_runs_and_rejects_bad_settings_before_writing(tmp_pa
         train(to_dataclass(compose_train(tiny + ["algo.demo_episodes=1", "algo.demo_ratio=0", f"out={tmp_path}/bad"])))
     assert not (tmp_path / "bad").exists()
     path = train(to_dataclass(compose_train(tiny + ["algo.demo_episodes=1", f"out={tmp_path}/ok"])))
-    assert path.exists()
+    # The normalizer saw the expert episode's states as well as the 200 online ones.
+    env = make_env("reach", "panda", "mujoco", ["reach"])
+    horizon = env.spec.max_episode_steps
+    env.close()
+    assert load_checkpoint(path)["learner"]["norm"]["count"] == pytest.approx(200 + horizon, abs=1e-3)
