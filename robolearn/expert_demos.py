@@ -4,7 +4,7 @@ Each task's scripted expert (sims.experts) runs whole episodes in the training e
 their transitions go to a replay buffer of their own, and every SAC batch draws a fixed
 share from it (`robolearn.learners.replay.mixed_batch`). The critic learns what the expert's actions are worth
 and the actor climbs toward them, so tasks whose rewards random exploration rarely
-finds (lift, stack) get a start without changing the RL objective.
+finds (lift, pour) get a start without changing the RL objective.
 """
 from __future__ import annotations
 
