@@ -16,6 +16,7 @@ from robolearn.envs import is_external
 from robolearn.learners.replay import ReplayBuffer
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from sims.experts import expert_for
+from sims.rollout import run_episode
 
 
 def check_demo_settings(episodes: int, ratio: float, tasks: list[str]) -> None:
@@ -34,17 +35,16 @@ def expert_replay(envs: list[gym.Env], episodes: int, seed: int) -> ReplayBuffer
     """`episodes` full expert episodes in each env (to the time limit, so the buffer also
     shows holding a success), as one replay buffer. The envs are left mid-episode: reset them."""
     steps: list[tuple] = []
+
+    def keep(obs: dict, action: np.ndarray, reward: float, next_obs: dict, terminated: bool) -> None:
+        steps.append((obs["state"], action, reward, next_obs["state"], float(terminated), obs["task_id"],
+                      obs["robot_id"]))
+
     for i, env in enumerate(tqdm(envs, desc="expert demos", unit="env", mininterval=1.0, leave=False)):
         expert = expert_for(env)
         for episode in range(episodes):
-            obs, _ = env.reset(seed=seed + 1000 * i + episode)
-            done = False
-            while not done:
-                action = np.clip(expert(obs), -1.0, 1.0).astype(np.float32)
-                next_obs, reward, terminated, truncated, _ = env.step(action)
-                steps.append((obs["state"], action, reward, next_obs["state"], float(terminated), obs["task_id"],
-                              obs["robot_id"]))
-                obs, done = next_obs, terminated or truncated
+            run_episode(env, lambda obs: np.clip(expert(obs), -1.0, 1.0).astype(np.float32),
+                        seed + 1000 * i + episode, on_step=keep)
     buffer = ReplayBuffer(len(steps), STATE_DIM, ACTION_DIM)
     buffer.add(*(np.asarray(column) for column in zip(*steps)))
     return buffer

@@ -11,12 +11,18 @@ from sims.experts import expert_for
 from sims.tasks import env_id
 
 
-def run_episode(env: gym.Env, policy: Callable[[dict], np.ndarray], seed: int, stop_on_success: bool = False) -> tuple[bool, int]:
-    """Success if any step succeeded (the suite's convention); returns (success, steps)."""
+def run_episode(env: gym.Env, policy: Callable[[dict], np.ndarray], seed: int, stop_on_success: bool = False,
+                on_step: Callable[[dict, np.ndarray, float, dict, bool], None] | None = None) -> tuple[bool, int]:
+    """Success if any step succeeded (the suite's convention); returns (success, steps).
+    `on_step(obs, action, reward, next_obs, terminated)` sees every transition."""
     obs, info = env.reset(seed=seed)
     success, steps, done = bool(info["success"]), 0, False
     while not done and not (stop_on_success and success):
-        obs, _, terminated, truncated, info = env.step(policy(obs))
+        action = policy(obs)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        if on_step:
+            on_step(obs, action, reward, next_obs, terminated)
+        obs = next_obs
         success |= bool(info["success"])
         steps += 1
         done = terminated or truncated
