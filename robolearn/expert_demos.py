@@ -31,10 +31,13 @@ def check_demo_settings(episodes: int, ratio: float, tasks: list[str]) -> None:
                          "use 0 or suite tasks only")
 
 
-def expert_replay(envs: list[gym.Env], episodes: int, seed: int) -> ReplayBuffer:
+def expert_replay(envs: list[gym.Env], episodes: int, seed: int, noise: float = 0.0) -> ReplayBuffer:
     """`episodes` full expert episodes in each env (to the time limit, so the buffer also
-    shows holding a success), as one replay buffer. The envs are left mid-episode: reset them."""
+    shows holding a success), as one replay buffer. Gaussian `noise` is added to every action
+    and the executed action is kept: the episodes then also show the expert recovering from
+    states a little off its path. The envs are left mid-episode: reset them."""
     steps: list[tuple] = []
+    rng = np.random.default_rng(seed)
 
     def keep(obs: dict, action: np.ndarray, reward: float, next_obs: dict, terminated: bool) -> None:
         steps.append((obs["state"], action, reward, next_obs["state"], float(terminated), obs["task_id"],
@@ -43,7 +46,8 @@ def expert_replay(envs: list[gym.Env], episodes: int, seed: int) -> ReplayBuffer
     for i, env in enumerate(tqdm(envs, desc="expert demos", unit="env", mininterval=1.0, leave=False)):
         expert = expert_for(env)
         for episode in range(episodes):
-            run_episode(env, lambda obs: np.clip(expert(obs), -1.0, 1.0).astype(np.float32),
+            run_episode(env, lambda obs: np.clip(expert(obs) + noise * rng.standard_normal(ACTION_DIM), -1.0,
+                                                 1.0).astype(np.float32),
                         seed + 1000 * i + episode, on_step=keep)
     buffer = ReplayBuffer(len(steps), STATE_DIM, ACTION_DIM)
     buffer.add(*(np.asarray(column) for column in zip(*steps)))

@@ -243,7 +243,7 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
     demos = None
     if cfg.algo.demo_episodes:
         # Expert steps do not count toward total_steps: every policy compared at a budget gets the same ones.
-        demos = expert_replay(runner.envs, cfg.algo.demo_episodes, cfg.seed)
+        demos = expert_replay(runner.envs, cfg.algo.demo_episodes, cfg.seed, cfg.algo.demo_noise)
         runner.restart(cfg.seed)
         if not cfg.resume:  # a resumed normalizer has seen them already
             agent.norm.update(torch.from_numpy(demos.obs))
@@ -267,7 +267,8 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
         if steps_done() + n >= warmup_until and buffer.size >= cfg.algo.batch_size:
             owed_updates += n * cfg.algo.updates_per_step
             while owed_updates >= 1.0:
-                metrics = agent.update(mixed_batch(buffer, demos, cfg.algo.demo_ratio, cfg.algo.batch_size, rng))
+                batch = mixed_batch(buffer, demos, cfg.algo.demo_ratio, cfg.algo.batch_size, rng)
+                metrics = agent.update(batch, batch["extra"] if demos is not None else None)
                 owed_updates -= 1.0
                 if agent.updates % LOSS_LOG_EVERY == 0:
                     logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from robolearn.checkpoint import load_checkpoint
 from robolearn.config import compose_train, to_dataclass
@@ -40,7 +41,9 @@ def test_mixed_batch_takes_its_share_from_the_demos() -> None:
                    np.zeros(n), np.full(n, task), np.zeros(n))
     batch = mixed_batch(online, demos, 0.25, 64, rng)
     assert (batch["task"] == 2).sum() == 16 and (batch["task"] == 1).sum() == 48
-    assert (mixed_batch(online, None, 0.25, 64, rng)["task"] == 1).all()
+    assert torch.equal(batch["extra"], batch["task"] == 2)  # the rows SAC clones
+    live_only = mixed_batch(online, None, 0.25, 64, rng)
+    assert (live_only["task"] == 1).all() and not live_only["extra"].any()
 
 
 @pytest.mark.parametrize("episodes, ratio, tasks, field", [(-1, 0.5, ["reach"], "algo.demo_episodes"),

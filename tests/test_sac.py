@@ -52,3 +52,31 @@ def test_targets_route_without_noise_while_the_critic_trains_with_it() -> None:
     q_a = agent.critic(obs, batch["action"], batch["task"], batch["robot"])[0]
     q_b = agent.critic(obs, batch["action"], batch["task"], batch["robot"])[0]
     assert not torch.equal(q_a, q_b)
+
+
+def _demo_batch(n: int, expert_action: torch.Tensor) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return {"obs": torch.randn(n, STATE_DIM, generator=generator), "action": expert_action.expand(n, -1),
+            "reward": torch.zeros(n), "next_obs": torch.randn(n, STATE_DIM, generator=generator),
+            "terminal": torch.zeros(n), "task": torch.zeros(n, dtype=torch.long), "robot": torch.zeros(n, dtype=torch.long)}
+
+
+def test_demo_cloning_pulls_the_mode_to_the_expert_action() -> None:
+    torch.manual_seed(0)
+    expert_action = torch.tensor([0.6, -0.4, 0.2, 0.0, 0.0, 0.0, -0.8])
+    batch = _demo_batch(64, expert_action)
+    demo_rows = torch.arange(64) < 32
+
+    def mode_error(coef: float) -> float:
+        torch.manual_seed(1)
+        agent = SAC(PolicyConfig(kind="mlp", hidden=32), SACConfig(demo_bc_coef=coef), STATE_DIM, 7, 3, 3)
+        for _ in range(300):
+            metrics = agent.update(batch, demo_rows)
+        assert np.isfinite(list(metrics.values())).all()
+        actions = agent.act(batch["obs"].numpy(), np.zeros(64, int), np.zeros(64, int), deterministic=True)
+        return float(np.abs(actions[demo_rows.numpy()] - expert_action.numpy()).mean())
+
+    assert mode_error(10.0) < 0.05 < mode_error(0.0)
+    # An all-live batch adds no cloning term (and no NaN from an empty mean).
+    agent = SAC(PolicyConfig(kind="mlp", hidden=32), SACConfig(demo_bc_coef=10.0), STATE_DIM, 7, 3, 3)
+    assert np.isfinite(list(agent.update(batch, torch.zeros(64, dtype=torch.bool)).values())).all()

@@ -53,9 +53,9 @@ class ReplayBuffer:
 def mixed_batch(live: ReplayBuffer, extra: ReplayBuffer | None, ratio: float, size: int,
                 rng: np.random.Generator) -> dict[str, torch.Tensor]:
     """A batch of `size` with `ratio` of it from `extra` (demos, pooled datasets) and the rest
-    from `live`; all from `live` without `extra`."""
-    if extra is None or ratio <= 0:
-        return live.sample(size, rng)
-    n_extra = int(round(size * ratio))
-    a, b = live.sample(size - n_extra, rng), extra.sample(n_extra, rng)
-    return {k: torch.cat([a[k], b[k]]) for k in a}
+    from `live`; all from `live` without `extra`. Its boolean "extra" marks the rows from `extra`."""
+    n_extra = int(round(size * ratio)) if extra is not None and ratio > 0 else 0
+    batch = live.sample(size - n_extra, rng)
+    if n_extra:
+        batch = {k: torch.cat([batch[k], v]) for k, v in extra.sample(n_extra, rng).items()}
+    return batch | {"extra": torch.arange(size) >= size - n_extra}

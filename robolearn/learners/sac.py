@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from robolearn.policies import PolicyConfig
-from robolearn.policies.actor_critic import Actor, RunningNorm, TwinCritic
+from robolearn.policies.actor_critic import Actor, RunningNorm, TwinCritic, squashed_sample
 from robolearn.policies.inputs import PolicyInputs
 
 
@@ -38,6 +38,11 @@ class SACConfig:
     # of every batch drawn from it (robolearn/expert_demos.py); 0 trains from scratch.
     demo_episodes: int = 0
     demo_ratio: float = 0.5
+    demo_noise: float = 0.1  # Gaussian noise on the expert's actions while recording
+    # Weight of behaviour cloning on the demo rows, added to the actor's loss (as in Nair et
+    # al. 2018 and TD3+BC): the actor copies the expert where it has shown the way and learns
+    # from the critic alone elsewhere.
+    demo_bc_coef: float = 100.0
 
 
 class SAC:
@@ -93,7 +98,9 @@ class SAC:
         tq1, tq2, _ = self.critic_target(next_obs, next_action, task, robot)
         return batch["reward"] + self.cfg.gamma * (1 - batch["terminal"]) * (torch.min(tq1, tq2) - alpha * next_logp)
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def update(self, batch: dict[str, torch.Tensor], demo_rows: torch.Tensor | None = None) -> dict[str, float]:
+        """One gradient step of critic, actor and temperatures; `demo_rows` (boolean per row)
+        marks the expert transitions that the actor also clones."""
         cfg = self.cfg
         obs = self.norm(batch["obs"])
         task, robot, action = batch["task"], batch["robot"], batch["action"]
@@ -105,11 +112,17 @@ class SAC:
         critic_loss.backward()
         self.critic_opt.step()
 
-        new_action, logp, actor_balance, _ = self.actor(obs, task, robot)
+        mean, log_std, actor_balance, _ = self.actor.distribution(obs, task, robot)
+        new_action, logp = squashed_sample(mean, log_std)
         self.critic.requires_grad_(False)
         pq1, pq2, _ = self.critic(obs, new_action, task, robot)
         self.critic.requires_grad_(True)
         actor_loss = (alpha * logp - torch.min(pq1, pq2)).mean() + cfg.balance_coef * actor_balance
+        if demo_rows is not None and demo_rows.any() and cfg.demo_bc_coef > 0:
+            # On the mode, not a sample: cloning a sample would also shrink the spread, against
+            # the entropy target, and the temperature would grow without bound.
+            error = ((torch.tanh(mean[demo_rows]) - action[demo_rows]) ** 2).sum(-1)
+            actor_loss = actor_loss + cfg.demo_bc_coef * error.mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()

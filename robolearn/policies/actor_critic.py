@@ -77,8 +77,13 @@ class Actor(nn.Module):
         mean, log_std, balance, routes = self.distribution(obs, task, robot, expert_mask)
         if deterministic:
             return torch.tanh(mean), torch.zeros_like(mean[:, 0]), balance, routes
-        pre = mean + log_std.exp() * torch.randn_like(mean)
-        return torch.tanh(pre), squashed_log_prob(pre, mean, log_std), balance, routes
+        return *squashed_sample(mean, log_std), balance, routes
+
+
+def squashed_sample(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A reparameterized draw tanh(pre), pre ~ N(mean, exp(log_std)), and its log-density."""
+    pre = mean + log_std.exp() * torch.randn_like(mean)
+    return torch.tanh(pre), squashed_log_prob(pre, mean, log_std)
 
 
 def squashed_log_prob(pre: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
