@@ -1,10 +1,11 @@
 """Scripted-expert demonstrations as replay for off-policy RL (RLPD, Ball et al. 2023).
 
-Each task's scripted expert (sims.experts) runs whole episodes in the training envs;
-their transitions go to a replay buffer of their own, and every SAC batch draws a fixed
-share from it (`robolearn.learners.replay.mixed_batch`). The critic learns what the expert's actions are worth
-and the actor climbs toward them, so tasks whose rewards random exploration rarely
-finds (lift, pour) get a start without changing the RL objective.
+Each task's scripted expert (sims.experts) runs whole episodes in the training envs,
+with a little action noise; their transitions go to a replay buffer of their own, and
+every SAC batch draws a fixed share from it (`robolearn.learners.replay.mixed_batch`).
+The critic learns what the expert's actions are worth, and the actor also clones them on
+those rows (`SACConfig.demo_bc_coef`), so tasks whose rewards random exploration rarely
+finds (lift, pick_place, stack, pour) are learned within the step budget.
 """
 from __future__ import annotations
 

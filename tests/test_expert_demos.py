@@ -14,6 +14,7 @@ from robolearn.expert_demos import check_demo_settings, expert_replay
 from robolearn.learners.replay import ReplayBuffer, mixed_batch
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from robolearn.train import train
+from sims.experts import expert_for
 
 
 def test_expert_episodes_are_whole_successful_and_in_range() -> None:
@@ -30,6 +31,18 @@ def test_expert_episodes_are_whole_successful_and_in_range() -> None:
         assert buffer.reward[start + horizon - 1] > buffer.reward[start]
     assert set(buffer.robot[:buffer.size]) == {env.unwrapped.robot_id}
     env.close()
+
+
+def test_noisy_expert_episodes_keep_the_executed_action() -> None:
+    env = make_env("reach", "panda", "mujoco", ["reach"])
+    clean, noisy = expert_replay([env], 1, seed=0), expert_replay([env], 1, seed=0, noise=0.1)
+    env.close()
+    assert np.abs(noisy.action[:noisy.size]).max() <= 1.0
+    # The noise changes the path, so the states differ from the first step's result on.
+    assert not np.allclose(clean.next_obs[:clean.size], noisy.next_obs[:noisy.size])
+    expert = expert_for(env)
+    deviation = noisy.action[:noisy.size] - np.clip([expert({"state": s}) for s in noisy.obs[:noisy.size]], -1, 1)
+    assert 0.07 < deviation[:, :3].std() < 0.13  # translation dims: rarely clipped
 
 
 def test_mixed_batch_takes_its_share_from_the_demos() -> None:
