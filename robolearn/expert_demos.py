@@ -15,17 +15,22 @@ from tqdm import tqdm
 
 from robolearn.envs import is_external
 from robolearn.learners.replay import ReplayBuffer
+from robolearn.learners.sac import SACConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from sims.experts import expert_for
 from sims.rollout import run_episode
 
 
-def check_demo_settings(episodes: int, ratio: float, tasks: list[str]) -> None:
+def check_demo_settings(algo: SACConfig, tasks: list[str]) -> None:
     """Errors that name the setting, raised before a run starts."""
+    episodes = algo.demo_episodes
     if episodes < 0:
         raise ValueError(f"algo.demo_episodes={episodes}: must be >= 0")
-    if episodes and not 0.0 < ratio < 1.0:
-        raise ValueError(f"algo.demo_ratio={ratio}: must be in (0, 1)")
+    if episodes and not 0.0 < algo.demo_ratio < 1.0:
+        raise ValueError(f"algo.demo_ratio={algo.demo_ratio}: must be in (0, 1)")
+    for name in ("demo_noise", "demo_bc_coef"):
+        if getattr(algo, name) < 0:
+            raise ValueError(f"algo.{name}={getattr(algo, name)}: must be >= 0")
     external = [task for task in tasks if is_external(task)]
     if episodes and external:
         raise ValueError(f"algo.demo_episodes={episodes}: {external} have no scripted expert; "

@@ -132,7 +132,7 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.algo.name not in ALGOS:
         raise ValueError(f"algo={cfg.algo.name!r}; allowed: {', '.join(ALGOS)}")
     if isinstance(cfg.algo, SACConfig):
-        check_demo_settings(cfg.algo.demo_episodes, cfg.algo.demo_ratio, cfg.tasks)
+        check_demo_settings(cfg.algo, cfg.tasks)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)

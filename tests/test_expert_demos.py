@@ -12,6 +12,7 @@ from robolearn.config import compose_train, to_dataclass
 from robolearn.envs import make_env
 from robolearn.expert_demos import check_demo_settings, expert_replay
 from robolearn.learners.replay import ReplayBuffer, mixed_batch
+from robolearn.learners.sac import SACConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from robolearn.train import train
 from sims.experts import expert_for
@@ -59,12 +60,14 @@ def test_mixed_batch_takes_its_share_from_the_demos() -> None:
     assert (live_only["task"] == 1).all() and not live_only["extra"].any()
 
 
-@pytest.mark.parametrize("episodes, ratio, tasks, field", [(-1, 0.5, ["reach"], "algo.demo_episodes"),
-                                                          (2, 1.0, ["reach"], "algo.demo_ratio"),
-                                                          (2, 0.5, ["gym:Pendulum-v1"], "algo.demo_episodes")])
-def test_bad_demo_settings_name_the_field(episodes: int, ratio: float, tasks: list[str], field: str) -> None:
+@pytest.mark.parametrize("setting, tasks, field", [({"demo_episodes": -1}, ["reach"], "algo.demo_episodes"),
+                                                   ({"demo_ratio": 1.0}, ["reach"], "algo.demo_ratio"),
+                                                   ({"demo_noise": -0.1}, ["reach"], "algo.demo_noise"),
+                                                   ({"demo_bc_coef": -1.0}, ["reach"], "algo.demo_bc_coef"),
+                                                   ({}, ["gym:Pendulum-v1"], "algo.demo_episodes")])
+def test_bad_demo_settings_name_the_field(setting: dict, tasks: list[str], field: str) -> None:
     with pytest.raises(ValueError, match=field):
-        check_demo_settings(episodes, ratio, tasks)
+        check_demo_settings(SACConfig(**({"demo_episodes": 2} | setting)), tasks)
 
 
 def test_training_with_demos_runs_and_rejects_bad_settings_before_writing(tmp_path: Path) -> None:
