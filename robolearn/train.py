@@ -268,7 +268,7 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
             owed_updates += n * cfg.algo.updates_per_step
             while owed_updates >= 1.0:
                 batch = mixed_batch(buffer, demos, cfg.algo.demo_ratio, cfg.algo.batch_size, rng)
-                metrics = agent.update(batch, batch["extra"] if demos is not None else None)
+                metrics = agent.update(batch, batch["extra"])
                 owed_updates -= 1.0
                 if agent.updates % LOSS_LOG_EVERY == 0:
                     logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())
