@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from robolearn.adapt import most_routed_experts
-from robolearn.policies.moe import MoELayer, MoENet, expert_mask_for
+from robolearn.policies.grouped_experts import grouped_experts
+from robolearn.policies.moe import MoELayer, MoENet, top_k_indices, expert_mask_for
 
 
 def dense_reference(layer: MoELayer, x: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -103,3 +104,37 @@ def test_expert_mask_for_fraction() -> None:
 def test_bad_k_is_rejected(k: int) -> None:
     with pytest.raises(ValueError, match="k must be"):
         MoELayer(d_in=4, d_out=4, d_cond=2, n_experts=8, k=k)
+
+
+def per_expert_autograd(rows: torch.Tensor, counts: list[int], w1, b1, w2, b2) -> torch.Tensor:
+    """The grouped experts written with plain autograd ops, one expert at a time."""
+    return torch.cat([torch.relu(part @ w1[e] + b1[e]) @ w2[e] + b2[e]
+                      for e, part in enumerate(rows.split(counts))])
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_grouped_experts_backward_matches_autograd(frozen: bool) -> None:
+    torch.manual_seed(4)
+    counts = [3, 0, 5, 1, 0]  # idle experts must get zero gradients
+    rows = torch.randn(sum(counts), 6, dtype=torch.float64)
+    params = [torch.randn(5, 6, 7), torch.randn(5, 1, 7), torch.randn(5, 7, 4), torch.randn(5, 1, 4)]
+    params = [p.double() for p in params]
+    grads = {}
+    for name, fn in (("grouped", grouped_experts), ("reference", per_expert_autograd)):
+        leaves = [rows.clone().requires_grad_()] + [p.clone().requires_grad_(not frozen) for p in params]
+        out = fn(leaves[0], counts, *leaves[1:])
+        (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
+        grads[name] = (out.detach(), [leaf.grad for leaf in leaves])
+    (out, got), (want_out, want) = grads["grouped"], grads["reference"]
+    assert torch.allclose(out, want_out)
+    for g, w in zip(got, want):
+        assert g is None if w is None else torch.allclose(g, w)
+    assert frozen or (got[1][[1, 4]] == 0).all()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def testtop_k_indices_match_topk(k: int) -> None:
+    logits = torch.randn(500, 64, generator=torch.Generator().manual_seed(k))
+    assert torch.equal(top_k_indices(logits, k), logits.topk(k, dim=-1).indices)
+    masked = logits.masked_fill(torch.arange(64) % 2 == 0, float("-inf"))  # as an expert mask leaves it
+    assert (top_k_indices(masked, k) % 2 == 1).all()
