@@ -47,24 +47,25 @@ class _GroupedExperts(torch.autograd.Function):
         counts = ctx.counts
         spans = _spans(counts)
         need_rows, _, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad
-        # Expert of each sorted row, for the bias gradients: one segment sum over all rows.
-        row_expert = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
-        grad_w1, grad_w2 = (_zero_idle(w, counts) if need else None for w, need in ((w1, need_w1), (w2, need_w2)))
+        grad_w1, grad_b1, grad_w2, grad_b2 = (_zero_idle(param, counts) if need else None for param, need in
+                                              ((w1, need_w1), (b1, need_b1), (w2, need_w2), (b2, need_b2)))
         grad_hidden = torch.empty_like(hidden)
         for e, start, end in spans:
             torch.mm(grad_out[start:end], w2[e].t(), out=grad_hidden[start:end])
             if grad_w2 is not None:
                 torch.mm(hidden[start:end].t(), grad_out[start:end], out=grad_w2[e])
+            if grad_b2 is not None:
+                torch.sum(grad_out[start:end], 0, keepdim=True, out=grad_b2[e])
         # Through the ReLU, in place: the fused op autograd uses (a bool-mask fill is 10x slower).
         torch.ops.aten.threshold_backward.grad_input(grad_hidden, hidden, 0, grad_input=grad_hidden)
         grad_rows = torch.empty_like(rows) if need_rows else None
         for e, start, end in spans:
             if grad_w1 is not None:
                 torch.mm(rows[start:end].t(), grad_hidden[start:end], out=grad_w1[e])
+            if grad_b1 is not None:
+                torch.sum(grad_hidden[start:end], 0, keepdim=True, out=grad_b1[e])
             if grad_rows is not None:
                 torch.mm(grad_hidden[start:end], w1[e].t(), out=grad_rows[start:end])
-        grad_b1 = _segment_sum(grad_hidden, row_expert, b1) if need_b1 else None
-        grad_b2 = _segment_sum(grad_out, row_expert, b2) if need_b2 else None
         return grad_rows, None, grad_w1, grad_b1, grad_w2, grad_b2
 
 
@@ -76,11 +77,6 @@ def _zero_idle(weight: torch.Tensor, counts: list[int]) -> torch.Tensor:
     if idle:
         grad[idle] = 0.0
     return grad
-
-
-def _segment_sum(values: torch.Tensor, row_expert: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Sum of each expert's rows of `values`, shaped like its bias (E, 1, d)."""
-    return values.new_zeros(bias.shape[0], values.shape[-1]).index_add_(0, row_expert, values).view_as(bias)
 
 
 def grouped_experts(rows: torch.Tensor, counts: list[int], w1: torch.Tensor, b1: torch.Tensor,
