@@ -5,7 +5,8 @@ conditioning vector (task and robot embeddings); noisy top-k routing spreads exa
 during training; the load-balancing loss is returned, never hidden in a global.
 
 Dispatch is dropless and sparse: examples are sorted by expert, each expert runs on
-its own contiguous slice only, and the outputs are scattered back weighted by the gate.
+its own contiguous slice only (`grouped_experts`), and the outputs are scattered back
+weighted by the gate.
 Nothing is padded, so the expert work per example does not depend on E or on how
 unevenly the gate loads the experts (measured in bench/moe_speed.py). A padded batched
 matmul over an (E, max load, d) buffer was tried: with random routing the largest load is
