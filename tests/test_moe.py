@@ -6,7 +6,7 @@ import torch
 
 from robolearn.adapt import most_routed_experts
 from robolearn.policies.grouped_experts import grouped_experts
-from robolearn.policies.moe import MoELayer, MoENet, top_k_indices, expert_mask_for
+from robolearn.policies.moe import MoELayer, MoENet, expert_mask_for, top_k_indices
 
 
 def dense_reference(layer: MoELayer, x: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -133,7 +133,7 @@ def test_grouped_experts_backward_matches_autograd(frozen: bool) -> None:
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
-def testtop_k_indices_match_topk(k: int) -> None:
+def test_top_k_indices_match_topk(k: int) -> None:
     logits = torch.randn(500, 64, generator=torch.Generator().manual_seed(k))
     assert torch.equal(top_k_indices(logits, k), logits.topk(k, dim=-1).indices)
     masked = logits.masked_fill(torch.arange(64) % 2 == 0, float("-inf"))  # as an expert mask leaves it
