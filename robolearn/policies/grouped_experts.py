@@ -39,15 +39,14 @@ class _GroupedExperts(torch.autograd.Function):
         for e, start, end in spans:
             torch.addmm(b2[e], hidden[start:end], w2[e], out=out[start:end])
         ctx.save_for_backward(rows, hidden, w1, b1, w2, b2)
-        ctx.counts = counts
+        ctx.counts, ctx.spans = counts, spans
         return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         rows, hidden, w1, b1, w2, b2 = ctx.saved_tensors
         grad_out = grad_out.contiguous()
-        counts = ctx.counts
-        spans = _spans(counts)
+        counts, spans = ctx.counts, ctx.spans
         need_rows, _, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad
         grad_w1, grad_b1, grad_w2, grad_b2 = (_zero_idle(param, counts) if need else None for param, need in
                                               ((w1, need_w1), (b1, need_b1), (w2, need_w2), (b2, need_b2)))
