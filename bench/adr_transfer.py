@@ -20,7 +20,8 @@ import numpy as np
 from robolearn.checkpoint import load_checkpoint
 from robolearn.config import compose_train, to_dataclass
 from robolearn.evaluate import evaluate
-from robolearn.train import agent_from_checkpoint, train
+from robolearn.agents import agent_from_checkpoint
+from robolearn.train import train
 from sims.randomization import ADR, UniformRandomizer
 
 # Physics that a reaching or pushing arm feels, with steps big enough to move in a short run.

@@ -25,7 +25,7 @@ from robolearn.deploy.config import load_deploy_config
 from robolearn.deploy.roscore import free_port, start_roscore
 from robolearn.deploy.runner import DeployLoop, percentile_ms
 from robolearn.deploy.transport import TransportConfig, make_transport
-from robolearn.train import agent_from_checkpoint
+from robolearn.agents import agent_from_checkpoint
 
 CLI = str(Path(sys.executable).parent / "robolearn")
 STATE_HZ = 200

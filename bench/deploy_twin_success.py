@@ -20,7 +20,7 @@ from demos.episodes import read_episodes
 from robolearn.checkpoint import load_checkpoint
 from robolearn.deploy.roscore import start_roscore
 from robolearn.evaluate import evaluate
-from robolearn.train import agent_from_checkpoint
+from robolearn.agents import agent_from_checkpoint
 
 CLI = str(Path(sys.executable).parent / "robolearn")
 

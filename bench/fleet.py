@@ -27,7 +27,8 @@ from robolearn.config import compose_train, to_dataclass
 from robolearn.evaluate import evaluate
 from robolearn.fleet.config import compose_fleet
 from robolearn.fleet.learner import run_fleet
-from robolearn.train import agent_from_checkpoint, train
+from robolearn.agents import agent_from_checkpoint
+from robolearn.train import train
 
 ROBOTS = ["panda", "kuka", "xarm6"]
 

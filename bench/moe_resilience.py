@@ -14,7 +14,7 @@ import torch
 from robolearn.checkpoint import load_checkpoint
 from robolearn.evaluate import evaluate
 from robolearn.policies.moe import expert_mask_for
-from robolearn.train import agent_from_checkpoint
+from robolearn.agents import agent_from_checkpoint
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from primitives.skill import load_skill, run_skill
 from robolearn.bc_train import compose_bc, train_bc
 from robolearn.checkpoint import load_checkpoint
 from robolearn.evaluate import evaluate
-from robolearn.train import agent_from_checkpoint
+from robolearn.agents import agent_from_checkpoint
 from sims.backend import BACKENDS
 from sims.robots import ROBOTS
 

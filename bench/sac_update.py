@@ -29,6 +29,12 @@ def ms_per_update(sac: SAC, batch: dict[str, torch.Tensor], repeats: int) -> flo
     return (time.perf_counter() - started) / repeats * 1e3
 
 
+def random_batch(b: int, n_tasks: int, n_robots: int) -> dict[str, torch.Tensor]:
+    return {"obs": torch.randn(b, STATE_DIM), "next_obs": torch.randn(b, STATE_DIM),
+            "action": torch.rand(b, ACTION_DIM) * 2 - 1, "reward": torch.randn(b), "terminal": torch.zeros(b),
+            "task": torch.randint(0, n_tasks, (b,)), "robot": torch.randint(0, n_robots, (b,))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=256)
@@ -45,9 +51,7 @@ def main() -> None:
         cfg = to_dataclass(compose_train([f"policy={policy}", f"algo.batch_size={args.batch}"]))
         learners[policy] = SAC(cfg.policy, cfg.algo, STATE_DIM, ACTION_DIM, args.tasks, args.robots)
     b = args.batch
-    batch = {"obs": torch.randn(b, STATE_DIM), "next_obs": torch.randn(b, STATE_DIM),
-             "action": torch.rand(b, ACTION_DIM) * 2 - 1, "reward": torch.randn(b), "terminal": torch.zeros(b),
-             "task": torch.randint(0, args.tasks, (b,)), "robot": torch.randint(0, args.robots, (b,))}
+    batch = random_batch(b, args.tasks, args.robots)
     samples: dict[str, list[float]] = {policy: [] for policy in learners}
     for _ in range(args.rounds):
         for policy, sac in learners.items():

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from demos.episodes import Episode, read_episodes, split_names
 from robolearn.checkpoint import save_checkpoint
 from robolearn.config import LoggerConfig, compose_config
+from robolearn.device import resolve_device
 from robolearn.envs import task_ids
 from robolearn.evaluate import evaluate, format_success
 from robolearn.learners.bc import BC, BCConfig
@@ -41,6 +42,7 @@ class BCRunConfig:
     out: str | None = None  # default: runs/bc-<date-time>
     seed: int = 0
     threads: int = 2
+    device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda | cuda:<index>
     eval_episodes: int = 20  # after training, on each task x robot of the data (0: skip)
     eval_backend: str | None = None  # default: the data's backend
     policy: PolicyConfig = field(default_factory=lambda: PolicyConfig(kind="mlp"))
@@ -105,12 +107,14 @@ def train_bc(cfg: BCRunConfig) -> Path:
     from robolearn.envs import N_ROBOT_IDS, N_TASK_IDS
     from robolearn.spec import STATE_DIM
 
+    device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     episodes = load_demos(cfg)
-    agent = BC(cfg.policy, cfg.algo, STATE_DIM, ACTION_DIM, N_TASK_IDS, N_ROBOT_IDS)
+    agent = BC(cfg.policy, cfg.algo, STATE_DIM, ACTION_DIM, N_TASK_IDS, N_ROBOT_IDS, device)
     data = build_dataset(episodes, agent.horizon, cfg.labels)
     agent.fit_normalizers(data["obs"].numpy(), data["actions"][:, 0].numpy())
+    data = {k: v.to(device) for k, v in data.items()}  # the whole dataset on the device: no copy per batch
     out = Path(cfg.out or f"runs/bc-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
@@ -119,7 +123,7 @@ def train_bc(cfg: BCRunConfig) -> Path:
     n = len(data["obs"])
     bar = tqdm(range(cfg.algo.steps), desc=f"bc ({len(episodes)} demos, {n} steps)", unit="update", mininterval=1.0)
     for step in bar:
-        index = rng.integers(0, n, min(cfg.algo.batch_size, n))
+        index = torch.from_numpy(rng.integers(0, n, min(cfg.algo.batch_size, n))).to(device)
         batch = {k: v[index] for k, v in data.items()}
         metrics = agent.update(batch)
         if step % 200 == 0:

@@ -139,10 +139,10 @@ def evaluate_checkpoint(opts: dict) -> dict[str, float]:
         raise ValueError("checkpoint=<file> is required")
     import torch
 
+    from robolearn.agents import agent_from_checkpoint
     from robolearn.checkpoint import load_checkpoint
     from robolearn.evaluate import evaluate, format_success
     from robolearn.policies.moe import expert_mask_for
-    from robolearn.train import agent_from_checkpoint
     from sims.randomization import make_randomizer
 
     torch.set_num_threads(opts["threads"])

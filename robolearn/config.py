@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -43,6 +43,9 @@ class TrainConfig:
     adapt_from: str | None = None  # a MoE checkpoint to extend with the new tasks in `tasks`
     add_experts: int = 2  # experts added per layer for the new tasks when adapting
     threads: int = 2
+    num_envs: int = 1  # envs per task x robot
+    env_workers: Optional[bool] = None  # step the envs in worker processes; null: yes, unless adr=adr
+    device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda | cuda:<index>
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # per task: extra gym.make keyword arguments
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     algo: Any = MISSING  # SACConfig or PPOConfig: set by the `algo` group (configs/algo/)

@@ -1,9 +1,10 @@
-"""Multitask training in one process: one env per task x robot, one shared policy.
+"""Multitask training on one machine: `num_envs` envs per task x robot, one shared policy.
 
-Every iteration steps all envs with a single batched policy forward. SAC stores the
-transitions in a replay buffer and runs `updates_per_step` gradient steps per env
-step; PPO collects `rollout_steps` per env and then updates. Periodic deterministic
-evaluation writes the checkpoint (one file, see robolearn/checkpoint.py).
+Every iteration acts for all envs with a single batched policy forward and hands the
+actions to the envs' worker processes; while they step, SAC runs the gradient steps it owes
+(`updates_per_step` per env step) on the replay buffer, so physics and learning overlap.
+PPO collects `rollout_steps` per env and then updates. Periodic deterministic evaluation
+writes the checkpoint (one file, see robolearn/checkpoint.py).
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from collections import deque
 from pathlib import Path
 from typing import Callable
 
-import gymnasium as gym
 import numpy as np
 import torch
 from omegaconf import OmegaConf
@@ -20,92 +20,26 @@ from tqdm import tqdm
 
 from robolearn.adapt import check_adaptable, freeze_old_tasks, prepare_adaptation
 from robolearn.adr_report import adr_metrics, append_history
+from robolearn.agents import ALGOS, CHECKPOINT_NAME, agent_from_checkpoint, checkpoint_payload, make_agent
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import TrainConfig
-from robolearn.envs import N_ROBOT_IDS, N_TASK_IDS, check_names, combos_for, make_env, task_ids
+from robolearn.device import resolve_device
+from robolearn.env_runner import EnvRunner, vector_env
+from robolearn.envs import N_TASK_IDS, check_names, combos_for, make_env, task_ids
 from robolearn.evaluate import evaluate, format_success
 from robolearn.expert_demos import check_demo_settings, expert_replay
 from robolearn.learners import Agent
-from robolearn.learners.bc import BC, BCConfig
-from robolearn.learners.ppo import PPO, PPOConfig
+from robolearn.learners.ppo import PPO
 from robolearn.learners.replay import ReplayBuffer, mixed_batch
 from robolearn.learners.sac import SAC, SACConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from sims.randomization import ADR, make_randomizer
+from sims.randomization import ADR, Randomizer, make_randomizer
 
-CHECKPOINT_NAME = "checkpoint.pt"
 LOSS_LOG_EVERY = 200  # gradient steps between loss logs
 ADR_LOG_EVERY = 1000  # env steps between ADR range reports
-ALGOS = {"sac": (SAC, SACConfig), "ppo": (PPO, PPOConfig)}  # what `robolearn train` runs
-LEARNERS = ALGOS | {"bc": (BC, BCConfig)}  # what a checkpoint may hold (`robolearn bc` writes bc)
-
-
-def make_agent(policy: PolicyConfig, algo: SACConfig | PPOConfig | BCConfig) -> Agent:
-    # Embeddings and temperatures are indexed by global task and robot ids, so a
-    # checkpoint can later be trained on tasks it has not seen yet.
-    learner, _ = LEARNERS[algo.name]
-    return learner(policy, algo, STATE_DIM, ACTION_DIM, N_TASK_IDS, N_ROBOT_IDS)
-
-
-def agent_from_checkpoint(data: dict) -> Agent:
-    cfg = data["config"]
-    _, algo_cfg = LEARNERS[cfg["algo"]["name"]]
-    agent = make_agent(PolicyConfig(**cfg["policy"]), algo_cfg(**cfg["algo"]))
-    agent.load_state_dict(data["learner"])
-    return agent
-
-
-def checkpoint_payload(config: dict, agent: Agent, tasks: list[str], robots: list[str], backend: str, env_steps: int,
-                       table: dict[tuple[str, str], float], adr: ADR | None = None, adaptation: dict | None = None,
-                       **extra: object) -> dict:
-    """What a training checkpoint holds (DESIGN.md): `eval`, `deploy` and `resume` need nothing else."""
-    return {"config": config, "learner": agent.state_dict(), "tasks": tasks, "robots": robots, "backend": backend,
-            "env_steps": env_steps, "eval": {f"{t}/{r}": s for (t, r), s in table.items()},
-            "adr": adr.state_dict() if adr else None, "adaptation": adaptation} | extra
-
-
-class EnvRunner:
-    """Steps one env per task x robot and keeps each env's episode success and return."""
-
-    def __init__(self, combos: list[tuple[str, str]], envs: list[gym.Env], seed: int, logger: Logger):
-        self.combos, self.envs, self.logger = combos, envs, logger
-        self.recent = [deque(maxlen=20) for _ in envs]
-        self.restart(seed)
-
-    def restart(self, seed: int) -> None:
-        """Reset every env (seeded) and forget the episodes in progress."""
-        obs = [env.reset(seed=seed + 1000 * i)[0] for i, env in enumerate(self.envs)]
-        self.states = np.stack([o["state"] for o in obs])
-        self.task = np.array([o["task_id"] for o in obs])
-        self.robot = np.array([o["robot_id"] for o in obs])
-        self.success, self.returns = np.zeros(len(self.envs), bool), np.zeros(len(self.envs))
-
-    def step(self, actions: np.ndarray, env_steps: int) -> tuple[np.ndarray, ...]:
-        """Returns (reward, terminated, truncated, next_state); `next_state` is the
-        observation the step produced (the final one when an episode ended), while
-        `self.states` moves on to the reset observation."""
-        n = len(self.envs)
-        reward, terminated, truncated = np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool)
-        next_state = np.empty_like(self.states)
-        for i, env in enumerate(self.envs):
-            obs, reward[i], terminated[i], truncated[i], info = env.step(actions[i])
-            next_state[i] = obs["state"]
-            self.success[i] |= bool(info["success"])
-            self.returns[i] += reward[i]
-            if terminated[i] or truncated[i]:
-                task, robot = self.combos[i]
-                self.recent[i].append(self.success[i])
-                self.logger.log({f"train/{task}/{robot}/success": float(self.success[i]),
-                                 f"train/{task}/{robot}/return": self.returns[i]}, env_steps)
-                self.success[i], self.returns[i] = False, 0.0
-                obs, _ = env.reset()
-            self.states[i] = obs["state"]
-        return reward, terminated, truncated, next_state
-
-    def summary(self) -> str:
-        return " ".join(f"{t}/{r}={np.mean(q) if q else 0:.2f}" for (t, r), q in zip(self.combos, self.recent))
+MAX_UPDATES_PER_STEP = 64.0
 
 
 def make_training_randomizer(cfg: TrainConfig, checkpoint: dict | None):
@@ -127,24 +61,60 @@ def routing_matrix(agent: Agent, states: np.ndarray, task: np.ndarray, robot: np
     return matrix / np.maximum(matrix.sum(1, keepdims=True), 1.0)
 
 
+def check_update_settings(algo: SACConfig) -> None:
+    if not 0 < algo.updates_per_step <= MAX_UPDATES_PER_STEP:
+        raise ValueError(f"algo.updates_per_step={algo.updates_per_step}: must be in (0, {MAX_UPDATES_PER_STEP:g}]")
+    if not 1 <= algo.batch_size <= algo.buffer_size:
+        raise ValueError(f"algo.batch_size={algo.batch_size}: must be in 1..algo.buffer_size ({algo.buffer_size})")
+
+
+def check_env_settings(cfg: TrainConfig) -> bool:
+    """Whether the envs step in worker processes (`env_workers`, null: unless ADR is on)."""
+    if cfg.num_envs < 1:
+        raise ValueError(f"num_envs={cfg.num_envs}: must be >= 1 (envs per task x robot)")
+    stateful = cfg.adr.kind == "adr"
+    if cfg.env_workers and stateful:
+        raise ValueError("env_workers=true with adr=adr: ADR's one state lives in the learner's process; "
+                         "use env_workers=false (or leave it unset)")
+    return not stateful if cfg.env_workers is None else cfg.env_workers
+
+
+def check_resumable(cfg: TrainConfig, data: dict) -> None:
+    """A resumed run continues with the checkpoint's learner settings; a command line that
+    asks for others is refused rather than half-applied."""
+    saved = data["config"]["algo"]
+    if saved["name"] != cfg.algo.name:
+        raise ValueError(f"resume={cfg.resume}: the checkpoint was trained with algo={saved['name']}, not "
+                         f"algo={cfg.algo.name}")
+    wanted = OmegaConf.to_container(OmegaConf.structured(cfg.algo))
+    changed = [f"algo.{k}={wanted[k]} (checkpoint: {saved[k]})" for k in wanted if k in saved and wanted[k] != saved[k]]
+    if changed:
+        raise ValueError(f"resume={cfg.resume}: {', '.join(changed)}; a resumed run keeps the checkpoint's learner "
+                         f"settings: drop these overrides")
+
+
 def train(cfg: TrainConfig) -> Path:
     check_names(cfg.tasks, cfg.robots, cfg.backend)
     if cfg.algo.name not in ALGOS:
         raise ValueError(f"algo={cfg.algo.name!r}; allowed: {', '.join(ALGOS)}")
     if isinstance(cfg.algo, SACConfig):
         check_demo_settings(cfg.algo, cfg.tasks)
+        check_update_settings(cfg.algo)
+    workers = check_env_settings(cfg)
+    device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
 
-    agent, env_steps, known_tasks, data = make_agent(cfg.policy, cfg.algo), 0, [], None
+    agent, env_steps, known_tasks, data = make_agent(cfg.policy, cfg.algo, device), 0, [], None
     adaptation: dict | None = None  # new task ids and old expert count while old tasks stay frozen
     if cfg.resume and cfg.adapt_from:
         raise ValueError("resume= and adapt_from= exclude each other")
     if cfg.resume:
         data = load_checkpoint(cfg.resume)
-        agent = agent_from_checkpoint(data)
+        check_resumable(cfg, data)
+        agent = agent_from_checkpoint(data, device)
         env_steps = int(data["env_steps"])
         if env_steps >= cfg.total_steps:
             raise ValueError(f"total_steps={cfg.total_steps}: the checkpoint is already at {env_steps} env steps")
@@ -155,7 +125,7 @@ def train(cfg: TrainConfig) -> Path:
             freeze_old_tasks(agent, adaptation["new_task_ids"], adaptation["old_experts"])
     if cfg.adapt_from:
         data = load_checkpoint(cfg.adapt_from)
-        agent, known_tasks = agent_from_checkpoint(data), list(data["tasks"])
+        agent, known_tasks = agent_from_checkpoint(data, device), list(data["tasks"])
         if not isinstance(agent, SAC):
             raise ValueError("adapt_from needs a checkpoint trained with algo=sac")
         new_tasks = [t for t in cfg.tasks if t not in known_tasks]
@@ -168,13 +138,13 @@ def train(cfg: TrainConfig) -> Path:
         cfg.policy.n_experts += cfg.add_experts
     # The checkpoint covers every task the policy knows: evaluation and `check` see them all.
     all_tasks = list(dict.fromkeys(known_tasks + cfg.tasks))
-    combos = combos_for(cfg.tasks, cfg.robots)
+    combos = [combo for combo in combos_for(cfg.tasks, cfg.robots) for _ in range(cfg.num_envs)]
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
     randomizer = make_training_randomizer(cfg, data if cfg.resume else None)
     out.mkdir(parents=True, exist_ok=True)  # only now: bad settings above leave no empty run folder
     logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
     adr = randomizer if isinstance(randomizer, ADR) else None
-    runner = EnvRunner(combos, [make_env(t, r, cfg.backend, all_tasks, cfg.env_kwargs, dr=randomizer) for t, r in combos],
+    runner = EnvRunner(combos, vector_env(combos, cfg.backend, all_tasks, cfg.env_kwargs, randomizer, workers),
                        cfg.seed, logger)
     if cfg.adapt_from:  # the new tasks' first states pick the experts their new ones copy
         prepare_adaptation(agent, adaptation["new_task_ids"], cfg.add_experts, (runner.states, runner.task, runner.robot))
@@ -219,34 +189,43 @@ def train(cfg: TrainConfig) -> Path:
             evaluate_and_save(probe)
 
     started, start_steps, start_updates = time.perf_counter(), env_steps, agent.updates
-    loop = sac_loop if isinstance(agent, SAC) else ppo_loop
-    probe = loop(cfg, agent, runner, rng, logger, lambda: env_steps, advance)
+    if isinstance(agent, SAC):
+        demos = expert_transitions(cfg, all_tasks, randomizer) if cfg.algo.demo_episodes else None
+        probe = sac_loop(cfg, agent, runner, rng, logger, lambda: env_steps, advance, demos)
+    else:
+        probe = ppo_loop(cfg, agent, runner, rng, logger, lambda: env_steps, advance)
     if saved_at != (env_steps, agent.updates):  # the final weights, evaluated and saved
         evaluate_and_save(probe)
     bar.close()
     elapsed = time.perf_counter() - started
     print(f"throughput: {(env_steps - start_steps) / elapsed:.1f} env steps/s, "
           f"{(agent.updates - start_updates) / elapsed:.1f} gradient steps/s ({elapsed:.0f} s wall, evaluation included)")
-    for env in runner.envs:
-        env.close()
+    runner.close()
     logger.close()
     print(format_success(table, f"eval success ({cfg.backend}, {cfg.eval_episodes} episodes)"))
     print(f"checkpoint: {ckpt_path}")
     return ckpt_path
 
 
+def expert_transitions(cfg: TrainConfig, tasks: list[str], randomizer: Randomizer) -> ReplayBuffer:
+    """`algo.demo_episodes` scripted-expert episodes per task x robot, in envs of their own
+    (expert steps do not count toward total_steps: every policy compared at a budget gets the same ones)."""
+    envs = [make_env(t, r, cfg.backend, tasks, cfg.env_kwargs, dr=randomizer) for t, r in combos_for(cfg.tasks, cfg.robots)]
+    try:
+        return expert_replay(envs, cfg.algo.demo_episodes, cfg.seed, cfg.algo.demo_noise)
+    finally:
+        for env in envs:
+            env.close()
+
+
 def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Generator, logger: Logger,
-             steps_done: Callable[[], int], advance: Callable) -> Callable:
-    """Runs to `total_steps`; returns the probe of recent (states, task, robot) for routing stats."""
-    n = len(runner.envs)
+             steps_done: Callable[[], int], advance: Callable, demos: ReplayBuffer | None) -> Callable:
+    """Runs to `total_steps`; returns the probe of recent (states, task, robot) for routing stats.
+    `demos`: expert transitions mixed into every batch (`algo.demo_ratio`)."""
+    n = runner.n
     buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + n), STATE_DIM, ACTION_DIM)
-    demos = None
-    if cfg.algo.demo_episodes:
-        # Expert steps do not count toward total_steps: every policy compared at a budget gets the same ones.
-        demos = expert_replay(runner.envs, cfg.algo.demo_episodes, cfg.seed, cfg.algo.demo_noise)
-        runner.restart(cfg.seed)
-        if not cfg.resume:  # a resumed normalizer has seen them already
-            agent.norm.update(torch.from_numpy(demos.obs))
+    if demos is not None and not cfg.resume:  # a resumed normalizer has seen them already
+        agent.norm.update(torch.from_numpy(demos.obs).to(agent.device))
     # A resumed run has no replay: it refills with the policy's own actions, not random ones.
     warmup_until = steps_done() + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
     owed_updates = 0.0
@@ -256,22 +235,25 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
         return buffer.obs[recent], buffer.task[recent], buffer.robot[recent]
 
     while steps_done() < cfg.total_steps:
-        states = runner.states.copy()
+        states, task, robot = runner.states.copy(), runner.task.copy(), runner.robot.copy()
         if steps_done() < warmup_until and not cfg.resume:
             actions = rng.uniform(-1, 1, (n, ACTION_DIM)).astype(np.float32)
         else:
-            actions = agent.act(states, runner.task, runner.robot)
-        reward, terminated, _, next_state = runner.step(actions, steps_done())
-        buffer.add(states, actions, reward, next_state, terminated.astype(np.float32), runner.task, runner.robot)
-        agent.norm.update(torch.from_numpy(states))
+            actions = agent.act(states, task, robot)
+        runner.step_async(actions)
+        # The updates owed so far run while the envs step (on the transitions stored before this step).
+        while owed_updates >= 1.0:
+            batch = mixed_batch(buffer, demos, cfg.algo.demo_ratio, cfg.algo.batch_size, rng)
+            batch = {k: v.to(agent.device, non_blocking=True) for k, v in batch.items()}
+            metrics = agent.update(batch, batch["extra"])
+            owed_updates -= 1.0
+            if agent.updates % LOSS_LOG_EVERY == 0:
+                logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())
+        reward, terminated, _, next_state = runner.step_wait(steps_done())
+        buffer.add(states, actions, reward, next_state, terminated.astype(np.float32), task, robot)
+        agent.norm.update(torch.from_numpy(states).to(agent.device))
         if steps_done() + n >= warmup_until and buffer.size >= cfg.algo.batch_size:
             owed_updates += n * cfg.algo.updates_per_step
-            while owed_updates >= 1.0:
-                batch = mixed_batch(buffer, demos, cfg.algo.demo_ratio, cfg.algo.batch_size, rng)
-                metrics = agent.update(batch, batch["extra"])
-                owed_updates -= 1.0
-                if agent.updates % LOSS_LOG_EVERY == 0:
-                    logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())
         advance(n, probe)
     return probe
 
@@ -291,7 +273,7 @@ def ppo_step(agent: PPO, runner: EnvRunner, env_steps: int) -> dict[str, np.ndar
 def ppo_loop(cfg: TrainConfig, agent: PPO, runner: EnvRunner, rng: np.random.Generator, logger: Logger,
              steps_done: Callable[[], int], advance: Callable) -> Callable:
     """Runs to `total_steps`; returns the probe of recent (states, task, robot) for routing stats."""
-    n, horizon = len(runner.envs), cfg.algo.rollout_steps
+    n, horizon = runner.n, cfg.algo.rollout_steps
     raw_states: list[np.ndarray] = []
 
     def probe() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -310,6 +292,6 @@ def ppo_loop(cfg: TrainConfig, agent: PPO, runner: EnvRunner, rng: np.random.Gen
             advance(n, probe)
         last_value = agent.state_value(runner.states, runner.task, runner.robot)
         metrics = agent.update({k: np.stack(v) for k, v in rollout.items()}, last_value, rng)
-        agent.norm.update(torch.from_numpy(np.concatenate(raw_states)))
+        agent.norm.update(torch.from_numpy(np.concatenate(raw_states)).to(agent.device))
         logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())
     return probe

@@ -16,7 +16,7 @@ from robolearn.learners.bc import BC, BCConfig
 from robolearn.policies import PolicyConfig
 from robolearn.policies.inputs import RELATIVE, PolicyInputs
 from robolearn.spec import STATE_DIM, STATE_SLICES
-from robolearn.train import agent_from_checkpoint
+from robolearn.agents import agent_from_checkpoint
 
 DEMOS = 50
 SUCCESS = 0.8  # measured 1.00 from 50 demos (docs/benchmarks.md, few-demos table)

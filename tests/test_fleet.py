@@ -21,7 +21,7 @@ from robolearn.fleet.learner import REPLAY_NAME, actor_layout, run_fleet
 from robolearn.fleet.pool import load_pooled
 from robolearn.learners.replay import mixed_batch
 from robolearn.learners.ppo import gae, vtrace
-from robolearn.train import agent_from_checkpoint
+from robolearn.agents import agent_from_checkpoint
 
 SMALL = ["tasks=[reach]", "logger=none", "eval_episodes=2", "chunk_steps=50", "policy.hidden=64"]
 SMALL_SAC = ["algo.warmup_steps=500", "algo.batch_size=64"]

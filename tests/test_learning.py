@@ -20,7 +20,8 @@ import sims
 from robolearn.checkpoint import load_checkpoint
 from robolearn.config import compose_train, to_dataclass
 from robolearn.evaluate import evaluate
-from robolearn.train import agent_from_checkpoint, make_agent, train
+from robolearn.agents import agent_from_checkpoint, make_agent
+from robolearn.train import train
 
 ROBOTS = ["panda", "kuka", "xarm6"]
 EPISODES = 20

@@ -31,7 +31,10 @@ def test_sparse_dispatch_matches_per_example_experts(k: int) -> None:
     _, weights, _ = layer.route(x, cond)
     assert idx.shape == (32, k)
     assert torch.allclose(y, dense_reference(layer, x, idx, weights), atol=1e-5)
-    assert torch.allclose(weights.sum(-1), torch.ones(32))
+    if k > 1:
+        assert torch.allclose(weights.sum(-1), torch.ones(32))
+    else:  # Switch: the chosen expert's probability under the softmax over every expert
+        assert torch.allclose(weights, torch.softmax(layer.gate(torch.cat([x, cond], -1)), -1).gather(-1, idx))
 
 
 def test_gradients_reach_only_chosen_experts() -> None:
@@ -106,30 +109,41 @@ def test_bad_k_is_rejected(k: int) -> None:
         MoELayer(d_in=4, d_out=4, d_cond=2, n_experts=8, k=k)
 
 
-def per_expert_autograd(rows: torch.Tensor, counts: list[int], w1, b1, w2, b2) -> torch.Tensor:
-    """The grouped experts written with plain autograd ops, one expert at a time."""
-    return torch.cat([torch.relu(part @ w1[e] + b1[e]) @ w2[e] + b2[e]
-                      for e, part in enumerate(rows.split(counts))])
+def per_assignment_autograd(x: torch.Tensor, expert: torch.Tensor, w1, b1, w2, b2) -> torch.Tensor:
+    """The grouped experts written with plain autograd ops, one (example, expert) pair at a time."""
+    return torch.stack([torch.stack([torch.relu(x[b] @ w1[e] + b1[e, 0]) @ w2[e] + b2[e, 0] for e in row])
+                        for b, row in enumerate(expert.tolist())])
 
 
 @pytest.mark.parametrize("frozen", [False, True])
 def test_grouped_experts_backward_matches_autograd(frozen: bool) -> None:
     torch.manual_seed(4)
-    counts = [3, 0, 5, 1, 0]  # idle experts must get zero gradients
-    rows = torch.randn(sum(counts), 6, dtype=torch.float64)
+    expert = torch.tensor([[0, 2], [2, 3], [2, 0], [0, 2], [3, 2]])  # uneven loads; experts 1 and 4 idle
+    x = torch.randn(5, 6, dtype=torch.float64)
     params = [torch.randn(5, 6, 7), torch.randn(5, 1, 7), torch.randn(5, 7, 4), torch.randn(5, 1, 4)]
     params = [p.double() for p in params]
     grads = {}
-    for name, fn in (("grouped", grouped_experts), ("reference", per_expert_autograd)):
-        leaves = [rows.clone().requires_grad_()] + [p.clone().requires_grad_(not frozen) for p in params]
-        out = fn(leaves[0], counts, *leaves[1:])
+    for name, fn in (("grouped", grouped_experts), ("reference", per_assignment_autograd)):
+        leaves = [x.clone().requires_grad_()] + [p.clone().requires_grad_(not frozen) for p in params]
+        out = fn(leaves[0], expert, *leaves[1:])
         (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
         grads[name] = (out.detach(), [leaf.grad for leaf in leaves])
     (out, got), (want_out, want) = grads["grouped"], grads["reference"]
-    assert torch.allclose(out, want_out)
+    assert out.shape == (5, 2, 4) and torch.allclose(out, want_out)
     for g, w in zip(got, want):
         assert g is None if w is None else torch.allclose(g, w)
     assert frozen or (got[1][[1, 4]] == 0).all()
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_gate_learns_from_the_task_loss(k: int) -> None:
+    """Every k, k=1 included (Switch's full-softmax weight): the task loss reaches the gate."""
+    torch.manual_seed(5)
+    layer = MoELayer(d_in=6, d_out=5, d_cond=3, n_experts=8, k=k, hidden=7, noisy=False)
+    torch.nn.init.normal_(layer.gate.weight)
+    y, _, _ = layer(torch.randn(16, 6), torch.randn(16, 3))
+    y.square().sum().backward()  # the task loss alone, no balance term
+    assert layer.gate.weight.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4])

@@ -10,7 +10,8 @@ from robolearn.checkpoint import load_checkpoint
 from robolearn.config import compose_train, to_dataclass
 from robolearn.learners.ppo import PPO, PPOConfig, gae, normalize_per_task
 from robolearn.policies import PolicyConfig
-from robolearn.train import agent_from_checkpoint, train
+from robolearn.agents import agent_from_checkpoint
+from robolearn.train import train
 
 
 def test_gae_matches_hand_computation() -> None:

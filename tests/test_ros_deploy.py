@@ -284,7 +284,7 @@ class RecordingTransport:
 def test_deploy_keys_engage_and_release_the_estop_and_quit(reach_policy: Path, tmp_path: Path) -> None:
     from robolearn.checkpoint import load_checkpoint
     from robolearn.deploy.runner import DeployLoop
-    from robolearn.train import agent_from_checkpoint
+    from robolearn.agents import agent_from_checkpoint
 
     transport = RecordingTransport()
     loop = DeployLoop(load_deploy_config(ROBOT), agent_from_checkpoint(load_checkpoint(reach_policy)), "reach",

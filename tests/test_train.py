@@ -10,7 +10,8 @@ import torch
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.cli import main
 from robolearn.config import compose_train, to_dataclass
-from robolearn.train import agent_from_checkpoint, train
+from robolearn.agents import agent_from_checkpoint
+from robolearn.train import train
 
 TINY = ["tasks=[reach]", "robots=[panda]", "logger=none", "policy.hidden=32", "policy.expert_hidden=16",
         "policy.n_experts=4", "algo.batch_size=32", "algo.warmup_steps=100", "eval_episodes=1", "threads=1"]

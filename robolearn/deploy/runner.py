@@ -325,10 +325,10 @@ def watch_keys(loop: DeployLoop) -> None:
 
 def deploy(run: DeployRunConfig) -> list[EpisodeReport]:
     """Load the checkpoint, connect, run `run.episodes` episodes, print a summary."""
+    from robolearn.agents import agent_from_checkpoint
     from robolearn.checkpoint import load_checkpoint
     from robolearn.deploy.config import load_deploy_config
     from robolearn.deploy.transport import make_transport
-    from robolearn.train import agent_from_checkpoint
 
     if not run.checkpoint:
         raise ValueError("checkpoint=<file> is required")

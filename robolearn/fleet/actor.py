@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from robolearn.agents import make_agent
 from robolearn.config import TrainConfig
-from robolearn.envs import make_env
+from robolearn.env_runner import EnvRunner, vector_env
 from robolearn.learners.ppo import PPO
 from robolearn.logger import Logger
 from robolearn.spec import ACTION_DIM
-from robolearn.train import EnvRunner, make_agent, ppo_step
+from robolearn.train import ppo_step
 from sims.randomization import make_randomizer
 
 
@@ -80,8 +81,8 @@ class ExperienceActor(BatchSource):
         randomizer = make_randomizer(cfg.adr)
         combos = [(task, robot) for task in cfg.tasks]
         self.tally = EpisodeTally()
-        self.runner = EnvRunner(combos, [make_env(t, r, backend, cfg.tasks, cfg.env_kwargs, dr=randomizer)
-                                         for t, r in combos], seed, self.tally)
+        self.runner = EnvRunner(combos, vector_env(combos, backend, cfg.tasks, cfg.env_kwargs, randomizer, workers=False),
+                                seed, self.tally)
 
     def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool) -> dict[str, Any]:
         """`steps` env steps (rounded up to whole rounds over the envs) with policy `version`:
@@ -91,9 +92,9 @@ class ExperienceActor(BatchSource):
         started = time.perf_counter()
         self.tally.finished.clear()
         if isinstance(self.agent, PPO):
-            batch = self._rollout(-(-steps // len(self.runner.envs)))
+            batch = self._rollout(-(-steps // self.runner.n))
             return self.package(batch, batch["reward"].size, list(self.tally.finished), started)
-        runner, n = self.runner, len(self.runner.envs)
+        runner, n = self.runner, self.runner.n
         rows: dict[str, list[np.ndarray]] = {k: [] for k in TRANSITION_KEYS}
         for _ in range(-(-steps // n)):
             states = runner.states.copy()

@@ -41,7 +41,7 @@ from robolearn.learners.ppo import PPO, vtrace
 from robolearn.learners.sac import SAC
 from robolearn.logger import Logger
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from robolearn.train import CHECKPOINT_NAME, agent_from_checkpoint, checkpoint_payload, make_agent
+from robolearn.agents import CHECKPOINT_NAME, agent_from_checkpoint, checkpoint_payload, make_agent
 from sims.backend import BACKENDS
 
 REPLAY_NAME = "replay.npz"

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robolearn.device import on_device
 from robolearn.policies import PolicyConfig, build_net
 from robolearn.policies.actor_critic import Conditioner, RunningNorm
 from robolearn.policies.inputs import PolicyInputs
@@ -70,18 +71,21 @@ class ActionNorm(nn.Module):
 
 
 class BC:
-    def __init__(self, policy: PolicyConfig, cfg: BCConfig, obs_dim: int, act_dim: int, n_tasks: int, n_robots: int):
+    def __init__(self, policy: PolicyConfig, cfg: BCConfig, obs_dim: int, act_dim: int, n_tasks: int, n_robots: int,
+                 device: torch.device = torch.device("cpu")):
         if cfg.model not in BC_MODELS:
             raise ValueError(f"algo.model={cfg.model!r}; allowed: {', '.join(BC_MODELS)}")
         if cfg.chunk < 1:
             raise ValueError(f"algo.chunk={cfg.chunk}: must be >= 1")
-        self.cfg, self.act_dim = cfg, act_dim
+        self.cfg, self.act_dim, self.device = cfg, act_dim, device
         self.horizon = cfg.chunk if cfg.model == "chunk" else 1
         self.norm = RunningNorm(obs_dim, inputs=PolicyInputs(cfg.drop, cfg.planar_invariant, obs_dim))
         in_dim = self.norm.dim
         self.action_norm = ActionNorm(act_dim)
         self.cond = Conditioner(n_tasks, n_robots, policy.embed_dim)
         self.net = build_net(policy, in_dim, act_dim * self.horizon, self.cond.dim, n_tasks)
+        for module in (self.norm, self.action_norm, self.cond, self.net):
+            module.to(device)
         self.actor = self  # evaluation and routing statistics look for `agent.actor.net`
         self.opt = torch.optim.AdamW(list(self.net.parameters()) + list(self.cond.parameters()), lr=cfg.lr,
                                      weight_decay=cfg.weight_decay)
@@ -89,11 +93,11 @@ class BC:
         self.reset_episode()
 
     def fit_normalizers(self, obs: np.ndarray, actions: np.ndarray) -> None:
-        obs_t = self.norm.inputs(torch.as_tensor(obs, dtype=torch.float32))
+        obs_t = self.norm.inputs(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
         self.norm.mean.copy_(obs_t.mean(0))
         self.norm.var.copy_(obs_t.var(0, unbiased=False))
         self.norm.count.fill_(len(obs_t))
-        self.action_norm.fit(torch.as_tensor(actions, dtype=torch.float32))
+        self.action_norm.fit(torch.as_tensor(actions, dtype=torch.float32, device=self.device))
 
     def _predict(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor,
                  expert_mask: torch.Tensor | None = None, noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, list]:
@@ -123,9 +127,9 @@ class BC:
     def act(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray, deterministic: bool = True,
             expert_mask: torch.Tensor | None = None) -> np.ndarray:
         self.net.eval()
-        pred, _, _ = self._predict(torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(task),
-                                   torch.as_tensor(robot), expert_mask)
-        actions = self.action_norm.inverse(pred).clamp(-1.0, 1.0).numpy()  # (B, horizon, A)
+        mask = None if expert_mask is None else expert_mask.to(self.device)
+        pred, _, _ = self._predict(*on_device(self.device, obs, task, robot), mask)
+        actions = self.action_norm.inverse(pred).clamp(-1.0, 1.0).cpu().numpy()  # (B, horizon, A)
         if self.horizon == 1:
             return actions[:, 0]
         if len(obs) != 1:
@@ -140,9 +144,8 @@ class BC:
     @torch.no_grad()
     def routes(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray) -> list[torch.Tensor]:
         self.net.eval()
-        _, _, routes = self._predict(torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(task),
-                                     torch.as_tensor(robot))
-        return routes
+        _, _, routes = self._predict(*on_device(self.device, obs, task, robot))
+        return [r.cpu() for r in routes]
 
     def state_dict(self) -> dict:
         return {"norm": self.norm.state_dict(), "action_norm": self.action_norm.state_dict(),

@@ -79,11 +79,11 @@ def normalize_per_task(advantage: np.ndarray, task: np.ndarray) -> np.ndarray:
 
 class PPO:
     def __init__(self, policy: PolicyConfig, cfg: PPOConfig, obs_dim: int, act_dim: int, n_tasks: int,
-                 n_robots: int):
-        self.cfg = cfg
-        self.norm = RunningNorm(obs_dim)
-        self.actor = Actor(policy, obs_dim, act_dim, n_tasks, n_robots)
-        self.value = ValueNet(policy, obs_dim, n_tasks, n_robots)
+                 n_robots: int, device: torch.device = torch.device("cpu")):
+        self.cfg, self.device = cfg, device
+        self.norm = RunningNorm(obs_dim).to(device)
+        self.actor = Actor(policy, obs_dim, act_dim, n_tasks, n_robots).to(device)
+        self.value = ValueNet(policy, obs_dim, n_tasks, n_robots).to(device)
         # Routing noise would make the action's probability depend on a draw the log-prob
         # never sees: sampled and re-scored under different routings, an unchanged policy
         # showed log-ratios of tens of nats. PPO routes without noise; the balance loss
@@ -94,37 +94,41 @@ class PPO:
         self.updates = 0
 
     def normalize(self, obs: np.ndarray) -> torch.Tensor:
-        return self.norm(torch.as_tensor(obs, dtype=torch.float32))
+        return self.norm(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
+
+    def tensor(self, array: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+        return torch.as_tensor(array, dtype=dtype, device=self.device)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray, deterministic: bool = False,
             expert_mask: torch.Tensor | None = None) -> np.ndarray:
         self.actor.eval()
-        action, *_ = self.actor(self.normalize(obs), torch.as_tensor(task), torch.as_tensor(robot), deterministic,
-                                expert_mask)
+        mask = None if expert_mask is None else expert_mask.to(self.device)
+        action, *_ = self.actor(self.normalize(obs), self.tensor(task), self.tensor(robot), deterministic, mask)
         self.actor.train()
-        return action.numpy()
+        return action.cpu().numpy()
 
     @torch.no_grad()
     def routes(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray) -> list[torch.Tensor]:
         self.actor.eval()
-        *_, routes = self.actor(self.normalize(obs), torch.as_tensor(task), torch.as_tensor(robot), True)
+        *_, routes = self.actor(self.normalize(obs), self.tensor(task), self.tensor(robot), True)
         self.actor.train()
-        return routes
+        return [r.cpu() for r in routes]
 
     @torch.no_grad()
     def sample(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray) -> dict[str, np.ndarray]:
         """One exploratory step for a batch of envs, with what the update needs to store."""
-        x, task_t, robot_t = self.normalize(obs), torch.as_tensor(task), torch.as_tensor(robot)
+        x, task_t, robot_t = self.normalize(obs), self.tensor(task), self.tensor(robot)
         mean, log_std, _, _ = self.actor.distribution(x, task_t, robot_t)
         pre = mean + log_std.exp() * torch.randn_like(mean)
         value, _ = self.value(x, task_t, robot_t)
-        return {"action": torch.tanh(pre).numpy(), "pre": pre.numpy(), "obs": x.numpy(),
-                "logp": squashed_log_prob(pre, mean, log_std).numpy(), "value": value.numpy()}
+        out = {"action": torch.tanh(pre), "pre": pre, "obs": x, "logp": squashed_log_prob(pre, mean, log_std),
+               "value": value}
+        return {k: v.cpu().numpy() for k, v in out.items()}
 
     @torch.no_grad()
     def state_value(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray) -> np.ndarray:
-        return self.value(self.normalize(obs), torch.as_tensor(task), torch.as_tensor(robot))[0].numpy()
+        return self.value(self.normalize(obs), self.tensor(task), self.tensor(robot))[0].cpu().numpy()
 
     def update(self, rollout: dict[str, np.ndarray], last_value: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
         """`rollout` holds (T, N, ...) arrays from `sample` plus reward, done, task, robot."""
@@ -137,22 +141,22 @@ class PPO:
         """Log-probabilities and values of a stored (normalized) rollout under the current nets,
         and the value of its last observation: what correcting for an older policy needs."""
         shape = rollout["reward"].shape
-        obs, task, robot = (torch.as_tensor(rollout[k].reshape(-1, *rollout[k].shape[2:])) for k in ("obs", "task", "robot"))
+        obs, task, robot = (self.tensor(rollout[k].reshape(-1, *rollout[k].shape[2:])) for k in ("obs", "task", "robot"))
         mean, log_std, _, _ = self.actor.distribution(obs, task, robot)
-        logp = squashed_log_prob(torch.as_tensor(rollout["pre"].reshape(-1, rollout["pre"].shape[-1])), mean, log_std)
+        logp = squashed_log_prob(self.tensor(rollout["pre"].reshape(-1, rollout["pre"].shape[-1])), mean, log_std)
         value, _ = self.value(obs, task, robot)
-        last, _ = self.value(torch.as_tensor(last_obs), torch.as_tensor(rollout["task"][-1]),
-                             torch.as_tensor(rollout["robot"][-1]))
-        return {"logp": logp.numpy().reshape(shape), "value": value.numpy().reshape(shape), "last_value": last.numpy()}
+        last, _ = self.value(self.tensor(last_obs), self.tensor(rollout["task"][-1]), self.tensor(rollout["robot"][-1]))
+        return {"logp": logp.cpu().numpy().reshape(shape), "value": value.cpu().numpy().reshape(shape),
+                "last_value": last.cpu().numpy()}
 
     def optimize(self, rollout: dict[str, np.ndarray], advantage: np.ndarray, returns: np.ndarray,
                  rng: np.random.Generator) -> dict[str, float]:
         """The clipped-surrogate epochs over a rollout whose advantages and returns are given."""
         cfg = self.cfg
-        flat = {k: torch.as_tensor(v.reshape(-1, *v.shape[2:])) for k, v in rollout.items()}
+        flat = {k: self.tensor(v.reshape(-1, *v.shape[2:])) for k, v in rollout.items()}
         task_np = rollout["task"].reshape(-1)
-        adv = torch.as_tensor(normalize_per_task(advantage.reshape(-1), task_np), dtype=torch.float32)
-        ret = torch.as_tensor(returns.reshape(-1), dtype=torch.float32)
+        adv = self.tensor(normalize_per_task(advantage.reshape(-1), task_np), torch.float32)
+        ret = self.tensor(returns.reshape(-1), torch.float32)
         n, metrics = len(ret), {}
         for _ in range(cfg.epochs):
             for idx in np.array_split(rng.permutation(n), max(1, n // cfg.minibatch_size)):

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from robolearn.device import on_device
 from robolearn.policies import PolicyConfig
 from robolearn.policies.actor_critic import Actor, RunningNorm, TwinCritic, squashed_sample
 from robolearn.policies.inputs import PolicyInputs
@@ -47,12 +48,12 @@ class SACConfig:
 
 class SAC:
     def __init__(self, policy: PolicyConfig, cfg: SACConfig, obs_dim: int, act_dim: int, n_tasks: int,
-                 n_robots: int):
-        self.cfg, self.act_dim = cfg, act_dim
-        self.norm = RunningNorm(obs_dim, inputs=PolicyInputs([], False, obs_dim) if cfg.relative_inputs else None)
-        self.actor = Actor(policy, self.norm.dim, act_dim, n_tasks, n_robots)
-        self.critic = TwinCritic(policy, self.norm.dim, act_dim, n_tasks, n_robots)
-        self.log_alpha = torch.full((n_tasks,), float(np.log(cfg.init_alpha)), requires_grad=True)
+                 n_robots: int, device: torch.device = torch.device("cpu")):
+        self.cfg, self.act_dim, self.device = cfg, act_dim, device
+        self.norm = RunningNorm(obs_dim, inputs=PolicyInputs([], False, obs_dim) if cfg.relative_inputs else None).to(device)
+        self.actor = Actor(policy, self.norm.dim, act_dim, n_tasks, n_robots).to(device)
+        self.critic = TwinCritic(policy, self.norm.dim, act_dim, n_tasks, n_robots).to(device)
+        self.log_alpha = torch.full((n_tasks,), float(np.log(cfg.init_alpha)), device=device, requires_grad=True)
         self.target_entropy = -float(act_dim)
         self.reset_optimizers()
         self.updates = 0
@@ -74,19 +75,20 @@ class SAC:
     def act(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray, deterministic: bool = False,
             expert_mask: torch.Tensor | None = None) -> np.ndarray:
         self.actor.eval()
-        action, *_ = self.actor(self.norm(torch.as_tensor(obs, dtype=torch.float32)), torch.as_tensor(task),
-                                torch.as_tensor(robot), deterministic, expert_mask)
+        obs_t, task_t, robot_t = on_device(self.device, obs, task, robot)
+        mask = None if expert_mask is None else expert_mask.to(self.device)
+        action, *_ = self.actor(self.norm(obs_t), task_t, robot_t, deterministic, mask)
         self.actor.train()
-        return action.numpy()
+        return action.cpu().numpy()
 
     @torch.no_grad()
     def routes(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray) -> list[torch.Tensor]:
         """The actor's chosen experts per MoE layer (empty for dense policies)."""
         self.actor.eval()
-        *_, routes = self.actor(self.norm(torch.as_tensor(obs, dtype=torch.float32)), torch.as_tensor(task),
-                                torch.as_tensor(robot), True)
+        obs_t, task_t, robot_t = on_device(self.device, obs, task, robot)
+        *_, routes = self.actor(self.norm(obs_t), task_t, robot_t, True)
         self.actor.train()
-        return routes
+        return [r.cpu() for r in routes]
 
     @torch.no_grad()
     def td_target(self, batch: dict[str, torch.Tensor], alpha: torch.Tensor) -> torch.Tensor:

@@ -4,13 +4,10 @@
 conditioning vector (task and robot embeddings); noisy top-k routing spreads examples
 during training; the load-balancing loss is returned, never hidden in a global.
 
-Dispatch is dropless and sparse: examples are sorted by expert, each expert runs on
-its own contiguous slice only (`grouped_experts`), and the outputs are scattered back
-weighted by the gate.
-Nothing is padded, so the expert work per example does not depend on E or on how
-unevenly the gate loads the experts (measured in bench/moe_speed.py). A padded batched
-matmul over an (E, max load, d) buffer was tried: with random routing the largest load is
-~1.2x the mean at E=64, and at large batches the padded buffer outgrows the cache.
+Dispatch is dropless: every example's k assignments go through batched matmuls over an
+(E, busiest expert's load, d) buffer (`grouped_experts`), and the outputs are combined
+weighted by the gate. With k=1 the weight is the chosen expert's full-softmax probability
+(Switch Transformer), so the gate learns from the task loss for every k.
 """
 from __future__ import annotations
 
@@ -68,8 +65,12 @@ class MoELayer(nn.Module):
         else:
             keep = self.k
         top_idx = top_k_indices(logits.detach(), keep)
-        top_logits = logits.gather(-1, top_idx)
-        weights = torch.softmax(top_logits, dim=-1)
+        if keep == 1:  # a softmax over one logit is always 1: no gradient would reach the gate
+            weights = torch.softmax(logits, dim=-1).gather(-1, top_idx)
+        else:
+            weights = torch.softmax(logits.gather(-1, top_idx), dim=-1)
+        if not torch.is_grad_enabled():  # acting and Bellman targets: nothing trains on the balance
+            return top_idx, weights, clean.new_zeros(())
         # Switch-style balance: E * sum_e (fraction routed to e) * (mean gate prob of e);
         # 1.0 when perfectly balanced, E when collapsed onto one expert.
         probs = torch.softmax(clean, dim=-1)
@@ -116,14 +117,8 @@ class MoELayer(nn.Module):
         """Returns (output (B, d_out), load-balancing loss, chosen experts (B, k)).
         `expert_mask`: bool, (E,) for every example or (B, E) per example."""
         top_idx, weights, balance = self.route(x, cond, expert_mask)
-        batch, keep = top_idx.shape
-        expert = top_idx.reshape(-1)
-        order = torch.argsort(expert, stable=True)
-        example = torch.arange(batch, device=x.device).repeat_interleave(keep)[order]
-        gate = weights.reshape(-1)[order]
-        counts = torch.bincount(expert, minlength=self.n_experts).tolist()
-        picked = grouped_experts(x.index_select(0, example), counts, self.w1, self.b1, self.w2, self.b2)
-        y = x.new_zeros(batch, picked.shape[-1]).index_add_(0, example, picked * gate[:, None])
+        picked = grouped_experts(x, top_idx, self.w1, self.b1, self.w2, self.b2)  # (B, k, d_out)
+        y = torch.bmm(weights.unsqueeze(1), picked).squeeze(1)
         return y, balance, top_idx
 
 
