@@ -30,7 +30,7 @@ sysdeps:
 		[ -d /usr/lib/python3/dist-packages/trajectory_msgs ]; } || \
 		{ apt-get update -qq && apt-get install -y -qq $(SYSPKGS); }
 
-# The main job: multitask MoE training on MuJoCo (configs/train.yaml), 10-14 min on 2 cores.
+# The main job: multitask MoE training on MuJoCo (configs/train.yaml), about 4 min on 2 cores.
 train: sysdeps venv
 	$(BIN)/robolearn train
 

@@ -44,8 +44,9 @@ def timed(fn, cfg) -> float:
 def throughput(steps: int, out: Path) -> None:
     common = ["tasks=[reach]", f"robots=[{','.join(ROBOTS)}]", "logger=none", f"total_steps={steps}",
               f"eval_every={steps}", "eval_episodes=1", "algo.warmup_steps=500"]
-    for label, extra in (("learner_ratio", []), ("collection", ["algo.updates_per_step=0.05"])):
-        single = timed(train, to_dataclass(compose_train([*common, *extra, "threads=1", f"out={out / 'single'}"])))
+    for label, extra in (("learner_ratio", ["algo.updates_per_step=0.5"]), ("collection", ["algo.updates_per_step=0.05"])):
+        single = timed(train, to_dataclass(compose_train([*common, *extra, "threads=1", "num_envs=1",
+                                                          f"out={out / 'single'}"])))
         print(f"{label}_single_process_samples_per_s: {single:.1f}", flush=True)
         per_actor_one = None
         for actors in (1, 2, 4):

@@ -16,12 +16,13 @@ import time
 import torch
 
 from robolearn.config import compose_train, to_dataclass
+from robolearn.learners.replay import ReplayBatch
 from robolearn.learners.sac import SAC
 from robolearn.policies import POLICIES
 from robolearn.spec import ACTION_DIM, STATE_DIM
 
 
-def ms_per_update(sac: SAC, batch: dict[str, torch.Tensor], repeats: int) -> float:
+def ms_per_update(sac: SAC, batch: ReplayBatch, repeats: int) -> float:
     sac.update(batch)  # warm up allocations
     started = time.perf_counter()
     for _ in range(repeats):
@@ -29,10 +30,11 @@ def ms_per_update(sac: SAC, batch: dict[str, torch.Tensor], repeats: int) -> flo
     return (time.perf_counter() - started) / repeats * 1e3
 
 
-def random_batch(b: int, n_tasks: int, n_robots: int) -> dict[str, torch.Tensor]:
-    return {"obs": torch.randn(b, STATE_DIM), "next_obs": torch.randn(b, STATE_DIM),
-            "action": torch.rand(b, ACTION_DIM) * 2 - 1, "reward": torch.randn(b), "terminal": torch.zeros(b),
-            "task": torch.randint(0, n_tasks, (b,)), "robot": torch.randint(0, n_robots, (b,))}
+def random_batch(b: int, n_tasks: int, n_robots: int) -> ReplayBatch:
+    return ReplayBatch(obs=torch.randn(b, STATE_DIM), action=torch.rand(b, ACTION_DIM) * 2 - 1, reward=torch.randn(b),
+                       next_obs=torch.randn(b, STATE_DIM), terminal=torch.zeros(b),
+                       task=torch.randint(0, n_tasks, (b,)), robot=torch.randint(0, n_robots, (b,)),
+                       extra=torch.zeros(b, dtype=torch.bool))
 
 
 def main() -> None:

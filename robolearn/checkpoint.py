@@ -30,7 +30,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint={path}: no such file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: tensors and plain containers only, so a checkpoint from anywhere cannot run code.
+        data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
         raise ValueError(f"checkpoint={path}: not a readable robolearn checkpoint ({type(err).__name__}: {err})") from None
     missing = [key for key in REQUIRED if not isinstance(data, dict) or key not in data]

@@ -4,9 +4,10 @@
     robolearn experts [episodes=10] [backend=mujoco] [tasks=[reach,push]] [robots=[panda]]
                                           run the scripted experts, print a success table
     robolearn train [tasks=[reach,push]] [robots=[panda]] [policy=moe|mlp|multihead]
-                    [total_steps=100000] [out=runs/x] [resume=ckpt] [logger=wandb|none] ...
+                    [total_steps=100000] [num_envs=2] [device=auto|cpu|cuda] [out=runs/x] [resume=ckpt]
+                    [logger=wandb|none] ...
                                           multitask training (Hydra config in configs/train.yaml)
-    robolearn eval checkpoint=... [episodes=50] [backend=...] [video=dir] [disable_experts=0.0] [out=x.json]
+    robolearn eval checkpoint=... [episodes=50] [backend=...] [video=dir] [disable_experts=0.0] [device=auto] [out=x.json]
                                           task x robot success table of a checkpoint
     robolearn check checkpoint=... baseline=x.json [tolerance=0.1] [episodes=20]
                                           fail (exit 3) if any task/robot regressed past the tolerance
@@ -130,7 +131,8 @@ class RegressionError(RuntimeError):
 
 
 EVAL_OPTIONS: dict[str, object] = {"checkpoint": "", "episodes": 50, "backend": "", "video": "", "seed": 10_000,
-                                   "disable_experts": 0.0, "logger": "none", "threads": 2, "out": "", "dr": "none"}
+                                   "disable_experts": 0.0, "logger": "none", "threads": 2, "out": "", "dr": "none",
+                                   "device": "auto"}
 
 
 def evaluate_checkpoint(opts: dict) -> dict[str, float]:
@@ -141,13 +143,15 @@ def evaluate_checkpoint(opts: dict) -> dict[str, float]:
 
     from robolearn.agents import agent_from_checkpoint
     from robolearn.checkpoint import load_checkpoint
+    from robolearn.device import resolve_device
     from robolearn.evaluate import evaluate, format_success
     from robolearn.policies.moe import expert_mask_for
     from sims.randomization import make_randomizer
 
+    device = resolve_device(str(opts["device"]))
     torch.set_num_threads(opts["threads"])
     data = load_checkpoint(opts["checkpoint"])
-    agent = agent_from_checkpoint(data)
+    agent = agent_from_checkpoint(data, device)
     backend = opts["backend"] or data["backend"]
     mask = expert_mask_for(agent.actor.net, opts["disable_experts"], seed=opts["seed"])
     table = evaluate(agent, data["tasks"], data["robots"], backend, opts["episodes"], opts["seed"], mask,

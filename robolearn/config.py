@@ -34,16 +34,16 @@ class TrainConfig:
     tasks: list[str] = field(default_factory=lambda: ["reach", "drawer_close"])
     robots: list[str] = field(default_factory=lambda: ["panda", "kuka", "xarm6"])
     backend: str = "mujoco"
-    total_steps: int = 45_000
+    total_steps: int = 50_000
     seed: int = 0
     out: str | None = None  # default: runs/<date-time>
-    eval_every: int = 15_000
-    eval_episodes: int = 10
+    eval_every: int = 25_000
+    eval_episodes: int = 20
     resume: str | None = None  # a checkpoint to continue from
     adapt_from: str | None = None  # a MoE checkpoint to extend with the new tasks in `tasks`
     add_experts: int = 2  # experts added per layer for the new tasks when adapting
     threads: int = 2
-    num_envs: int = 1  # envs per task x robot
+    num_envs: int = 2  # envs per task x robot
     env_workers: Optional[bool] = None  # step the envs in worker processes; null: yes, unless adr=adr
     device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda | cuda:<index>
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # per task: extra gym.make keyword arguments

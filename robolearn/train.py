@@ -225,7 +225,7 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
     n = runner.n
     buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + n), STATE_DIM, ACTION_DIM)
     if demos is not None and not cfg.resume:  # a resumed normalizer has seen them already
-        agent.norm.update(torch.from_numpy(demos.obs).to(agent.device))
+        agent.norm.update(torch.from_numpy(demos.obs))
     # A resumed run has no replay: it refills with the policy's own actions, not random ones.
     warmup_until = steps_done() + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
     owed_updates = 0.0
@@ -244,14 +244,13 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
         # The updates owed so far run while the envs step (on the transitions stored before this step).
         while owed_updates >= 1.0:
             batch = mixed_batch(buffer, demos, cfg.algo.demo_ratio, cfg.algo.batch_size, rng)
-            batch = {k: v.to(agent.device, non_blocking=True) for k, v in batch.items()}
-            metrics = agent.update(batch, batch["extra"])
+            metrics = agent.update(batch, clone_extra=demos is not None)
             owed_updates -= 1.0
             if agent.updates % LOSS_LOG_EVERY == 0:
                 logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())
         reward, terminated, _, next_state = runner.step_wait(steps_done())
         buffer.add(states, actions, reward, next_state, terminated.astype(np.float32), task, robot)
-        agent.norm.update(torch.from_numpy(states).to(agent.device))
+        agent.norm.update(torch.from_numpy(states))
         if steps_done() + n >= warmup_until and buffer.size >= cfg.algo.batch_size:
             owed_updates += n * cfg.algo.updates_per_step
         advance(n, probe)
@@ -292,6 +291,6 @@ def ppo_loop(cfg: TrainConfig, agent: PPO, runner: EnvRunner, rng: np.random.Gen
             advance(n, probe)
         last_value = agent.state_value(runner.states, runner.task, runner.robot)
         metrics = agent.update({k: np.stack(v) for k, v in rollout.items()}, last_value, rng)
-        agent.norm.update(torch.from_numpy(np.concatenate(raw_states)).to(agent.device))
+        agent.norm.update(torch.from_numpy(np.concatenate(raw_states)))
         logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())
     return probe

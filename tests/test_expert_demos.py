@@ -54,10 +54,10 @@ def test_mixed_batch_takes_its_share_from_the_demos() -> None:
         buffer.add(np.zeros((n, STATE_DIM)), np.zeros((n, ACTION_DIM)), np.zeros(n), np.zeros((n, STATE_DIM)),
                    np.zeros(n), np.full(n, task), np.zeros(n))
     batch = mixed_batch(online, demos, 0.25, 64, rng)
-    assert (batch["task"] == 2).sum() == 16 and (batch["task"] == 1).sum() == 48
-    assert torch.equal(batch["extra"], batch["task"] == 2)  # the rows SAC clones
+    assert (batch.task == 2).sum() == 16 and (batch.task == 1).sum() == 48
+    assert torch.equal(batch.extra, batch.task == 2)  # the rows SAC clones
     live_only = mixed_batch(online, None, 0.25, 64, rng)
-    assert (live_only["task"] == 1).all() and not live_only["extra"].any()
+    assert (live_only.task == 1).all() and not live_only.extra.any()
 
 
 @pytest.mark.parametrize("setting, tasks, field", [({"demo_episodes": -1}, ["reach"], "algo.demo_episodes"),

@@ -93,7 +93,7 @@ def test_recorded_episodes_mix_into_every_batch(tmp_path: Path) -> None:
     assert pooled.size > 0 and set(pooled.robot[:pooled.size]) == {1}
     rng = np.random.default_rng(0)
     batch = mixed_batch(pooled, pooled, 0.25, 64, rng)
-    assert len(batch["obs"]) == 64
+    assert len(batch.obs) == 64
     data = fleet_run(tmp_path / "run", "actors=1", "robots=[panda]", "total_steps=800", "eval_every=800",
                      f"datasets=[{demos}]", "dataset_ratio=0.25")
     assert set(data["robot_norms"]) == {"panda", "kuka"}  # the dataset's robot has its statistics too

@@ -1,9 +1,12 @@
 """Learning tests: a small MoE trained by multitask SAC must actually learn (minutes, not hours).
 
-One run trains reach on all three arms (MuJoCo) and checks it on every robot, plus the
+One run trains reach on all three arms (MuJoCo) with the fast recipe (`num_envs=4` envs per
+arm in worker processes, few updates per env step) and checks it on every robot, plus the
 routing of its MoE; a second run trains drawer_close (a contact task) on the three
 arms and compares it with an untrained policy; a third trains lift on the Panda with
 scripted-expert demos and compares it with untrained and with the same run from scratch.
+The last two keep the recipe their budgets were set with: one env per task x arm, 0.5
+updates per env step.
 Thresholds: reach >= 90% on every robot, drawer_close at least 40 points above untrained,
 lift at least 60 points above untrained and 50 above from scratch, routing spread over the
 experts.
@@ -17,14 +20,16 @@ import numpy as np
 import pytest
 
 import sims
+from robolearn.agents import agent_from_checkpoint, make_agent
 from robolearn.checkpoint import load_checkpoint
 from robolearn.config import compose_train, to_dataclass
 from robolearn.evaluate import evaluate
-from robolearn.agents import agent_from_checkpoint, make_agent
 from robolearn.train import train
 
 ROBOTS = ["panda", "kuka", "xarm6"]
 EPISODES = 20
+ONE_ENV_HALF_UTD = ("num_envs=1", "algo.updates_per_step=0.5")
+REACH_STEPS, REACH_UTD = 24000, 0.1
 
 
 def train_run(out: Path, tasks: str, robots: list[str], steps: int, extra: tuple[str, ...] = ()) -> dict:
@@ -36,7 +41,8 @@ def train_run(out: Path, tasks: str, robots: list[str], steps: int, extra: tuple
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return train_run(tmp_path_factory.mktemp("reach"), "reach", ROBOTS, 21000)
+    return train_run(tmp_path_factory.mktemp("reach"), "reach", ROBOTS, REACH_STEPS,
+                     ("num_envs=4", f"algo.updates_per_step={REACH_UTD}"))
 
 
 def test_moe_learns_reach_on_every_robot(trained: dict) -> None:
@@ -45,7 +51,7 @@ def test_moe_learns_reach_on_every_robot(trained: dict) -> None:
 
 
 def test_moe_learns_drawer_close_well_above_untrained(tmp_path: Path) -> None:
-    data = train_run(tmp_path, "drawer_close", ROBOTS, 15000)
+    data = train_run(tmp_path, "drawer_close", ROBOTS, 15000, ONE_ENV_HALF_UTD)
     learned = evaluate(agent_from_checkpoint(data), ["drawer_close"], ROBOTS, "mujoco", EPISODES)
     cfg = to_dataclass(compose_train(["logger=none"]))
     untrained = evaluate(make_agent(cfg.policy, cfg.algo), ["drawer_close"], ROBOTS, "mujoco", EPISODES)
@@ -73,8 +79,8 @@ def test_routing_does_not_collapse(trained: dict) -> None:
 def test_moe_learns_lift_from_expert_demos_and_not_without(tmp_path: Path) -> None:
     """Lift (grasp, then raise 8 cm) is out of reach of random exploration at this budget;
     25 scripted-expert episodes in replay, with the actor cloning them, open it."""
-    demos = train_run(tmp_path / "demos", "lift", ["panda"], 6000, ("algo.demo_episodes=25",))
-    scratch = train_run(tmp_path / "scratch", "lift", ["panda"], 6000)
+    demos = train_run(tmp_path / "demos", "lift", ["panda"], 6000, ("algo.demo_episodes=25", *ONE_ENV_HALF_UTD))
+    scratch = train_run(tmp_path / "scratch", "lift", ["panda"], 6000, ONE_ENV_HALF_UTD)
     learned = evaluate(agent_from_checkpoint(demos), ["lift"], ["panda"], "mujoco", EPISODES)[("lift", "panda")]
     alone = evaluate(agent_from_checkpoint(scratch), ["lift"], ["panda"], "mujoco", EPISODES)[("lift", "panda")]
     cfg = to_dataclass(compose_train(["logger=none"]))

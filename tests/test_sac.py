@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from robolearn.learners.replay import ReplayBatch
 from robolearn.learners.sac import SAC, SACConfig
 from robolearn.policies import PolicyConfig
 from robolearn.policies.inputs import RELATIVE
@@ -34,9 +35,9 @@ def test_targets_route_without_noise_while_the_critic_trains_with_it() -> None:
     torch.manual_seed(0)
     agent = SAC(PolicyConfig(kind="moe", hidden=32, expert_hidden=16, n_experts=8, k=2), SACConfig(), 38, 7, 3, 3)
     n = 64
-    batch = {"obs": torch.randn(n, 38), "next_obs": torch.randn(n, 38), "action": torch.rand(n, 7) * 2 - 1,
-             "reward": torch.randn(n), "terminal": torch.zeros(n), "task": torch.randint(0, 3, (n,)),
-             "robot": torch.randint(0, 3, (n,))}
+    batch = ReplayBatch(obs=torch.randn(n, 38), action=torch.rand(n, 7) * 2 - 1, reward=torch.randn(n),
+                        next_obs=torch.randn(n, 38), terminal=torch.zeros(n), task=torch.randint(0, 3, (n,)),
+                        robot=torch.randint(0, 3, (n,)), extra=torch.zeros(n, dtype=torch.bool))
     alpha = torch.full((n,), 0.1)
     # Same seed for the action sample; if routing noise were drawn, turning it off would change
     # the random draws and the target.
@@ -48,35 +49,37 @@ def test_targets_route_without_noise_while_the_critic_trains_with_it() -> None:
     assert torch.equal(noisy_layers, agent.td_target(batch, alpha))
     assert agent.actor.training  # left as it was
     # The critic being trained still routes with noise: the same inputs give different Q.
-    obs = agent.norm(batch["obs"])
-    q_a = agent.critic(obs, batch["action"], batch["task"], batch["robot"])[0]
-    q_b = agent.critic(obs, batch["action"], batch["task"], batch["robot"])[0]
+    obs = agent.norm(batch.obs)
+    q_a = agent.critic(obs, batch.action, batch.task, batch.robot)[0]
+    q_b = agent.critic(obs, batch.action, batch.task, batch.robot)[0]
     assert not torch.equal(q_a, q_b)
 
 
-def _demo_batch(n: int, expert_action: torch.Tensor) -> dict[str, torch.Tensor]:
+def _demo_batch(n: int, expert_action: torch.Tensor, demo_rows: torch.Tensor) -> ReplayBatch:
     generator = torch.Generator().manual_seed(0)
-    return {"obs": torch.randn(n, STATE_DIM, generator=generator), "action": expert_action.expand(n, -1),
-            "reward": torch.zeros(n), "next_obs": torch.randn(n, STATE_DIM, generator=generator),
-            "terminal": torch.zeros(n), "task": torch.zeros(n, dtype=torch.long), "robot": torch.zeros(n, dtype=torch.long)}
+    return ReplayBatch(obs=torch.randn(n, STATE_DIM, generator=generator), action=expert_action.expand(n, -1),
+                       reward=torch.zeros(n), next_obs=torch.randn(n, STATE_DIM, generator=generator),
+                       terminal=torch.zeros(n), task=torch.zeros(n, dtype=torch.long),
+                       robot=torch.zeros(n, dtype=torch.long), extra=demo_rows)
 
 
 def test_demo_cloning_pulls_the_mode_to_the_expert_action() -> None:
     torch.manual_seed(0)
     expert_action = torch.tensor([0.6, -0.4, 0.2, 0.0, 0.0, 0.0, -0.8])
-    batch = _demo_batch(64, expert_action)
     demo_rows = torch.arange(64) < 32
+    batch = _demo_batch(64, expert_action, demo_rows)
 
     def mode_error(coef: float) -> float:
         torch.manual_seed(1)
         agent = SAC(PolicyConfig(kind="mlp", hidden=32), SACConfig(demo_bc_coef=coef), STATE_DIM, 7, 3, 3)
         for _ in range(300):
-            metrics = agent.update(batch, demo_rows)
+            metrics = agent.update(batch, clone_extra=True)
         assert np.isfinite(list(metrics.values())).all()
-        actions = agent.act(batch["obs"].numpy(), np.zeros(64, int), np.zeros(64, int), deterministic=True)
+        actions = agent.act(batch.obs.numpy(), np.zeros(64, int), np.zeros(64, int), deterministic=True)
         return float(np.abs(actions[demo_rows.numpy()] - expert_action.numpy()).mean())
 
     assert mode_error(10.0) < 0.05 < mode_error(0.0)
     # An all-live batch adds no cloning term (and no NaN from an empty mean).
     agent = SAC(PolicyConfig(kind="mlp", hidden=32), SACConfig(demo_bc_coef=10.0), STATE_DIM, 7, 3, 3)
-    assert np.isfinite(list(agent.update(batch, torch.zeros(64, dtype=torch.bool)).values())).all()
+    live = _demo_batch(64, expert_action, torch.zeros(64, dtype=torch.bool))
+    assert np.isfinite(list(agent.update(live, clone_extra=True).values())).all()

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from robolearn.agents import agent_from_checkpoint
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.cli import main
 from robolearn.config import compose_train, to_dataclass
-from robolearn.agents import agent_from_checkpoint
 from robolearn.train import train
 
 TINY = ["tasks=[reach]", "robots=[panda]", "logger=none", "policy.hidden=32", "policy.expert_hidden=16",
@@ -51,6 +51,41 @@ def test_checkpoint_round_trip_and_resume(tmp_path: Path, policy: str) -> None:
     data_b = load_checkpoint(train(resumed))
     assert data_b["env_steps"] == 300
     assert data_b["learner"]["updates"] > data["learner"]["updates"]
+
+
+def test_resume_refuses_learner_settings_that_differ_from_the_checkpoint(tmp_path: Path) -> None:
+    path = train(to_dataclass(compose_train(TINY + ["total_steps=150", "eval_every=150", f"out={tmp_path}/a"])))
+    conflicting = {"algo.batch_size=64": "algo.batch_size=64", "algo.updates_per_step=2": "algo.updates_per_step=2.0",
+                   "algo=ppo": "trained with algo=sac"}
+    for override, message in conflicting.items():
+        cfg = to_dataclass(compose_train(TINY + ["total_steps=300", f"resume={path}", f"out={tmp_path}/b", override]))
+        with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+            train(cfg)
+        assert not (tmp_path / "b").exists()  # refused before any run folder
+
+
+@pytest.mark.parametrize("override, message", [
+    ("num_envs=0", "num_envs=0: must be >= 1"),
+    ("algo.updates_per_step=0", r"algo\.updates_per_step=0\.0: must be in \(0, 64\]"),
+    ("algo.updates_per_step=100", r"algo\.updates_per_step=100\.0"),
+    ("algo.batch_size=0", r"algo\.batch_size=0: must be in 1\.\.algo\.buffer_size"),
+    ("device=tpu", "device='tpu'; allowed: auto, cpu, cuda"),
+    ("adr=adr env_workers=true", "env_workers=true with adr=adr"),
+])
+def test_bad_training_settings_name_the_setting_and_leave_no_run_folder(tmp_path: Path, override: str,
+                                                                        message: str) -> None:
+    cfg = to_dataclass(compose_train(TINY + override.split() + [f"out={tmp_path}/run"]))
+    with pytest.raises(ValueError, match=message):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "device=cuda", "total_steps=10", "logger=none", f"out={tmp_path}/run"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: device=cuda: no CUDA GPU") and "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_eval_cli_prints_table_and_rejects_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

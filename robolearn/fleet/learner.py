@@ -30,7 +30,9 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from robolearn.agents import CHECKPOINT_NAME, agent_from_checkpoint, checkpoint_payload, make_agent
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
+from robolearn.device import resolve_device
 from robolearn.envs import check_names
 from robolearn.evaluate import evaluate, format_success
 from robolearn.fleet.actor import TRANSITION_KEYS, ExperienceActor
@@ -41,7 +43,6 @@ from robolearn.learners.ppo import PPO, vtrace
 from robolearn.learners.sac import SAC
 from robolearn.logger import Logger
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from robolearn.agents import CHECKPOINT_NAME, agent_from_checkpoint, checkpoint_payload, make_agent
 from sims.backend import BACKENDS
 
 REPLAY_NAME = "replay.npz"
@@ -70,6 +71,14 @@ def check_fleet(cfg: FleetConfig) -> None:
         raise ValueError(f"actors={cfg.actors}: need at least one actor (simulated, or in ros_actors)")
     if not 0.0 <= cfg.dataset_ratio < 1.0 or (cfg.dataset_ratio > 0 and not cfg.datasets):
         raise ValueError(f"dataset_ratio={cfg.dataset_ratio} must be in [0, 1) and needs datasets=[...] when > 0")
+    # Settings of `robolearn train` that the fleet does not implement: refused, not ignored.
+    unsupported = {"num_envs": cfg.num_envs != 1, "env_workers": cfg.env_workers is not None,
+                   "adapt_from": cfg.adapt_from is not None,
+                   "algo.demo_episodes": getattr(cfg.algo, "demo_episodes", 0) > 0}
+    for name, set_ in unsupported.items():
+        if set_:
+            raise ValueError(f"{name}: not supported by the fleet (each actor steps its own envs; use "
+                             f"`robolearn train` for it)")
 
 
 class Fleet:
@@ -77,6 +86,7 @@ class Fleet:
         import ray
 
         check_fleet(cfg)
+        self.device = resolve_device(cfg.device)  # the learner's; actors act on their CPUs
         self.ray, self.cfg = ray, cfg
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -84,7 +94,7 @@ class Fleet:
         self.out = Path(cfg.out or f"runs/fleet-{time.strftime('%Y%m%d-%H%M%S')}")
         self.out.mkdir(parents=True, exist_ok=True)
         self.config = OmegaConf.to_container(OmegaConf.structured(cfg))
-        self.agent: SAC | PPO = make_agent(cfg.policy, cfg.algo)  # type: ignore[assignment]
+        self.agent: SAC | PPO = make_agent(cfg.policy, cfg.algo, self.device)  # type: ignore[assignment]
         self.off_policy = isinstance(self.agent, SAC)
         self.env_steps, self.counters = 0, Counter({k: 0 for k in COUNTERS})
         self.buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + cfg.actors * cfg.chunk_steps * 2),
@@ -110,7 +120,7 @@ class Fleet:
         if data["config"]["algo"]["name"] != self.cfg.algo.name:
             raise ValueError(f"resume={path}: a {data['config']['algo']['name']} checkpoint, this run is "
                              f"algo={self.cfg.algo.name}")
-        self.agent = agent_from_checkpoint(data)  # type: ignore[assignment]
+        self.agent = agent_from_checkpoint(data, self.device)  # type: ignore[assignment]
         self.env_steps = int(data["env_steps"])
         self.counters.update(data.get("fleet", {}).get("counters", {}))
         self.robot_stats.load(data.get("robot_norms", {}))
@@ -236,7 +246,7 @@ class Fleet:
         weights = {"actor": self.agent.actor.state_dict(), "norm": self.agent.norm.state_dict()}
         if not self.off_policy:  # PPO actors bootstrap cut-off episodes with the value net
             weights["value"] = self.agent.value.state_dict()
-        return weights
+        return {part: {k: v.cpu() for k, v in state.items()} for part, state in weights.items()}
 
     def _receive(self, batch: dict[str, Any]) -> int:
         """Count, check and store one actor batch; returns its env steps."""

@@ -1,10 +1,34 @@
-"""A uniform replay buffer of transitions tagged with their task and robot."""
+"""A uniform replay buffer of transitions tagged with their task and robot, and the typed batches it yields."""
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+
+@dataclass(frozen=True)
+class ReplayBatch:
+    """Transitions for one gradient step: obs/next_obs (B, D) raw states, action (B, A),
+    reward and terminal (B,), task and robot ids (B,), and `extra` (B,) marking the rows drawn
+    from a second buffer (scripted-expert demos, pooled datasets)."""
+    obs: torch.Tensor
+    action: torch.Tensor
+    reward: torch.Tensor
+    next_obs: torch.Tensor
+    terminal: torch.Tensor
+    task: torch.Tensor
+    robot: torch.Tensor
+    extra: torch.Tensor
+
+    def to(self, device: torch.device) -> ReplayBatch:
+        return ReplayBatch(*(getattr(self, f.name).to(device, non_blocking=True) for f in dataclasses.fields(self)))
+
+    def cat(self, other: ReplayBatch) -> ReplayBatch:
+        return ReplayBatch(*(torch.cat([getattr(self, f.name), getattr(other, f.name)])
+                             for f in dataclasses.fields(self)))
 
 
 class ReplayBuffer:
@@ -31,9 +55,11 @@ class ReplayBuffer:
         self.cursor = (self.cursor + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    def sample(self, batch_size: int, rng: np.random.Generator, extra: bool = False) -> ReplayBatch:
+        """`batch_size` transitions drawn uniformly; `extra` is what their `extra` flags say."""
         idx = rng.integers(0, self.size, batch_size)
-        return {name: torch.from_numpy(getattr(self, name)[idx]) for name in self.FIELDS}
+        return ReplayBatch(*(torch.from_numpy(getattr(self, name)[idx]) for name in self.FIELDS),
+                           extra=torch.full((batch_size,), extra))
 
     def save(self, path: str | Path) -> None:
         """The filled part, to resume a learner; written to a temporary file then renamed."""
@@ -51,11 +77,9 @@ class ReplayBuffer:
 
 
 def mixed_batch(live: ReplayBuffer, extra: ReplayBuffer | None, ratio: float, size: int,
-                rng: np.random.Generator) -> dict[str, torch.Tensor]:
+                rng: np.random.Generator) -> ReplayBatch:
     """A batch of `size` with `ratio` of it from `extra` (demos, pooled datasets) and the rest
-    from `live`; all from `live` without `extra`. Its boolean "extra" marks the rows from `extra`."""
+    from `live`; all from `live` without `extra`. Its `extra` marks the rows from `extra`."""
     n_extra = int(round(size * ratio)) if extra is not None and ratio > 0 else 0
     batch = live.sample(size - n_extra, rng)
-    if n_extra:
-        batch = {k: torch.cat([batch[k], v]) for k, v in extra.sample(n_extra, rng).items()}
-    return batch | {"extra": torch.arange(size) >= size - n_extra}
+    return batch.cat(extra.sample(n_extra, rng, extra=True)) if n_extra else batch

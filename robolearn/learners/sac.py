@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from robolearn.device import on_device
 from robolearn.policies import PolicyConfig
 from robolearn.policies.actor_critic import Actor, RunningNorm, TwinCritic, squashed_sample
+from robolearn.learners.replay import ReplayBatch
 from robolearn.policies.inputs import PolicyInputs
 
 
@@ -30,7 +31,7 @@ class SACConfig:
     init_alpha: float = 0.1
     balance_coef: float = 0.01
     warmup_steps: int = 2000  # uniform random actions before the first update
-    updates_per_step: float = 0.5  # gradient steps per env step
+    updates_per_step: float = 0.05  # gradient steps per env step
     buffer_size: int = 1_000_000
     # Add hand-to-object and hand-to-goal vectors to the inputs (robolearn.policies.inputs):
     # reach in `make train` 0.63 -> 1.00 over the three arms.
@@ -91,21 +92,23 @@ class SAC:
         return [r.cpu() for r in routes]
 
     @torch.no_grad()
-    def td_target(self, batch: dict[str, torch.Tensor], alpha: torch.Tensor) -> torch.Tensor:
+    def td_target(self, batch: ReplayBatch, alpha: torch.Tensor) -> torch.Tensor:
         """The soft Bellman target of a raw batch; `alpha` per example."""
-        task, robot, next_obs = batch["task"], batch["robot"], self.norm(batch["next_obs"])
+        task, robot, next_obs = batch.task, batch.robot, self.norm(batch.next_obs)
         self.actor.eval()  # the next action as the policy acts: routed without noise
         next_action, next_logp, _, _ = self.actor(next_obs, task, robot)
         self.actor.train()
         tq1, tq2, _ = self.critic_target(next_obs, next_action, task, robot)
-        return batch["reward"] + self.cfg.gamma * (1 - batch["terminal"]) * (torch.min(tq1, tq2) - alpha * next_logp)
+        return batch.reward + self.cfg.gamma * (1 - batch.terminal) * (torch.min(tq1, tq2) - alpha * next_logp)
 
-    def update(self, batch: dict[str, torch.Tensor], demo_rows: torch.Tensor | None = None) -> dict[str, float]:
-        """One gradient step of critic, actor and temperatures; `demo_rows` (boolean per row)
-        marks the expert transitions that the actor also clones."""
+    def update(self, batch: ReplayBatch, clone_extra: bool = False) -> dict[str, float]:
+        """One gradient step of critic, actor and temperatures; with `clone_extra` the actor
+        also clones the action on the batch's `extra` rows (the scripted expert's)."""
         cfg = self.cfg
-        obs = self.norm(batch["obs"])
-        task, robot, action = batch["task"], batch["robot"], batch["action"]
+        batch = batch.to(self.device)
+        demo_rows = batch.extra if clone_extra else None
+        obs = self.norm(batch.obs)
+        task, robot, action = batch.task, batch.robot, batch.action
         alpha = self.log_alpha.exp().detach()[task]
         target = self.td_target(batch, alpha)
         q1, q2, critic_balance = self.critic(obs, action, task, robot)

@@ -31,6 +31,7 @@ class RunningNorm(nn.Module):
     def update(self, x: torch.Tensor) -> None:
         if self.frozen:
             return
+        x = x.to(self.mean.device)
         x = self.inputs(x) if self.inputs else x
         batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
         total = self.count + n
