@@ -34,7 +34,7 @@ from moe_speed import time_per_example  # noqa: E402
 from sac_update import ms_per_update, random_batch  # noqa: E402
 
 from robolearn.config import compose_train, to_dataclass  # noqa: E402
-from robolearn.env_runner import vector_env  # noqa: E402
+from robolearn.env_runner import env_pool  # noqa: E402
 from robolearn.envs import combos_for  # noqa: E402
 from robolearn.learners.sac import SAC  # noqa: E402
 from robolearn.policies.moe import MoELayer  # noqa: E402
@@ -72,13 +72,14 @@ def train_rate(name: str, overrides: list[str], short: int, long: int) -> None:
 def raw_env_rate(tasks: list[str], robots: list[str], num_envs: int, steps: int) -> float:
     """Env steps/s of the training envs alone: random actions, one process, no learner."""
     combos = [c for c in combos_for(tasks, robots) for _ in range(num_envs)]
-    envs = vector_env(combos, "mujoco", tasks, None, "none", workers=False)
-    envs.reset(seed=0)
+    envs = env_pool(combos, "mujoco", tasks, None, "none", workers=False)
+    envs.reset(list(range(len(combos))))
     rng = np.random.default_rng(0)
     rounds = max(1, steps // len(combos))
     started = time.perf_counter()
     for _ in range(rounds):
-        envs.step(rng.uniform(-1, 1, (len(combos), ACTION_DIM)).astype(np.float32))
+        envs.step_async(rng.uniform(-1, 1, (len(combos), ACTION_DIM)).astype(np.float32))
+        envs.step_wait()
     elapsed = time.perf_counter() - started
     envs.close()
     return rounds * len(combos) / elapsed

@@ -1,41 +1,158 @@
-"""The training envs: `num_envs` per task x robot, stepped as one gymnasium vector env.
+"""The training envs: `num_envs` per task x robot, stepped in worker processes or in this one.
 
-With workers every env runs in its own process (`AsyncVectorEnv`), so physics overlaps with
-whatever the caller does between `step_async` and `step_wait` (the gradient updates);
-without, they step in this process one after another (`SyncVectorEnv`), which is what a
-stateful randomizer (ADR) needs: its episode results must reach the one ADR state the
-learner owns. Either way finished episodes reset in the same step and their final
-observation is what the transition stores.
+With workers the envs are split over a few processes (one per core by default), each stepping
+its share one after another; `step_async` hands out the actions and returns at once, so the
+caller can work while they step. One process per env was measured slower on 2 cores: the
+context switches and pipe round trips of 12 processes took longer than the physics
+(docs/benchmarks.md). Without workers the envs step in this process, which is what a
+stateful randomizer (ADR) needs: its episode results must reach the one ADR state the learner
+owns. Either way a finished episode resets in the same step, and the transition keeps the
+episode's final observation.
 """
 from __future__ import annotations
 
 import functools
+import multiprocessing as mp
+import os
 from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Callable
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from robolearn.envs import make_env
 from robolearn.logger import Logger
 from sims.randomization import Randomizer
 
+EnvFn = Callable[[], gym.Env]
 
-def vector_env(combos: list[tuple[str, str]], backend: str, tasks: list[str], env_kwargs: dict[str, dict] | None,
-               randomizer: Randomizer | str, workers: bool) -> gym.vector.VectorEnv:
-    """One env per entry of `combos` (repeat a combo for several envs of it)."""
-    fns = [functools.partial(make_env, task, robot, backend, tasks, env_kwargs, dr=randomizer) for task, robot in combos]
-    if workers:
+
+@dataclass(frozen=True)
+class EnvStep:
+    """One env's step: the observation to act on next (after a reset if the episode ended)
+    and what the transition stores."""
+    state: np.ndarray
+    task: int
+    robot: int
+    reward: float
+    terminated: bool
+    truncated: bool
+    success: bool
+    final_state: np.ndarray  # the step's own observation: the final one when the episode ended
+
+
+def reset_env(env: gym.Env, seed: int | None) -> EnvStep:
+    obs, info = env.reset(seed=seed)
+    return EnvStep(obs["state"], int(obs["task_id"]), int(obs["robot_id"]), 0.0, False, False, bool(info["success"]),
+                   obs["state"])
+
+
+def step_env(env: gym.Env, action: np.ndarray) -> EnvStep:
+    obs, reward, terminated, truncated, info = env.step(action)
+    final = obs["state"]
+    if terminated or truncated:
+        obs, _ = env.reset()
+    return EnvStep(obs["state"], int(obs["task_id"]), int(obs["robot_id"]), float(reward), bool(terminated),
+                   bool(truncated), bool(info["success"]), final)
+
+
+def _worker(pipe: Connection, fns: list[EnvFn]) -> None:
+    envs = [fn() for fn in fns]
+    try:
+        while True:
+            command, data = pipe.recv()
+            if command == "reset":
+                pipe.send([reset_env(env, seed) for env, seed in zip(envs, data)])
+            elif command == "step":
+                pipe.send([step_env(env, action) for env, action in zip(envs, data)])
+            else:
+                break
+    except (EOFError, KeyboardInterrupt):  # the learner went away
+        pass
+    finally:
+        for env in envs:
+            env.close()
+
+
+class EnvPool:
+    """Envs split over worker processes (or none: all in this process); the same calls either way."""
+
+    def __init__(self, fns: list[EnvFn], workers: int):
+        self.num_envs, self.workers = len(fns), min(workers, len(fns))
+        self._pending: list[np.ndarray] | None = None
+        if self.workers == 0:
+            self.envs = [fn() for fn in fns]
+            return
         # forkserver, not fork: a forked copy of a process whose OpenMP threads are running can hang.
-        return AsyncVectorEnv(fns, context="forkserver", autoreset_mode=AutoresetMode.SAME_STEP)
-    return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        context = mp.get_context("forkserver")
+        self.shares = np.array_split(np.arange(len(fns)), self.workers)
+        self.pipes, self.processes = [], []
+        for share in self.shares:
+            parent, child = context.Pipe()
+            process = context.Process(target=_worker, args=(child, [fns[i] for i in share]), daemon=True)
+            process.start()
+            child.close()
+            self.pipes.append(parent)
+            self.processes.append(process)
+
+    def _ask(self, command: str, per_env: list) -> None:
+        for pipe, share in zip(self.pipes, self.shares):
+            pipe.send((command, [per_env[i] for i in share]))
+
+    def _collect(self) -> list[EnvStep]:
+        try:
+            return [step for pipe in self.pipes for step in pipe.recv()]
+        except EOFError:
+            raise RuntimeError("an env worker process died (see its error above)") from None
+
+    def reset(self, seeds: list[int]) -> list[EnvStep]:
+        if self.workers == 0:
+            return [reset_env(env, seed) for env, seed in zip(self.envs, seeds)]
+        self._ask("reset", seeds)
+        return self._collect()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        if self.workers == 0:
+            self._pending = list(actions)
+        else:
+            self._ask("step", list(actions))
+
+    def step_wait(self) -> list[EnvStep]:
+        if self.workers == 0:
+            return [step_env(env, action) for env, action in zip(self.envs, self._pending)]
+        return self._collect()
+
+    def close(self) -> None:
+        if self.workers == 0:
+            for env in self.envs:
+                env.close()
+            return
+        for pipe in self.pipes:
+            try:
+                pipe.send(("close", None))
+            except (BrokenPipeError, OSError):
+                pass
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+
+
+def env_pool(combos: list[tuple[str, str]], backend: str, tasks: list[str], env_kwargs: dict[str, dict] | None,
+             randomizer: Randomizer | str, workers: bool) -> EnvPool:
+    """One env per entry of `combos` (repeat a combo for several envs of it), over one worker
+    process per core when `workers`."""
+    fns = [functools.partial(make_env, task, robot, backend, tasks, env_kwargs, dr=randomizer) for task, robot in combos]
+    return EnvPool(fns, (os.cpu_count() or 1) if workers else 0)
 
 
 class EnvRunner:
-    """Steps a vector env whose env i plays `combos[i]`, and keeps each combo's episode
-    success and return (the recent ones for the progress bar, every one for the logger)."""
+    """Steps a pool whose env i plays `combos[i]`, and keeps each combo's episode success and
+    return (the recent ones for the progress bar, every one for the logger)."""
 
-    def __init__(self, combos: list[tuple[str, str]], envs: gym.vector.VectorEnv, seed: int, logger: Logger):
+    def __init__(self, combos: list[tuple[str, str]], envs: EnvPool, seed: int, logger: Logger):
         if len(combos) != envs.num_envs:
             raise ValueError(f"{len(combos)} task x robot entries for {envs.num_envs} envs")
         self.combos, self.envs, self.logger, self.n = combos, envs, logger, envs.num_envs
@@ -44,45 +161,37 @@ class EnvRunner:
 
     def restart(self, seed: int) -> None:
         """Reset every env (env i with seed + 1000 i) and forget the episodes in progress."""
-        obs, _ = self.envs.reset(seed=[seed + 1000 * i for i in range(self.n)])
-        self._take(obs)
+        self._take(self.envs.reset([seed + 1000 * i for i in range(self.n)]))
         self.success, self.returns = np.zeros(self.n, bool), np.zeros(self.n)
 
-    def _take(self, obs: dict[str, np.ndarray]) -> None:
-        self.states = np.asarray(obs["state"], np.float32).copy()
-        self.task, self.robot = np.asarray(obs["task_id"]).copy(), np.asarray(obs["robot_id"]).copy()
+    def _take(self, steps: list[EnvStep]) -> None:
+        self.states = np.stack([s.state for s in steps]).astype(np.float32)
+        self.task = np.array([s.task for s in steps])
+        self.robot = np.array([s.robot for s in steps])
 
     def step_async(self, actions: np.ndarray) -> None:
         """Start stepping: the workers run while the caller goes on; in-process envs step in `step_wait`."""
-        self._actions = actions
-        if isinstance(self.envs, AsyncVectorEnv):
-            self.envs.step_async(actions)
+        self.envs.step_async(actions)
 
     def step_wait(self, env_steps: int) -> tuple[np.ndarray, ...]:
         """Returns (reward, terminated, truncated, next_state); `next_state` is the
         observation the step produced (the final one when an episode ended), while
         `self.states` moves on to the reset observation."""
-        if isinstance(self.envs, AsyncVectorEnv):
-            obs, reward, terminated, truncated, info = self.envs.step_wait()
-        else:
-            obs, reward, terminated, truncated, info = self.envs.step(self._actions)
-        next_state = np.asarray(obs["state"], np.float32).copy()
-        done = terminated | truncated
-        success = np.asarray(info["success"], bool).copy()
-        if done.any():
-            final = info["final_info"]
-            next_state[done] = np.stack([info["final_obs"][i]["state"] for i in np.flatnonzero(done)])
-            success[done] = np.asarray(final["success"], bool)[done]
-        self.success |= success
+        steps = self.envs.step_wait()
+        reward = np.array([s.reward for s in steps], np.float32)
+        terminated = np.array([s.terminated for s in steps])
+        truncated = np.array([s.truncated for s in steps])
+        next_state = np.stack([s.final_state for s in steps]).astype(np.float32)
+        self.success |= np.array([s.success for s in steps])
         self.returns += reward
-        for i in np.flatnonzero(done):
+        for i in np.flatnonzero(terminated | truncated):
             task, robot = self.combos[i]
             self.recent[(task, robot)].append(self.success[i])
             self.logger.log({f"train/{task}/{robot}/success": float(self.success[i]),
                              f"train/{task}/{robot}/return": self.returns[i]}, env_steps)
             self.success[i], self.returns[i] = False, 0.0
-        self._take(obs)
-        return np.asarray(reward, np.float32), terminated, truncated, next_state
+        self._take(steps)
+        return reward, terminated, truncated, next_state
 
     def step(self, actions: np.ndarray, env_steps: int) -> tuple[np.ndarray, ...]:
         self.step_async(actions)

@@ -1,15 +1,16 @@
 """Multitask training on one machine: `num_envs` envs per task x robot, one shared policy.
 
 Every iteration acts for all envs with a single batched policy forward and hands the
-actions to the envs' worker processes; while they step, SAC runs the gradient steps it owes
-(`updates_per_step` per env step) on the replay buffer, so physics and learning overlap.
+actions to the envs' worker processes; SAC then runs the gradient steps it owes
+(`updates_per_step` per env step) on the replay buffer, while the envs step when a core is
+free for them (physics and learning overlap) or after they stepped on a machine without one.
 PPO collects `rollout_steps` per env and then updates. Periodic deterministic evaluation
 writes the checkpoint (one file, see robolearn/checkpoint.py).
 """
 from __future__ import annotations
 
+import os
 import time
-from collections import deque
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +25,7 @@ from robolearn.agents import ALGOS, CHECKPOINT_NAME, agent_from_checkpoint, chec
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import TrainConfig
 from robolearn.device import resolve_device
-from robolearn.env_runner import EnvRunner, vector_env
+from robolearn.env_runner import EnvRunner, env_pool
 from robolearn.envs import N_TASK_IDS, check_names, combos_for, make_env, task_ids
 from robolearn.evaluate import evaluate, format_success
 from robolearn.expert_demos import check_demo_settings, expert_replay
@@ -144,7 +145,7 @@ def train(cfg: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)  # only now: bad settings above leave no empty run folder
     logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
     adr = randomizer if isinstance(randomizer, ADR) else None
-    runner = EnvRunner(combos, vector_env(combos, cfg.backend, all_tasks, cfg.env_kwargs, randomizer, workers),
+    runner = EnvRunner(combos, env_pool(combos, cfg.backend, all_tasks, cfg.env_kwargs, randomizer, workers),
                        cfg.seed, logger)
     if cfg.adapt_from:  # the new tasks' first states pick the experts their new ones copy
         prepare_adaptation(agent, adaptation["new_task_ids"], cfg.add_experts, (runner.states, runner.task, runner.robot))
@@ -229,6 +230,9 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
     # A resumed run has no replay: it refills with the policy's own actions, not random ones.
     warmup_until = steps_done() + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
     owed_updates = 0.0
+    # Physics overlaps the updates only where a core is free for it: on 2 cores with a 2-thread
+    # learner the workers preempted the learner's threads and each update took 20% longer.
+    overlap = runner.envs.workers > 0 and (os.cpu_count() or 1) > cfg.threads
 
     def probe() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         recent = slice(max(0, buffer.size - 2048), buffer.size)
@@ -241,14 +245,17 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
         else:
             actions = agent.act(states, task, robot)
         runner.step_async(actions)
-        # The updates owed so far run while the envs step (on the transitions stored before this step).
+        if not overlap:
+            reward, terminated, _, next_state = runner.step_wait(steps_done())
+        # The updates owed so far (on the transitions stored before this step), while the envs step.
         while owed_updates >= 1.0:
             batch = mixed_batch(buffer, demos, cfg.algo.demo_ratio, cfg.algo.batch_size, rng)
             metrics = agent.update(batch, clone_extra=demos is not None)
             owed_updates -= 1.0
             if agent.updates % LOSS_LOG_EVERY == 0:
                 logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())
-        reward, terminated, _, next_state = runner.step_wait(steps_done())
+        if overlap:
+            reward, terminated, _, next_state = runner.step_wait(steps_done())
         buffer.add(states, actions, reward, next_state, terminated.astype(np.float32), task, robot)
         agent.norm.update(torch.from_numpy(states))
         if steps_done() + n >= warmup_until and buffer.size >= cfg.algo.batch_size:

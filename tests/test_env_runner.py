@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robolearn.env_runner import EnvRunner, vector_env
+from robolearn.env_runner import EnvRunner, env_pool
 from robolearn.logger import Logger
 
 COMBOS = [("reach", "panda"), ("reach", "panda"), ("drawer_close", "kuka")]  # num_envs=2 of one combo
@@ -21,7 +21,7 @@ class Episodes(Logger):
 
 def rollout(workers: bool, seed: int) -> tuple[list[np.ndarray], Episodes]:
     episodes = Episodes()
-    runner = EnvRunner(COMBOS, vector_env(COMBOS, "mujoco", ["reach", "drawer_close"], None, "none", workers), seed,
+    runner = EnvRunner(COMBOS, env_pool(COMBOS, "mujoco", ["reach", "drawer_close"], None, "none", workers), seed,
                        episodes)
     rng = np.random.default_rng(0)
     seen = [runner.states.copy()]

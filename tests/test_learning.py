@@ -29,7 +29,7 @@ from robolearn.train import train
 ROBOTS = ["panda", "kuka", "xarm6"]
 EPISODES = 20
 ONE_ENV_HALF_UTD = ("num_envs=1", "algo.updates_per_step=0.5")
-REACH_STEPS, REACH_UTD = 24000, 0.1
+REACH_STEPS, REACH_UTD = 30000, 0.1
 
 
 def train_run(out: Path, tasks: str, robots: list[str], steps: int, extra: tuple[str, ...] = ()) -> dict:

@@ -39,7 +39,7 @@ def test_tiny_ppo_run_round_trips(tmp_path: Path) -> None:
     cfg = to_dataclass(compose_train(["algo=ppo", "tasks=[reach]", "robots=[panda,kuka]", "logger=none",
                                       "policy.hidden=32", "policy.expert_hidden=16", "policy.n_experts=4",
                                       "algo.rollout_steps=50", "algo.minibatch_size=50", "algo.epochs=2",
-                                      "total_steps=200", "eval_every=200", "eval_episodes=1", "threads=1",
+                                      "num_envs=1", "total_steps=200", "eval_every=200", "eval_episodes=1", "threads=1",
                                       f"out={tmp_path}"]))
     data = load_checkpoint(train(cfg))
     assert data["env_steps"] == 200 and data["config"]["algo"]["name"] == "ppo"

@@ -18,7 +18,7 @@ import torch
 
 from robolearn.agents import make_agent
 from robolearn.config import TrainConfig
-from robolearn.env_runner import EnvRunner, vector_env
+from robolearn.env_runner import EnvRunner, env_pool
 from robolearn.learners.ppo import PPO
 from robolearn.logger import Logger
 from robolearn.spec import ACTION_DIM
@@ -81,7 +81,7 @@ class ExperienceActor(BatchSource):
         randomizer = make_randomizer(cfg.adr)
         combos = [(task, robot) for task in cfg.tasks]
         self.tally = EpisodeTally()
-        self.runner = EnvRunner(combos, vector_env(combos, backend, cfg.tasks, cfg.env_kwargs, randomizer, workers=False),
+        self.runner = EnvRunner(combos, env_pool(combos, backend, cfg.tasks, cfg.env_kwargs, randomizer, workers=False),
                                 seed, self.tally)
 
     def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool) -> dict[str, Any]:
