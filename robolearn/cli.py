@@ -19,14 +19,15 @@
     robolearn replay file=x.hdf5 demo=0   replay a demo's actions from its initial state, report the state error
     robolearn data info|merge|split|export|import ...
                                           summarize, pool, split, convert episode files (see `robolearn data`)
-    robolearn bc data=[x.hdf5] [policy=mlp|moe] [algo.model=mlp|chunk] [algo.steps=4000] [max_demos=15] [out=dir]
+    robolearn bc data=[x.hdf5] [policy=mlp|moe] [algo.model=mlp|chunk] [algo.steps=4000] [max_demos=15] [device=auto]
+                 [out=dir]
                                           behaviour cloning; the checkpoint works with `robolearn eval`
     robolearn primitives learn data=[x.hdf5] out=<dir> [closed_loop=[reach]] [max_demos=N] | robolearn primitives list library=<dir>
                                           segment demos, learn a library of primitives (DMPs, BC, gripper, return)
     robolearn skill run skill=pick_place|stack|pour library=<dir> [robot=panda] [backend=mujoco] [episodes=10]
                                           stitch primitives into a compound skill (configs/skill/), report success
     robolearn fleet [actors=4] [tasks=[reach]] [robots=[panda,kuka,xarm6]] [backends=[mujoco,pybullet]]
-                    [total_steps=20000] [address=auto|ray://host:port] [datasets=[x.hdf5] dataset_ratio=0.25] ...
+                    [total_steps=20000] [address=auto|ray://host:port] [datasets=[x.hdf5] dataset_ratio=0.25] [device=auto] ...
                                           Ray actors (one robot each) feeding one learner (configs/fleet.yaml)
     robolearn deploy checkpoint=... robot=panda [task=...] transport=rospy|rosbridge [command=twist|joints]
                      [episodes=1] [dry_run=false] [host=localhost port=9090 secret=] [out=dir]

@@ -91,7 +91,7 @@ def check_resumable(cfg: TrainConfig, data: dict) -> None:
     changed = [f"algo.{k}={wanted[k]} (checkpoint: {saved[k]})" for k in wanted if k in saved and wanted[k] != saved[k]]
     if changed:
         raise ValueError(f"resume={cfg.resume}: {', '.join(changed)}; a resumed run keeps the checkpoint's learner "
-                         f"settings: drop these overrides")
+                         f"settings: pass the checkpoint's values (or drop the overrides that differ)")
 
 
 def train(cfg: TrainConfig) -> Path:

@@ -4,9 +4,10 @@
 conditioning vector (task and robot embeddings); noisy top-k routing spreads examples
 during training; the load-balancing loss is returned, never hidden in a global.
 
-Dispatch is dropless: every example's k assignments go through batched matmuls over an
-(E, busiest expert's load, d) buffer (`grouped_experts`), and the outputs are combined
-weighted by the gate. With k=1 the weight is the chosen expert's full-softmax probability
+Dispatch is dropless (`grouped_experts`): every example's k assignments go through one
+batched matmul per layer over an (E, busiest expert's load, d) buffer while the load is even,
+or through per-expert slices when it is skewed, and the outputs are combined weighted by
+the gate. With k=1 the weight is the chosen expert's full-softmax probability
 (Switch Transformer), so the gate learns from the task loss for every k.
 """
 from __future__ import annotations
