@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from demos.episodes import Episode, read_episodes, split_names
+from robolearn.agents import CHECKPOINT_NAME
 from robolearn.checkpoint import save_checkpoint
 from robolearn.config import LoggerConfig, compose_config
 from robolearn.device import resolve_device
@@ -30,7 +31,6 @@ from sims.backend import BACKENDS
 from sims.robots import ROBOTS
 from sims.tasks import TASKS
 
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 @dataclass

@@ -24,7 +24,7 @@ from robolearn.learners.ppo import gae, vtrace
 from robolearn.agents import agent_from_checkpoint
 
 SMALL = ["tasks=[reach]", "logger=none", "eval_episodes=2", "chunk_steps=50", "policy.hidden=64"]
-SMALL_SAC = ["algo.warmup_steps=500", "algo.batch_size=64"]
+SMALL_SAC = ["algo.warmup_steps=500", "algo.batch_size=64", "algo.updates_per_step=0.5"]  # the pacing these were set with
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -127,8 +127,7 @@ class BC:
     def act(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray, deterministic: bool = True,
             expert_mask: torch.Tensor | None = None) -> np.ndarray:
         self.net.eval()
-        mask = None if expert_mask is None else expert_mask.to(self.device)
-        pred, _, _ = self._predict(*on_device(self.device, obs, task, robot), mask)
+        pred, _, _ = self._predict(*on_device(self.device, obs, task, robot), expert_mask)
         actions = self.action_norm.inverse(pred).clamp(-1.0, 1.0).cpu().numpy()  # (B, horizon, A)
         if self.horizon == 1:
             return actions[:, 0]

@@ -103,8 +103,7 @@ class PPO:
     def act(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray, deterministic: bool = False,
             expert_mask: torch.Tensor | None = None) -> np.ndarray:
         self.actor.eval()
-        mask = None if expert_mask is None else expert_mask.to(self.device)
-        action, *_ = self.actor(self.normalize(obs), self.tensor(task), self.tensor(robot), deterministic, mask)
+        action, *_ = self.actor(self.normalize(obs), self.tensor(task), self.tensor(robot), deterministic, expert_mask)
         self.actor.train()
         return action.cpu().numpy()
 

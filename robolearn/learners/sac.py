@@ -77,8 +77,7 @@ class SAC:
             expert_mask: torch.Tensor | None = None) -> np.ndarray:
         self.actor.eval()
         obs_t, task_t, robot_t = on_device(self.device, obs, task, robot)
-        mask = None if expert_mask is None else expert_mask.to(self.device)
-        action, *_ = self.actor(self.norm(obs_t), task_t, robot_t, deterministic, mask)
+        action, *_ = self.actor(self.norm(obs_t), task_t, robot_t, deterministic, expert_mask)
         self.actor.train()
         return action.cpu().numpy()
 

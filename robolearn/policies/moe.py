@@ -4,10 +4,8 @@
 conditioning vector (task and robot embeddings); noisy top-k routing spreads examples
 during training; the load-balancing loss is returned, never hidden in a global.
 
-Dispatch is dropless (`grouped_experts`): every example's k assignments go through one
-batched matmul per layer over an (E, busiest expert's load, d) buffer while the load is even,
-or through per-expert slices when it is skewed, and the outputs are combined weighted by
-the gate. With k=1 the weight is the chosen expert's full-softmax probability
+Dispatch is dropless (`grouped_experts`): every example's k assignments run on per-expert
+slices of expert-sorted rows, and the outputs are combined weighted by the gate. With k=1 the weight is the chosen expert's full-softmax probability
 (Switch Transformer), so the gate learns from the task loss for every k.
 """
 from __future__ import annotations
@@ -155,6 +153,7 @@ class MoENet(nn.Module):
         # Masking costs a few ops and two host syncs per layer: skip it while every task may use every expert.
         allowed = None if bool(self.task_experts.all()) else self.task_experts[task]
         if expert_mask is not None:
+            expert_mask = expert_mask.to(h.device)
             allowed = expert_mask if allowed is None else allowed & expert_mask
         balance, routes = h.new_zeros(()), []
         for norm, layer in zip(self.norms, self.layers):
