@@ -36,19 +36,11 @@ from robolearn.learners.sac import SAC, SACConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from sims.randomization import ADR, Randomizer, make_randomizer
+from sims.randomization import ADR, Randomizer, training_randomizer
 
 LOSS_LOG_EVERY = 200  # gradient steps between loss logs
 ADR_LOG_EVERY = 1000  # env steps between ADR range reports
 MAX_UPDATES_PER_STEP = 64.0
-
-
-def make_training_randomizer(cfg: TrainConfig, checkpoint: dict | None):
-    """One randomizer shared by every training env; ADR continues from a checkpoint's state."""
-    randomizer = make_randomizer(cfg.adr)
-    if isinstance(randomizer, ADR) and checkpoint is not None and checkpoint.get("adr"):
-        randomizer = ADR.from_state_dict(checkpoint["adr"])
-    return randomizer
 
 
 def routing_matrix(agent: Agent, states: np.ndarray, task: np.ndarray, robot: np.ndarray) -> np.ndarray | None:
@@ -141,7 +133,7 @@ def train(cfg: TrainConfig) -> Path:
     all_tasks = list(dict.fromkeys(known_tasks + cfg.tasks))
     combos = [combo for combo in combos_for(cfg.tasks, cfg.robots) for _ in range(cfg.num_envs)]
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
-    randomizer = make_training_randomizer(cfg, data if cfg.resume else None)
+    randomizer = training_randomizer(cfg.adr, data if cfg.resume else None)
     out.mkdir(parents=True, exist_ok=True)  # only now: bad settings above leave no empty run folder
     logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
     adr = randomizer if isinstance(randomizer, ADR) else None

@@ -250,6 +250,15 @@ class DRConfig:
     steps: dict[str, float] = field(default_factory=dict)
 
 
+def training_randomizer(dr: DRConfig, checkpoint: dict | None = None) -> Randomizer:
+    """The learner's one randomizer (shared by its envs, or fed by its workers' results);
+    ADR continues from a checkpoint's state."""
+    randomizer = make_randomizer(dr)
+    if isinstance(randomizer, ADR) and checkpoint is not None and checkpoint.get("adr"):
+        randomizer = ADR.from_state_dict(checkpoint["adr"])
+    return randomizer
+
+
 def make_randomizer(dr: str | DRConfig | Randomizer | None) -> Randomizer:
     """`dr=` of the env: a name, a DRConfig, or a randomizer object (shared, e.g. the learner's ADR)."""
     if dr is None:

@@ -103,6 +103,39 @@ def test_recorded_episodes_mix_into_every_batch(tmp_path: Path) -> None:
         load_pooled([str(demos)], ["push"])
 
 
+def test_the_learner_owns_one_adr_state_fed_by_every_actor(tmp_path: Path) -> None:
+    # Every episode pinned at a boundary, and queues too long to move: each episode result an
+    # actor produced must sit in the learner's ADR queues, and nowhere else.
+    data = fleet_run(tmp_path, "actors=2", "robots=[panda,kuka]", "total_steps=1500", "eval_every=1500", "adr=adr",
+                     "adr.p_boundary=1.0", "adr.queue=100000")
+    counters = data["fleet"]["counters"]
+    assert_consistent(counters)
+    merged = sum(len(queue) for queue in data["adr"]["queues"].values())
+    assert merged == counters["episodes_received"] > 0
+    assert len({b for b, q in data["adr"]["queues"].items() if q}) > 1  # several boundaries were visited
+    assert (tmp_path / "adr.jsonl").is_file()
+
+
+def test_merged_results_move_the_learners_ranges_and_reach_the_actors(tmp_path: Path) -> None:
+    from robolearn.fleet.actor import ExperienceActor
+    from robolearn.fleet.learner import Fleet
+    from sims.randomization import DR_PARAMS
+
+    cfg = to_dataclass(compose_fleet([*SMALL, *SMALL_SAC, f"out={tmp_path}", "adr=adr", "adr.queue=3",
+                                      "adr.params=[object_mass]", "adr.p_boundary=1.0"]))
+    fleet = Fleet(cfg)
+    fleet._merge_adr({"object_mass:high": [True, True, True]}, 10)
+    nominal, step = DR_PARAMS["object_mass"].nominal, DR_PARAMS["object_mass"].step
+    assert fleet.adr.ranges["object_mass"] == pytest.approx([nominal, nominal + step])
+    actor = ExperienceActor(0, "panda", "mujoco", cfg, seed=0)
+    handed = {"object_mass": [1.5, 1.7]}  # away from nominal: the envs can only get it from the learner
+    batch = actor.collect(None, 0, 200, True, handed)  # reach: 50-step episodes, so the envs reset
+    assert actor.adr.ranges == handed
+    assert 1.5 <= actor.runner.envs.envs[0].unwrapped.dr_params["object_mass"] <= 1.7
+    assert sum(map(len, batch["adr_results"].values())) == len(batch["episodes"])  # p_boundary=1: every episode
+    assert all(not queue for queue in actor.adr.queues.values())  # handed over once
+
+
 def test_actor_layout_and_config_errors() -> None:
     cfg = to_dataclass(compose_fleet(["actors=4", "robots=[panda,kuka,xarm6]", "backends=[mujoco,pybullet]"]))
     assert actor_layout(cfg) == [("panda", "mujoco"), ("kuka", "mujoco"), ("xarm6", "mujoco"), ("panda", "pybullet")]

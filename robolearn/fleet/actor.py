@@ -5,7 +5,10 @@ learner publishes them to Ray's object store; the actor pulls them through the
 reference), then steps its envs for a chunk of env steps and returns the transitions,
 each tagged with the policy version that chose it, plus the episodes that finished.
 Batches carry (actor, incarnation, sequence) so the learner can prove that nothing was
-counted twice, also across a restart.
+counted twice, also across a restart, and the Ray node the actor runs on. With `adr=adr` the
+actor's envs sample from the learner's ADR ranges (handed over with every call) and the
+episode results at the pinned boundaries go back with the batch, for the learner's one ADR
+state to merge.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from robolearn.learners.ppo import PPO
 from robolearn.logger import Logger
 from robolearn.spec import ACTION_DIM
 from robolearn.train import ppo_step
-from sims.randomization import make_randomizer
+from sims.randomization import ADR, make_randomizer
 
 
 class EpisodeTally(Logger):
@@ -52,6 +55,9 @@ class BatchSource:
         self.produced = {"samples": 0, "episodes": 0}  # totals of this incarnation
         self.agent = make_agent(cfg.policy, cfg.algo)
         self.version = -1
+        import ray
+
+        self.node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
 
     def load_weights(self, weights: dict[str, Any] | None, version: int) -> None:
         if weights is not None and version > self.version:
@@ -68,7 +74,7 @@ class BatchSource:
         self.produced["episodes"] += len(episodes)
         return batch | {"version": np.full(samples, self.version), "actor": self.index,
                         "incarnation": self.incarnation, "seq": self.seq, "produced": dict(self.produced),
-                        "episodes": episodes, "seconds": time.perf_counter() - started}
+                        "episodes": episodes, "seconds": time.perf_counter() - started, "node": self.node}
 
 
 TRANSITION_KEYS = ("obs", "action", "reward", "next_obs", "terminal", "task", "robot")
@@ -79,21 +85,28 @@ class ExperienceActor(BatchSource):
         super().__init__(index, cfg, seed, threads)
         self.rng = np.random.default_rng(seed)
         randomizer = make_randomizer(cfg.adr)
+        # ADR results are collected here and merged by the learner, which owns the one state.
+        self.adr = randomizer.worker_copy() if isinstance(randomizer, ADR) else None
+        randomizer = self.adr or randomizer
         combos = [(task, robot) for task in cfg.tasks]
         self.tally = EpisodeTally()
         self.runner = EnvRunner(combos, env_pool(combos, backend, cfg.tasks, cfg.env_kwargs, randomizer, workers=False),
                                 seed, self.tally)
 
-    def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool) -> dict[str, Any]:
+    def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool,
+                adr_ranges: dict[str, list[float]] | None = None) -> dict[str, Any]:
         """`steps` env steps (rounded up to whole rounds over the envs) with policy `version`:
         transitions for SAC (`explore_uniform` acts uniformly at random, SAC's warm-up), or a
-        rollout for PPO with what the learner needs to correct for the policy's age."""
+        rollout for PPO with what the learner needs to correct for the policy's age.
+        `adr_ranges`: the learner's current ADR ranges (with adr=adr)."""
         self.load_weights(weights, version)
+        if self.adr is not None and adr_ranges is not None:
+            self.adr.ranges = {name: list(bounds) for name, bounds in adr_ranges.items()}
         started = time.perf_counter()
         self.tally.finished.clear()
         if isinstance(self.agent, PPO):
             batch = self._rollout(-(-steps // self.runner.n))
-            return self.package(batch, batch["reward"].size, list(self.tally.finished), started)
+            return self._package(batch, batch["reward"].size, started)
         runner, n = self.runner, self.runner.n
         rows: dict[str, list[np.ndarray]] = {k: [] for k in TRANSITION_KEYS}
         for _ in range(-(-steps // n)):
@@ -107,7 +120,16 @@ class ExperienceActor(BatchSource):
                                                     runner.task.copy(), runner.robot.copy())):
                 rows[key].append(value)
         batch = {k: np.concatenate(v) for k, v in rows.items()}
-        return self.package(batch, len(batch["obs"]), list(self.tally.finished), started)
+        return self._package(batch, len(batch["obs"]), started)
+
+    def _package(self, batch: dict[str, np.ndarray], samples: int, started: float) -> dict[str, Any]:
+        """The batch plus this call's ADR results ({boundary: successes}), handed over once."""
+        results: dict[str, list[bool]] = {}
+        if self.adr is not None:
+            results = {boundary: list(queue) for boundary, queue in self.adr.queues.items() if queue}
+            for queue in self.adr.queues.values():
+                queue.clear()
+        return self.package(batch, samples, list(self.tally.finished), started) | {"adr_results": results}
 
     def _rollout(self, horizon: int) -> dict[str, np.ndarray]:
         """(T, N) arrays as the single-process PPO loop collects them, plus the raw states (for

@@ -15,7 +15,13 @@ reference when the actor lacks it. A crashed actor is restarted by Ray (`max_res
 and its lost batch simply never arrives. Counters of
 samples and episodes produced (reported with each delivered batch), received and added
 to the replay prove that nothing was lost or counted twice. Recorded episode files
-(`datasets`) mix into every batch at `dataset_ratio`.
+(`datasets`) mix into every batch at `dataset_ratio`. Actors are pinned round-robin to the
+cluster's nodes (a restart stays on its node; an actor whose node is gone stays down and the
+others go on); each batch names its node.
+
+With `adr=adr` the learner owns the one ADR state: every call hands the actor the current
+ranges, every batch brings back the episode results at pinned boundaries, which the learner
+merges (widening or narrowing ranges), logs, writes to `adr.jsonl` and checkpoints.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from robolearn.adr_report import adr_metrics, append_history
 from robolearn.agents import CHECKPOINT_NAME, agent_from_checkpoint, checkpoint_payload, make_agent
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.device import resolve_device
@@ -44,11 +51,13 @@ from robolearn.learners.sac import SAC
 from robolearn.logger import Logger
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from sims.backend import BACKENDS
+from sims.randomization import ADR, training_randomizer
 
 REPLAY_NAME = "replay.npz"
 COUNTERS = ("samples_produced", "samples_received", "samples_trained", "samples_dropped_stale", "episodes_produced",
             "episodes_received", "batches", "actor_restarts", "failed_calls")
 RETRY_DELAY = 0.5  # s before calling an actor that just failed again
+ADR_LOG_EVERY = 1000  # env steps between ADR range reports
 
 
 def actor_layout(cfg: FleetConfig) -> list[tuple[str, str]]:
@@ -100,6 +109,8 @@ class Fleet:
         self.buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + cfg.actors * cfg.chunk_steps * 2),
                                    STATE_DIM, ACTION_DIM) if self.off_policy else None
         self.robot_stats = PerRobotStats()
+        randomizer = training_randomizer(cfg.adr)
+        self.adr: ADR | None = randomizer if isinstance(randomizer, ADR) else None
         if cfg.resume:
             self._resume(cfg.resume)
         self.pooled = load_pooled(cfg.datasets, cfg.tasks) if cfg.datasets else None
@@ -113,6 +124,7 @@ class Fleet:
         self.robot_success: dict[str, deque] = defaultdict(lambda: deque(maxlen=20))
         self.actor_samples: Counter[int] = Counter()
         self.actor_seconds: Counter[int] = Counter()
+        self.actor_nodes: dict[int, str] = {}
         self.table: dict[tuple[str, str], float] = {}
 
     def _resume(self, path: str) -> None:
@@ -124,6 +136,8 @@ class Fleet:
         self.env_steps = int(data["env_steps"])
         self.counters.update(data.get("fleet", {}).get("counters", {}))
         self.robot_stats.load(data.get("robot_norms", {}))
+        if self.adr is not None:
+            self.adr = training_randomizer(self.cfg.adr, data)  # type: ignore[assignment]
         replay = Path(path).parent / REPLAY_NAME
         if self.buffer is not None and replay.is_file():
             self.buffer.load(replay)
@@ -141,7 +155,7 @@ class Fleet:
         # num_cpus=0: actors and learner share the cores and the OS schedules them.
         options = {"max_restarts": cfg.max_restarts, "max_task_retries": 0}
         layout = actor_layout(cfg)
-        actors = [ray.remote(num_cpus=0)(ExperienceActor).options(**options).remote(
+        actors = [ray.remote(num_cpus=0)(ExperienceActor).options(**options, scheduling_strategy=self._placement(i)).remote(
             i, robot, backend, cfg, self._actor_seed(i), cfg.actor_threads)
             for i, (robot, backend) in enumerate(layout)]
         # ROS actors reach the arm's master from their own processes.
@@ -230,6 +244,14 @@ class Fleet:
         print(f"checkpoint: {path}")
         return path
 
+    def _placement(self, index: int) -> Any:
+        """Actor `index` on the cluster's nodes in turn. Ray's SPREAD and soft affinity both put
+        CPU-less actors next to the driver (measured on a two-node cluster)."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = sorted(node["NodeID"] for node in self.ray.nodes() if node["Alive"])
+        return NodeAffinitySchedulingStrategy(nodes[index % len(nodes)], soft=False)
+
     def _actor_seed(self, index: int) -> int:
         return self.cfg.seed + 7919 * (index + 1)
 
@@ -240,7 +262,8 @@ class Fleet:
         self.sent[index] = self.version
         # A PPO actor collects one rollout (`rollout_steps` per env, one env per task).
         steps = self.cfg.chunk_steps if self.off_policy else self.cfg.algo.rollout_steps * len(self.cfg.tasks)
-        return actor.collect.remote(weights if fresh else None, self.version, steps, explore)
+        ranges = self.adr.ranges if self.adr is not None else None
+        return actor.collect.remote(weights if fresh else None, self.version, steps, explore, ranges)
 
     def _weights(self) -> dict[str, Any]:
         weights = {"actor": self.agent.actor.state_dict(), "norm": self.agent.norm.state_dict()}
@@ -266,6 +289,8 @@ class Fleet:
         self.counters["episodes_received"] += len(batch["episodes"])
         self.actor_samples[batch["actor"]] += n
         self.actor_seconds[batch["actor"]] += batch["seconds"]
+        self.actor_nodes[batch["actor"]] = batch["node"]
+        self._merge_adr(batch.get("adr_results", {}), n)
         for episode in batch["episodes"]:
             self.robot_success[episode["robot"]].append(episode["success"])
         stale = self.version - batch["version"]
@@ -286,6 +311,18 @@ class Fleet:
             self.robot_stats.update(fields[0], fields[6])
             self.counters["samples_trained"] += int(fresh.sum())
         return n
+
+    def _merge_adr(self, results: dict[str, list[bool]], steps: int) -> None:
+        """Fold an actor's boundary results into the learner's ADR; report the ranges every
+        `ADR_LOG_EVERY` env steps (`steps`: this batch's, not yet counted)."""
+        if self.adr is None:
+            return
+        for boundary, successes in results.items():
+            for success in successes:
+                self.adr.record(boundary, success)
+        if (self.env_steps + steps) // ADR_LOG_EVERY > self.env_steps // ADR_LOG_EVERY:
+            self.logger.log(adr_metrics(self.adr), self.env_steps + steps)
+            append_history(self.out, self.adr, self.env_steps + steps)
 
     def _train_rollout(self, batch: dict[str, Any]) -> None:
         """PPO on a rollout from a possibly older policy: V-trace corrects advantages and value
@@ -309,8 +346,9 @@ class Fleet:
         success = " ".join(f"{r}={np.mean(q):.2f}" for r, q in sorted(self.robot_success.items()) if q)
         stale = max(self.staleness) if self.staleness else 0
         per_actor = ",".join(f"{self.actor_samples[i] / max(elapsed, 1e-9):.0f}" for i in sorted(self.actor_samples))
+        adr = f" adr_H={self.adr.entropy():.2f}" if self.adr is not None else ""
         return (f"samples/s={sps:.0f} [{per_actor}] updates/s={ups:.1f} stale<={stale} "
-                f"restarts={self.counters['actor_restarts']} {success}")
+                f"restarts={self.counters['actor_restarts']} {success}{adr}")
 
     def _evaluate(self, bar: tqdm | None) -> None:
         self.table = evaluate(self.agent, self.cfg.tasks, self.cfg.robots, self.cfg.backend, self.cfg.eval_episodes)
@@ -328,7 +366,8 @@ class Fleet:
         path = self.out / CHECKPOINT_NAME
         save_checkpoint(path, checkpoint_payload(
             self.config, self.agent, list(self.cfg.tasks), list(self.cfg.robots), self.cfg.backend, self.env_steps,
-            self.table, fleet={"counters": dict(self.counters), "staleness": dict(self.staleness)},
+            self.table, self.adr, fleet={"counters": dict(self.counters), "staleness": dict(self.staleness),
+                                         "actor_nodes": dict(self.actor_nodes)},
             robot_norms=self.robot_stats.state()))
         if self.cfg.save_replay and self.buffer is not None:
             self.buffer.save(self.out / REPLAY_NAME)
@@ -342,7 +381,8 @@ class Fleet:
               f"updates per sample ({elapsed:.0f} s wall)")
         for i in sorted(self.actor_samples):
             print(f"actor {i}: {self.actor_samples[i]} samples, "
-                  f"{self.actor_samples[i] / max(self.actor_seconds[i], 1e-9):.1f} samples/s while collecting")
+                  f"{self.actor_samples[i] / max(self.actor_seconds[i], 1e-9):.1f} samples/s while collecting, "
+                  f"node {self.actor_nodes[i][:12]}")
         print("staleness (policy versions: samples): " + " ".join(f"{s}:{n}" for s, n in sorted(self.staleness.items())))
         print(f"counts: produced {c['samples_produced']} samples / {c['episodes_produced']} episodes, received "
               f"{c['samples_received']} / {c['episodes_received']}, trained on {c['samples_trained']}, dropped as stale "
