@@ -7,7 +7,9 @@
   train_to_raw_env_ratio          the two above divided
   peak_rss_mb                     the largest process of each training run
   moe_to_dense_update_ratio_b*    one SAC update of the train-config MoE against a dense MLP with the
-                                  same active compute per example (target <= 1.3)
+                                  same active width and compute per example: an MoE layer's k experts
+                                  (hidden -> expert_hidden -> hidden each) do the multiply-adds of
+                                  2 k expert_hidden / hidden dense hidden x hidden layers (target <= 1.3)
   moe_to_mlp_baseline_ratio_b*    ... against the shipped dense baseline (policy=mlp)
   moe_e64_to_e4_b*                MoE layer forward+backward per example, E=64 against E=4, k=2,
                                   expert width 128 (target <= 1.3)
@@ -87,7 +89,10 @@ def raw_env_rate(tasks: list[str], robots: list[str], num_envs: int, steps: int)
 
 def update_ratios(batches: list[int], repeats: int, rounds: int) -> None:
     moe_cfg = to_dataclass(compose_train([]))
-    same_compute = ["policy=mlp", f"policy.n_layers={moe_cfg.policy.n_layers + 1}"]
+    p = moe_cfg.policy
+    # MLPNet has n_layers + 1 hidden layers; the first matches the MoE's encoder.
+    dense_layers = round(p.n_layers * 2 * p.k * p.expert_hidden / p.hidden)
+    same_compute = ["policy=mlp", f"policy.n_layers={dense_layers}"]
     variants = {"moe": [], "dense_same_active": same_compute, "mlp_baseline": ["policy=mlp"]}
     for b in batches:
         learners = {}
