@@ -44,7 +44,7 @@ class TrainConfig:
     add_experts: int = 2  # experts added per layer for the new tasks when adapting
     threads: int = 2
     num_envs: int = 2  # envs per task x robot
-    env_workers: Optional[bool] = None  # step the envs in worker processes; null: yes, unless adr=adr
+    env_workers: Optional[bool] = None  # step the envs in worker processes; null: yes
     device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda | cuda:<index>
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # per task: extra gym.make keyword arguments
     policy: PolicyConfig = field(default_factory=PolicyConfig)

@@ -4,10 +4,10 @@ With workers the envs are split over a few processes (one per core by default), 
 its share one after another; `step_async` hands out the actions and returns at once, so the
 caller can work while they step. One process per env was measured slower on 2 cores: the
 context switches and pipe round trips of 12 processes took longer than the physics
-(docs/benchmarks.md). Without workers the envs step in this process, which is what a
-stateful randomizer (ADR) needs: its episode results must reach the one ADR state the learner
-owns. Either way a finished episode resets in the same step, and the transition keeps the
-episode's final observation.
+(docs/benchmarks.md). With ADR the learner's process owns the one state: each worker's envs
+share a collect-only copy that takes the owner's ranges with every command and sends its
+boundary results back with the reply, merged in env order. Either way a finished episode
+resets in the same step, and the transition keeps the episode's final observation.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from robolearn.envs import make_env
 from robolearn.logger import Logger
-from sims.randomization import Randomizer
+from sims.randomization import ADR, Randomizer
 
 EnvFn = Callable[[], gym.Env]
 
@@ -58,17 +58,23 @@ def step_env(env: gym.Env, action: np.ndarray) -> EnvStep:
                    bool(truncated), bool(info["success"]), final)
 
 
-def _worker(pipe: Connection, fns: list[EnvFn]) -> None:
+def _worker(pipe: Connection, fns: list[EnvFn], adr: ADR | None) -> None:
     envs = [fn() for fn in fns]
+    for env in envs:  # the suite's envs randomize from this process's copy (external ones do not randomize)
+        if adr is not None and hasattr(env.unwrapped, "randomizer"):
+            env.unwrapped.randomizer = adr
     try:
         while True:
-            command, data = pipe.recv()
+            command, (data, ranges) = pipe.recv()
+            if adr is not None and ranges is not None:
+                adr.ranges = ranges
             if command == "reset":
-                pipe.send([reset_env(env, seed) for env, seed in zip(envs, data)])
+                steps = [reset_env(env, seed) for env, seed in zip(envs, data)]
             elif command == "step":
-                pipe.send([step_env(env, action) for env, action in zip(envs, data)])
+                steps = [step_env(env, action) for env, action in zip(envs, data)]
             else:
                 break
+            pipe.send((steps, adr.take_results() if adr is not None else {}))
     except (EOFError, KeyboardInterrupt):  # the learner went away
         pass
     finally:
@@ -77,11 +83,13 @@ def _worker(pipe: Connection, fns: list[EnvFn]) -> None:
 
 
 class EnvPool:
-    """Envs split over worker processes (or none: all in this process); the same calls either way."""
+    """Envs split over worker processes (or none: all in this process); the same calls either way.
+    `adr`: the randomizer the envs were built with, when it is the learner's ADR state."""
 
-    def __init__(self, fns: list[EnvFn], workers: int):
+    def __init__(self, fns: list[EnvFn], workers: int, adr: ADR | None = None):
         self.num_envs, self.workers = len(fns), min(workers, len(fns))
         self._pending: list[np.ndarray] | None = None
+        self.adr = adr
         if self.workers == 0:
             self.envs = [fn() for fn in fns]
             return
@@ -91,21 +99,29 @@ class EnvPool:
         self.pipes, self.processes = [], []
         for share in self.shares:
             parent, child = context.Pipe()
-            process = context.Process(target=_worker, args=(child, [fns[i] for i in share]), daemon=True)
+            copy = adr.worker_copy() if adr is not None else None
+            process = context.Process(target=_worker, args=(child, [fns[i] for i in share], copy), daemon=True)
             process.start()
             child.close()
             self.pipes.append(parent)
             self.processes.append(process)
 
     def _ask(self, command: str, per_env: list) -> None:
+        ranges = self.adr.ranges if self.adr is not None else None
         for pipe, share in zip(self.pipes, self.shares):
-            pipe.send((command, [per_env[i] for i in share]))
+            pipe.send((command, ([per_env[i] for i in share], ranges)))
 
     def _collect(self) -> list[EnvStep]:
-        try:
-            return [step for pipe in self.pipes for step in pipe.recv()]
-        except EOFError:
-            raise RuntimeError("an env worker process died (see its error above)") from None
+        steps = []
+        for pipe in self.pipes:
+            try:
+                share, results = pipe.recv()
+            except EOFError:
+                raise RuntimeError("an env worker process died (see its error above)") from None
+            if self.adr is not None:
+                self.adr.record_results(results)
+            steps += share
+        return steps
 
     def reset(self, seeds: list[int]) -> list[EnvStep]:
         if self.workers == 0:
@@ -131,7 +147,7 @@ class EnvPool:
             return
         for pipe in self.pipes:
             try:
-                pipe.send(("close", None))
+                pipe.send(("close", (None, None)))
             except (BrokenPipeError, OSError):
                 pass
         for process in self.processes:
@@ -145,7 +161,7 @@ def env_pool(combos: list[tuple[str, str]], backend: str, tasks: list[str], env_
     """One env per entry of `combos` (repeat a combo for several envs of it), over one worker
     process per core when `workers`."""
     fns = [functools.partial(make_env, task, robot, backend, tasks, env_kwargs, dr=randomizer) for task, robot in combos]
-    return EnvPool(fns, (os.cpu_count() or 1) if workers else 0)
+    return EnvPool(fns, (os.cpu_count() or 1) if workers else 0, randomizer if isinstance(randomizer, ADR) else None)
 
 
 class EnvRunner:

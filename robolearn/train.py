@@ -62,14 +62,10 @@ def check_update_settings(algo: SACConfig) -> None:
 
 
 def check_env_settings(cfg: TrainConfig) -> bool:
-    """Whether the envs step in worker processes (`env_workers`, null: unless ADR is on)."""
+    """Whether the envs step in worker processes (`env_workers`, null: yes)."""
     if cfg.num_envs < 1:
         raise ValueError(f"num_envs={cfg.num_envs}: must be >= 1 (envs per task x robot)")
-    stateful = cfg.adr.kind == "adr"
-    if cfg.env_workers and stateful:
-        raise ValueError("env_workers=true with adr=adr: ADR's one state lives in the learner's process; "
-                         "use env_workers=false (or leave it unset)")
-    return not stateful if cfg.env_workers is None else cfg.env_workers
+    return True if cfg.env_workers is None else cfg.env_workers
 
 
 def check_resumable(cfg: TrainConfig, data: dict) -> None:

@@ -217,12 +217,21 @@ class ADR:
         worker.ranges = copy.deepcopy(self.ranges)
         return worker
 
+    def take_results(self) -> dict[str, list[bool]]:
+        """A worker copy's collected results per boundary, handed over once (its queues empty)."""
+        results = {boundary: list(queue) for boundary, queue in self.queues.items() if queue}
+        for queue in self.queues.values():
+            queue.clear()
+        return results
+
+    def record_results(self, results: dict[str, list[bool]]) -> None:
+        for boundary, successes in results.items():
+            for success in successes:
+                self.record(boundary, success)
+
     def merge(self, worker: ADR) -> None:
         """Fold a worker's collected results into this state; the worker takes the new ranges."""
-        for boundary, results in worker.queues.items():
-            for success in results:
-                self.record(boundary, success)
-            results.clear()
+        self.record_results(worker.take_results())
         worker.ranges = copy.deepcopy(self.ranges)
 
     def state_dict(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ import numpy as np
 
 from robolearn.env_runner import EnvRunner, env_pool
 from robolearn.logger import Logger
+from sims.randomization import ADR, ADRConfig
 
 COMBOS = [("reach", "panda"), ("reach", "panda"), ("drawer_close", "kuka")]  # num_envs=2 of one combo
 STEPS = 90  # past the 50- and 80-step episodes of reach and drawer_close: every env resets once
@@ -19,9 +20,9 @@ class Episodes(Logger):
         self.logged.append((step, metrics))
 
 
-def rollout(workers: bool, seed: int) -> tuple[list[np.ndarray], Episodes]:
+def rollout(workers: bool, seed: int, randomizer: ADR | str = "none") -> tuple[list[np.ndarray], Episodes]:
     episodes = Episodes()
-    runner = EnvRunner(COMBOS, env_pool(COMBOS, "mujoco", ["reach", "drawer_close"], None, "none", workers), seed,
+    runner = EnvRunner(COMBOS, env_pool(COMBOS, "mujoco", ["reach", "drawer_close"], None, randomizer, workers), seed,
                        episodes)
     rng = np.random.default_rng(0)
     seen = [runner.states.copy()]
@@ -60,3 +61,27 @@ def test_an_ended_episode_stores_its_final_state_and_moves_on_to_a_reset() -> No
     assert all(np.array_equal(next_state[s, e], states[s, e]) for s, e in not_ended)
     combos_logged = [key.split("/")[1:3] for _, metrics in episodes.logged for key in metrics if key.endswith("success")]
     assert len(combos_logged) == len(ended) and ["drawer_close", "kuka"] in combos_logged
+
+
+def pinned_adr(moved: bool) -> ADR:
+    """Every episode pinned at a boundary, queues too long to move; `moved`: ranges away from nominal."""
+    adr = ADR(ADRConfig(params=["object_mass", "table_height"], p_boundary=1.0, queue=100000))
+    if moved:
+        adr.ranges = {"object_mass": [1.2, 1.6], "table_height": [0.015, 0.02]}
+    return adr
+
+
+def test_workers_feed_the_learners_one_adr_state_exactly_as_in_process_envs() -> None:
+    owners = {}
+    for workers in (False, True):
+        owners[workers] = pinned_adr(moved=True)
+        seen, _ = rollout(workers, seed=3, randomizer=owners[workers])
+        owners[workers].seen = seen  # type: ignore[attr-defined]
+    in_process, in_workers = owners[False], owners[True]
+    # The workers sampled from the owner's (widened) ranges: the same physics, the same transitions...
+    assert all(np.array_equal(a, b) for a, b in zip(in_process.seen, in_workers.seen, strict=True))
+    # ...and every finished episode's boundary result reached the owner, in the same order.
+    assert in_workers.queues == in_process.queues
+    assert sum(map(len, in_workers.queues.values())) == len(COMBOS)  # one finished episode per env in STEPS
+    at_nominal, _ = rollout(True, seed=3, randomizer=pinned_adr(moved=False))
+    assert not all(np.array_equal(a, b) for a, b in zip(at_nominal, in_workers.seen))  # the ranges took effect

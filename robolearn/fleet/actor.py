@@ -124,11 +124,7 @@ class ExperienceActor(BatchSource):
 
     def _package(self, batch: dict[str, np.ndarray], samples: int, started: float) -> dict[str, Any]:
         """The batch plus this call's ADR results ({boundary: successes}), handed over once."""
-        results: dict[str, list[bool]] = {}
-        if self.adr is not None:
-            results = {boundary: list(queue) for boundary, queue in self.adr.queues.items() if queue}
-            for queue in self.adr.queues.values():
-                queue.clear()
+        results = self.adr.take_results() if self.adr is not None else {}
         return self.package(batch, samples, list(self.tally.finished), started) | {"adr_results": results}
 
     def _rollout(self, horizon: int) -> dict[str, np.ndarray]:

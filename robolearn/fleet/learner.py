@@ -317,9 +317,7 @@ class Fleet:
         `ADR_LOG_EVERY` env steps (`steps`: this batch's, not yet counted)."""
         if self.adr is None:
             return
-        for boundary, successes in results.items():
-            for success in successes:
-                self.adr.record(boundary, success)
+        self.adr.record_results(results)
         if (self.env_steps + steps) // ADR_LOG_EVERY > self.env_steps // ADR_LOG_EVERY:
             self.logger.log(adr_metrics(self.adr), self.env_steps + steps)
             append_history(self.out, self.adr, self.env_steps + steps)
