@@ -31,14 +31,14 @@ from robolearn.evaluate import evaluate, format_success
 from robolearn.expert_demos import check_demo_settings, expert_replay
 from robolearn.learners import Agent
 from robolearn.learners.ppo import PPO
-from robolearn.learners.replay import ReplayBuffer, mixed_batch
+from robolearn.learners.off_policy import OffPolicyCore
+from robolearn.learners.replay import ReplayBuffer
 from robolearn.learners.sac import SAC, SACConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from sims.randomization import ADR, Randomizer, training_randomizer
 
-LOSS_LOG_EVERY = 200  # gradient steps between loss logs
 ADR_LOG_EVERY = 1000  # env steps between ADR range reports
 MAX_UPDATES_PER_STEP = 64.0
 
@@ -217,7 +217,7 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
         agent.norm.update(torch.from_numpy(demos.obs))
     # A resumed run has no replay: it refills with the policy's own actions, not random ones.
     warmup_until = steps_done() + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
-    owed_updates = 0.0
+    core = OffPolicyCore(agent, buffer, rng, logger, warmup_until, demos, cfg.algo.demo_ratio, demos is not None)
     # Physics overlaps the updates only where a core is free for it: on 2 cores with a 2-thread
     # learner the workers preempted the learner's threads and each update took 20% longer.
     overlap = runner.envs.workers > 0 and (os.cpu_count() or 1) > cfg.threads
@@ -235,19 +235,10 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
         runner.step_async(actions)
         if not overlap:
             reward, terminated, _, next_state = runner.step_wait(steps_done())
-        # The updates owed so far (on the transitions stored before this step), while the envs step.
-        while owed_updates >= 1.0:
-            batch = mixed_batch(buffer, demos, cfg.algo.demo_ratio, cfg.algo.batch_size, rng)
-            metrics = agent.update(batch, clone_extra=demos is not None)
-            owed_updates -= 1.0
-            if agent.updates % LOSS_LOG_EVERY == 0:
-                logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())
+        core.run_owed(steps_done())  # on the transitions stored before this step, while the envs step
         if overlap:
             reward, terminated, _, next_state = runner.step_wait(steps_done())
-        buffer.add(states, actions, reward, next_state, terminated.astype(np.float32), task, robot)
-        agent.norm.update(torch.from_numpy(states))
-        if steps_done() + n >= warmup_until and buffer.size >= cfg.algo.batch_size:
-            owed_updates += n * cfg.algo.updates_per_step
+        core.store(states, actions, reward, next_state, terminated.astype(np.float32), task, robot, steps_done() + n)
         advance(n, probe)
     return probe
 

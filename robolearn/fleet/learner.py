@@ -4,8 +4,8 @@ The learner keeps one `collect` call in flight per actor. When a batch arrives i
 checked (numbered in order for its actor; policy version within `max_staleness` of the
 learner's, else dropped and counted).
 
-SAC: batches go to the replay buffer. The learner owes `updates_per_step` gradient steps
-per env step (as the single-process trainer); actors go back to work at once while that
+SAC: batches go to the replay buffer through the same core as `robolearn train`'s
+(robolearn/learners/off_policy.py): `updates_per_step` gradient steps owed per stored step; actors go back to work at once while that
 debt is under one round of batches and wait otherwise, so the update-to-sample ratio holds
 whichever side is faster (a rate limiter, as Reverb's). Every `publish_every` updates make
 a new policy version. PPO: each actor batch is a rollout, trained on as it arrives with
@@ -45,7 +45,8 @@ from robolearn.evaluate import evaluate, format_success
 from robolearn.fleet.actor import TRANSITION_KEYS, ExperienceActor
 from robolearn.fleet.config import FleetConfig
 from robolearn.fleet.pool import PerRobotStats, load_pooled
-from robolearn.learners.replay import ReplayBuffer, mixed_batch
+from robolearn.learners.off_policy import OffPolicyCore
+from robolearn.learners.replay import ReplayBuffer
 from robolearn.learners.ppo import PPO, vtrace
 from robolearn.learners.sac import SAC
 from robolearn.logger import Logger
@@ -172,6 +173,8 @@ class Fleet:
         self.warmup_until = self.env_steps + (0 if not self.off_policy else cfg.algo.batch_size if cfg.resume
                                               else cfg.algo.warmup_steps)
         self.max_owed = len(actors) * cfg.chunk_steps * cfg.algo.updates_per_step if self.off_policy else 1.0
+        self.core = OffPolicyCore(self.agent, self.buffer, self.rng, self.logger, self.warmup_until, self.pooled,
+                                  cfg.dataset_ratio) if self.off_policy else None
         self.updated = False
         weights = ray.put(self._weights())
         self.sent: dict[int, int] = {}  # the policy version each actor was last sent
@@ -179,12 +182,12 @@ class Fleet:
         next_eval = self.env_steps + cfg.eval_every
         every = cfg.checkpoint_every or cfg.eval_every
         next_checkpoint = self.env_steps + every
-        killed, owed, idle = False, 0.0, []
+        killed, idle = False, []
         started, start_steps, start_updates = time.perf_counter(), self.env_steps, self.agent.updates
         bar = tqdm(total=cfg.total_steps, initial=self.env_steps, unit="step", desc="fleet", mininterval=1.0)
         while self.env_steps < cfg.total_steps:
             # Block for a batch only when no update is owed; otherwise just collect what is ready.
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0 if owed >= 1.0 or not pending else None)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0 if self._owed() >= 1.0 or not pending else None)
             for ref in ready:
                 index = pending.pop(ref)
                 try:
@@ -201,20 +204,12 @@ class Fleet:
                 steps = self._receive(batch)
                 self.env_steps += steps
                 bar.update(steps)
-                if self.off_policy and self.env_steps >= self.warmup_until and self.buffer.size >= cfg.algo.batch_size:
-                    owed += steps * cfg.algo.updates_per_step
             # Rate limiting (as Reverb's samples-per-insert limiter): actors go back to work at
             # once while the learner's debt stays under one round of batches, else they wait.
-            while idle and owed < self.max_owed:
+            while idle and self._owed() < self.max_owed:
                 index = idle.pop(0)
                 pending[self._launch(index, actors[index], weights)] = index
-            if owed >= 1.0:
-                for _ in range(min(int(owed), cfg.publish_every)):
-                    metrics = self.agent.update(mixed_batch(self.buffer, self.pooled, cfg.dataset_ratio,
-                                                            cfg.algo.batch_size, self.rng))
-                    owed -= 1.0
-                    if self.agent.updates % 200 == 0:
-                        self.logger.log({f"train/{k}": v for k, v in metrics.items()}, self.env_steps)
+            if self.core is not None and self.core.run_owed(self.env_steps, most=cfg.publish_every):
                 self.updated = True
             if self.updated:
                 self.version += 1
@@ -251,6 +246,9 @@ class Fleet:
 
         nodes = sorted(node["NodeID"] for node in self.ray.nodes() if node["Alive"])
         return NodeAffinitySchedulingStrategy(nodes[index % len(nodes)], soft=False)
+
+    def _owed(self) -> float:
+        return self.core.owed if self.core is not None else 0.0
 
     def _actor_seed(self, index: int) -> int:
         return self.cfg.seed + 7919 * (index + 1)
@@ -306,8 +304,7 @@ class Fleet:
                 self.counters["samples_dropped_stale"] += int(fresh.sum())
         elif fresh.any():
             fields = [batch[k][fresh] for k in TRANSITION_KEYS]
-            self.buffer.add(*fields)
-            self.agent.norm.update(torch.from_numpy(fields[0]))
+            self.core.store(*fields, self.env_steps + n)
             self.robot_stats.update(fields[0], fields[6])
             self.counters["samples_trained"] += int(fresh.sum())
         return n
