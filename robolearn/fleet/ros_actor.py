@@ -51,7 +51,8 @@ class RosArmActor(BatchSource):
         self.loop.explore = True
         self.task_id, self.robot_id = list(TASKS).index(spec.task), ROBOTS.index(spec.robot)
 
-    def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool) -> dict[str, Any]:
+    def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool,
+                adr_ranges: dict[str, list[float]] | None = None) -> dict[str, Any]:
         self.load_weights(weights, version)
         started = time.perf_counter()
         rows: dict[str, list[np.ndarray]] = {k: [] for k in TRANSITION_KEYS}
