@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from robolearn.logger import Logger
 from sims.randomization import ADR, DR_PARAMS
 
 HISTORY_NAME = "adr.jsonl"
 PLOT_NAME = "adr_ranges.png"
+REPORT_EVERY = 1000  # env steps between ADR range reports
 
 
 def adr_metrics(adr: ADR) -> dict[str, float]:
@@ -19,6 +21,14 @@ def adr_metrics(adr: ADR) -> dict[str, float]:
     for name, (low, high) in adr.ranges.items():
         metrics[f"adr/{name}/low"], metrics[f"adr/{name}/high"] = low, high
     return metrics
+
+
+def report_when_due(adr: ADR, logger: Logger, run_dir: Path, before: int, after: int) -> None:
+    """Log the ranges and append them to the history each time the env-step count crosses a
+    multiple of `REPORT_EVERY` (going from `before` to `after`)."""
+    if after // REPORT_EVERY > before // REPORT_EVERY:
+        logger.log(adr_metrics(adr), after)
+        append_history(run_dir, adr, after)
 
 
 def append_history(run_dir: Path, adr: ADR, step: int) -> None:

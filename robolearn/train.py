@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from robolearn.adapt import check_adaptable, freeze_old_tasks, prepare_adaptation
-from robolearn.adr_report import adr_metrics, append_history
+from robolearn.adr_report import report_when_due
 from robolearn.agents import ALGOS, CHECKPOINT_NAME, agent_from_checkpoint, checkpoint_payload, make_agent
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import TrainConfig
@@ -39,7 +39,6 @@ from robolearn.policies import PolicyConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from sims.randomization import ADR, Randomizer, training_randomizer
 
-ADR_LOG_EVERY = 1000  # env steps between ADR range reports
 MAX_UPDATES_PER_STEP = 64.0
 
 
@@ -167,9 +166,8 @@ def train(cfg: TrainConfig) -> Path:
         """Count env steps; every `eval_every`, evaluate, log routing over `probe()`'s recent
         (states, task, robot) and save the checkpoint."""
         nonlocal env_steps, next_eval
-        if adr and (env_steps + steps) // ADR_LOG_EVERY > env_steps // ADR_LOG_EVERY:
-            logger.log(adr_metrics(adr), env_steps + steps)
-            append_history(out, adr, env_steps + steps)
+        if adr:
+            report_when_due(adr, logger, out, env_steps, env_steps + steps)
         env_steps += steps
         bar.update(steps)
         bar.set_postfix_str(runner.summary() + (f" adr_H={adr.entropy():.2f}" if adr else ""), refresh=False)

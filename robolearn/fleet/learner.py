@@ -5,10 +5,10 @@ checked (numbered in order for its actor; policy version within `max_staleness` 
 learner's, else dropped and counted).
 
 SAC: batches go to the replay buffer through the same core as `robolearn train`'s
-(robolearn/learners/off_policy.py): `updates_per_step` gradient steps owed per stored step; actors go back to work at once while that
-debt is under one round of batches and wait otherwise, so the update-to-sample ratio holds
-whichever side is faster (a rate limiter, as Reverb's). Every `publish_every` updates make
-a new policy version. PPO: each actor batch is a rollout, trained on as it arrives with
+(robolearn/learners/off_policy.py): `updates_per_step` gradient steps owed per stored
+step; actors go back to work at once while that debt is under one round of batches and
+wait otherwise, so the update-to-sample ratio holds whichever side is faster (a rate
+limiter, as Reverb's). Every `publish_every` updates make a new policy version. PPO: each actor batch is a rollout, trained on as it arrives with
 V-trace correcting for the policy that collected it being older (IMPALA), then a new
 version. A version is put once into Ray's object store; an actor's next call carries the
 reference when the actor lacks it. A crashed actor is restarted by Ray (`max_restarts`)
@@ -36,7 +36,7 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from robolearn.adr_report import adr_metrics, append_history
+from robolearn.adr_report import report_when_due
 from robolearn.agents import CHECKPOINT_NAME, agent_from_checkpoint, checkpoint_payload, make_agent
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.device import resolve_device
@@ -58,7 +58,6 @@ REPLAY_NAME = "replay.npz"
 COUNTERS = ("samples_produced", "samples_received", "samples_trained", "samples_dropped_stale", "episodes_produced",
             "episodes_received", "batches", "actor_restarts", "failed_calls")
 RETRY_DELAY = 0.5  # s before calling an actor that just failed again
-ADR_LOG_EVERY = 1000  # env steps between ADR range reports
 
 
 def actor_layout(cfg: FleetConfig) -> list[tuple[str, str]]:
@@ -89,6 +88,14 @@ def check_fleet(cfg: FleetConfig) -> None:
         if set_:
             raise ValueError(f"{name}: not supported by the fleet (each actor steps its own envs; use "
                              f"`robolearn train` for it)")
+
+
+def placement(nodes: list[str], index: int) -> Any:
+    """Actor `index` on the cluster's `nodes` in turn. Ray's SPREAD and soft affinity both put
+    CPU-less actors next to the driver (measured on a two-node cluster)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(nodes[index % len(nodes)], soft=False)
 
 
 class Fleet:
@@ -156,7 +163,8 @@ class Fleet:
         # num_cpus=0: actors and learner share the cores and the OS schedules them.
         options = {"max_restarts": cfg.max_restarts, "max_task_retries": 0}
         layout = actor_layout(cfg)
-        actors = [ray.remote(num_cpus=0)(ExperienceActor).options(**options, scheduling_strategy=self._placement(i)).remote(
+        nodes = sorted(node["NodeID"] for node in ray.nodes() if node["Alive"])
+        actors = [ray.remote(num_cpus=0)(ExperienceActor).options(**options, scheduling_strategy=placement(nodes, i)).remote(
             i, robot, backend, cfg, self._actor_seed(i), cfg.actor_threads)
             for i, (robot, backend) in enumerate(layout)]
         # ROS actors reach the arm's master from their own processes.
@@ -239,14 +247,6 @@ class Fleet:
         print(f"checkpoint: {path}")
         return path
 
-    def _placement(self, index: int) -> Any:
-        """Actor `index` on the cluster's nodes in turn. Ray's SPREAD and soft affinity both put
-        CPU-less actors next to the driver (measured on a two-node cluster)."""
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        nodes = sorted(node["NodeID"] for node in self.ray.nodes() if node["Alive"])
-        return NodeAffinitySchedulingStrategy(nodes[index % len(nodes)], soft=False)
-
     def _owed(self) -> float:
         return self.core.owed if self.core is not None else 0.0
 
@@ -311,13 +311,11 @@ class Fleet:
 
     def _merge_adr(self, results: dict[str, list[bool]], steps: int) -> None:
         """Fold an actor's boundary results into the learner's ADR; report the ranges every
-        `ADR_LOG_EVERY` env steps (`steps`: this batch's, not yet counted)."""
+        `REPORT_EVERY` env steps (`steps`: this batch's, not yet counted)."""
         if self.adr is None:
             return
         self.adr.record_results(results)
-        if (self.env_steps + steps) // ADR_LOG_EVERY > self.env_steps // ADR_LOG_EVERY:
-            self.logger.log(adr_metrics(self.adr), self.env_steps + steps)
-            append_history(self.out, self.adr, self.env_steps + steps)
+        report_when_due(self.adr, self.logger, self.out, self.env_steps, self.env_steps + steps)
 
     def _train_rollout(self, batch: dict[str, Any]) -> None:
         """PPO on a rollout from a possibly older policy: V-trace corrects advantages and value
