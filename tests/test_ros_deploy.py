@@ -44,7 +44,8 @@ def reach_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def deploy_args(policy: Path, out: Path, *args: str) -> list[str]:
-    return [CLI, "deploy", f"checkpoint={policy}", f"robot={ROBOT}", f"out={out}", *args]
+    """The twin resets on request (reset=topic); the shipped configs say operator, as a real cell."""
+    return [CLI, "deploy", f"checkpoint={policy}", f"robot={ROBOT}", f"out={out}", "reset=topic", *args]
 
 
 def run_deploy(policy: Path, out: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -199,29 +200,73 @@ def test_watchdog_holds_when_the_twin_goes_silent(ros_master: str, reach_policy:
     assert any(np.linalg.norm(r["twist"][:3]) > 0 for r in rows[rows.index(stale[-1]) + 1:])  # moves again
 
 
-def test_estop_topic_holds_the_arm_until_released(ros_master: str, reach_policy: Path, tmp_path: Path,
-                                                  start_twin: Callable) -> None:
+def test_estop_topic_latches_until_the_reset_topic_releases_it(ros_master: str, reach_policy: Path, tmp_path: Path,
+                                                               start_twin: Callable) -> None:
     out = tmp_path / "run"
     start_twin(ROBOT, "reach")
-    deploy = subprocess.Popen(deploy_args(reach_policy, out, "steps=120", "hold_steps=0"),
+    deploy = subprocess.Popen(deploy_args(reach_policy, out, "steps=160", "hold_steps=0"),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_for_commands(out, 5)
     # `rostopic pub -1` lingers 3 s after sending; its message lands within about a second
     engage = subprocess.Popen(["rostopic", "pub", "-1", TOPICS.estop, msgs.BOOL, "data: true"])
     wait_for_estop(out, 10)
-    time.sleep(1.0)
-    release = subprocess.Popen(["rostopic", "pub", "-1", TOPICS.estop, msgs.BOOL, "data: false"])
+    # a bridge that keeps saying false for 2 s does not release the latch
+    subprocess.run(["timeout", "2", "rostopic", "pub", "-r", "20", TOPICS.estop, msgs.BOOL, "data: false"])
+    still_held = len(command_rows(out))
+    release = subprocess.Popen(["rostopic", "pub", "-1", TOPICS.estop_reset, msgs.EMPTY, "{}"])
     output, _ = deploy.communicate(timeout=60)
     engage.wait(30), release.wait(30)
     assert deploy.returncode == 0, output
     rows = command_rows(out)
     held = [r["step"] for r in rows if "estop" in r["interventions"]]
-    assert len(held) >= 10, output
+    assert len(held) >= 30 and all("estop" in rows[s]["interventions"] for s in range(held[0], still_held)), output
     assert all(np.allclose(rows[s]["twist"], 0.0) for s in held)
     states = read_episodes(out / "episodes.hdf5")[0].states_obs
     drift = np.linalg.norm(states[held[-1] + 1, TCP] - states[held[2], TCP])  # settled once the e-stop took hold
     assert drift < 0.003, drift
     assert held[-1] < len(rows) - 1 and "estop" not in rows[-1]["interventions"]  # released, running again
+    events = [json.loads(line) for line in (out / "safety.jsonl").read_text().splitlines()]
+    assert [(e["estop"], e.get("source") or e.get("by")) for e in events if "estop" in e][-1] == ("released", "reset_topic")
+
+
+def test_nan_joint_states_hold_the_arm_log_and_recover(ros_master: str, reach_policy: Path, tmp_path: Path,
+                                                      start_twin: Callable) -> None:
+    """A driver glitch: 2 s of NaN joint states among the twin's valid ones."""
+    out = tmp_path / "run"
+    start_twin(ROBOT, "reach")
+    deploy = subprocess.Popen(deploy_args(reach_policy, out, "steps=140", "hold_steps=0"),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_commands(out, 10)
+    names = load_deploy_config(ROBOT).joint_names
+    nan = "[" + ", ".join([".nan"] * len(names)) + "]"
+    subprocess.run(["timeout", "2", "rostopic", "pub", "-r", "100", TOPICS.joint_states, msgs.JOINT_STATE,
+                    f"{{name: {names}, position: {nan}}}"])
+    output, _ = deploy.communicate(timeout=60)
+    assert deploy.returncode == 0, output
+    rows = command_rows(out)
+    held = [r for r in rows if "invalid_input" in r["interventions"]]
+    assert len(held) >= 5, output
+    assert all(np.allclose(r["twist"], 0.0) for r in held)
+    assert any(np.linalg.norm(r["twist"][:3]) > 0 for r in rows[rows.index(held[-1]) + 1:])  # moves again
+    events = [json.loads(line) for line in (out / "safety.jsonl").read_text().splitlines()]
+    faults = [e for e in events if e.get("input") == "joint_states"]
+    assert faults and "not finite" in faults[0]["fault"] and faults[0]["topic"] == TOPICS.joint_states
+    assert faults[-1].get("recovered")
+    assert np.all(np.isfinite(read_episodes(out / "episodes.hdf5")[0].states_obs))  # nothing NaN was recorded
+
+
+def test_operator_reset_waits_for_enter(ros_master: str, reach_policy: Path, tmp_path: Path,
+                                        start_twin: Callable) -> None:
+    start_twin(ROBOT, "reach")
+    args = deploy_args(reach_policy, tmp_path / "run", "reset=operator", "episodes=2", "steps=10", "hold_steps=0")
+    done = subprocess.run(args, input="\n\n", capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("reset the scene, then press Enter") == 2
+    assert len(read_episodes(tmp_path / "run" / "episodes.hdf5")) == 2
+    closed = subprocess.run(deploy_args(reach_policy, tmp_path / "closed", "reset=operator"), input="",
+                            capture_output=True, text=True, timeout=120)
+    assert closed.returncode == 1 and "nobody to confirm the reset" in closed.stderr
+    assert "Traceback" not in closed.stderr
 
 
 def test_dry_run_only_publishes_to_the_preview_topics(ros_master: str, reach_policy: Path, tmp_path: Path,
@@ -290,15 +335,35 @@ def test_deploy_keys_engage_and_release_the_estop_and_quit(reach_policy: Path, t
     loop = DeployLoop(load_deploy_config(ROBOT), agent_from_checkpoint(load_checkpoint(reach_policy)), "reach",
                       transport, tmp_path)
     loop.handle_key(" ")
-    assert loop.safety.engaged
+    assert loop.safety.estop.latched
     loop.handle_key("r")
-    assert not loop.safety.engaged
+    assert not loop.safety.estop.latched
     loop.handle_key("e")
-    assert loop.safety.engaged
+    assert loop.safety.estop.latched
     loop.hold()  # holding with no arm state yet: a zero twist and the gripper left open
     (topic, _, twist), (gripper_topic, _, gripper) = transport.published
     assert topic == TOPICS.twist and twist["twist"]["linear"] == {"x": 0.0, "y": 0.0, "z": 0.0}
     assert gripper_topic == TOPICS.gripper and gripper["data"] == pytest.approx(2 * robot_spec(ROBOT).finger_max)
     loop.handle_key("q")
     assert loop.stop_requested
+    loop.close()
+
+
+class FailingAgent:
+    def act(self, *args: object, **kwargs: object) -> np.ndarray:
+        raise RuntimeError("policy crashed")
+
+
+def test_an_internal_error_holds_the_arm_before_it_propagates(tmp_path: Path) -> None:
+    from robolearn.deploy.runner import DeployLoop
+
+    transport = RecordingTransport()
+    loop = DeployLoop(load_deploy_config(ROBOT), FailingAgent(), "reach", transport, tmp_path)
+    q = np.zeros(7)
+    loop.inputs.state.q, loop.inputs.state.qd, loop.inputs.state.stamp = q, q, time.monotonic()
+    loop.inputs.state.slots.update({"goal_pos": np.array([0.5, 0.0, 0.3])})
+    with pytest.raises(RuntimeError, match="policy crashed"):
+        loop.run_episode(0, 10, 0)
+    (topic, _, twist), (gripper_topic, _, _) = transport.published[-2:]
+    assert topic == TOPICS.twist and twist["twist"]["linear"] == {"x": 0.0, "y": 0.0, "z": 0.0}
     loop.close()

@@ -1,4 +1,5 @@
-"""Deploy settings per robot (`configs/deploy/<robot>.yaml`): topics, rates, command mode, safety limits."""
+"""Deploy settings per robot (`configs/deploy/<robot>.yaml`): topics, rates, command mode, ROS version,
+reset and fault handling, safety limits; every field checked at load with an error naming it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,6 +13,9 @@ from robolearn.deploy.safety import SafetyLimits
 from sims.robots import ROBOTS, robot_spec
 
 COMMANDS = ("twist", "joints")
+RESETS = ("operator", "topic", "none")  # a person resets the scene | request/acknowledge topics (the twin) | no reset
+ON_FAULT = ("hold", "stop")  # on an invalid or stale input: hold and resume when it recovers | end the episode
+ROS_VERSIONS = (1, 2)
 
 
 @dataclass
@@ -27,6 +31,8 @@ class Topics:
     trajectory: str = ""
     gripper: str = ""
     estop: str = ""
+    estop_reset: str = ""
+    estop_heartbeat: str = ""
     preview: str = ""
 
 
@@ -38,6 +44,9 @@ class DeployConfig:
     topics: Topics = field(default_factory=Topics)
     command: str = "twist"  # twist (geometry_msgs/TwistStamped) | joints (trajectory_msgs/JointTrajectory)
     frame_id: str = "world"  # the arm's base frame, stamped on twists
+    ros_version: int = 1  # 2: pkg/msg/Type names and {sec, nanosec} stamps (over rosbridge)
+    reset: str = "operator"  # operator | topic | none
+    on_fault: str = "hold"  # hold | stop
     safety: SafetyLimits = field(default_factory=SafetyLimits)
 
 
@@ -55,16 +64,23 @@ def load_deploy_config(robot: str, path: str | Path | None = None, **overrides: 
         raise ValueError(f"{path}: {' '.join(str(err).split())}") from None
     if cfg.robot != robot:
         raise ValueError(f"{path}: robot {cfg.robot!r} does not match {robot!r}")
-    if cfg.command not in COMMANDS:
-        raise ValueError(f"{path}: command={cfg.command!r}; allowed: {', '.join(COMMANDS)}")
+    for name, allowed in (("command", COMMANDS), ("reset", RESETS), ("on_fault", ON_FAULT),
+                          ("ros_version", ROS_VERSIONS)):
+        if getattr(cfg, name) not in allowed:
+            raise ValueError(f"{path}: {name}={getattr(cfg, name)!r}; allowed: {', '.join(map(str, allowed))}")
     expected = list(robot_spec(robot).arm_joints)
     if cfg.joint_names != expected:
         raise ValueError(f"{path}: joint_names {cfg.joint_names} must list the arm's joints in order: {expected}")
     required = ("joint_states", "object_poses", "twist" if cfg.command == "twist" else "trajectory", "gripper",
-                "estop", "preview")
+                "estop", "estop_reset", "preview") + (("reset", "reset_done") if cfg.reset == "topic" else ())
     missing = [name for name in required if not getattr(cfg.topics, name)]
     if missing:
-        raise ValueError(f"{path}: topics.{missing[0]} is required (command={cfg.command}); missing: {', '.join(missing)}")
+        raise ValueError(f"{path}: topics.{missing[0]} is required (command={cfg.command}, reset={cfg.reset}); "
+                         f"missing: {', '.join(missing)}")
     if cfg.control_hz <= 0:
         raise ValueError(f"{path}: control_hz={cfg.control_hz} must be > 0")
+    try:
+        cfg.safety.validate()
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     return cfg

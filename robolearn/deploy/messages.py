@@ -19,6 +19,7 @@ JOINT_TRAJECTORY = "trajectory_msgs/JointTrajectory"
 FLOAT64 = "std_msgs/Float64"
 BOOL = "std_msgs/Bool"
 INT32 = "std_msgs/Int32"
+EMPTY = "std_msgs/Empty"
 
 Message = dict[str, Any]
 
@@ -48,20 +49,38 @@ def joint_state(names: list[str], position: np.ndarray, velocity: np.ndarray) ->
 
 
 def read_joints(msg: Message, names: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Positions and velocities of `names` in order, or None when the message lacks one of them
-    (arms often publish the gripper on its own JointState topic). Missing velocities read as 0."""
+    """Positions and velocities of `names` in order, or None when the message names none of
+    them (arms often publish the gripper on its own JointState topic). Missing velocities
+    read as 0. A message naming only some of them, or with non-finite values, is refused."""
     index = {n: i for i, n in enumerate(msg.get("name", []))}
-    if any(n not in index for n in names):
+    missing = [n for n in names if n not in index]
+    if len(missing) == len(names):
         return None
+    if missing:
+        raise ValueError(f"joint state lacks {missing}")
     pos, vel = msg.get("position", []), msg.get("velocity", [])
-    q = np.array([pos[index[n]] for n in names], dtype=np.float64)
-    qd = np.array([vel[index[n]] if index[n] < len(vel) else 0.0 for n in names], dtype=np.float64)
+    if any(index[n] >= len(pos) for n in names):
+        raise ValueError(f"joint state: {len(pos)} positions for {len(index)} names")
+    q = finite_array([pos[index[n]] for n in names], "joint state position")
+    qd = finite_array([vel[index[n]] if index[n] < len(vel) else 0.0 for n in names], "joint state velocity")
     return q, qd
+
+
+def finite_array(values: Any, what: str) -> np.ndarray:
+    """`values` as float64, refused (ValueError naming `what`) unless every value is a finite number."""
+    try:
+        out = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: not numbers ({str(values)[:60]})") from None
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{what}: not finite ({out.tolist()})")
+    return out
 
 
 # ---------------------------------------------------------------- object and goal poses
 POSE_SLOTS = (("obj0_pos", "obj0_quat"), ("obj1_pos", "obj1_quat"), ("goal_pos", None))
 SCALAR_SLOTS = (("articulation", 1), ("aux", 2))
+QUAT_NORM_TOLERANCE = 0.05  # a pose estimate's quaternion is refused further than this from unit length
 
 
 def pose_array(slots: dict[str, np.ndarray], frame_id: str = "world") -> Message:
@@ -82,9 +101,12 @@ def read_pose_array(msg: Message) -> dict[str, np.ndarray]:
     out = {}
     for pose, (pos_key, quat_key) in zip(poses, POSE_SLOTS):
         p, o = pose["position"], pose["orientation"]
-        out[pos_key] = np.array([p["x"], p["y"], p["z"]])
+        out[pos_key] = finite_array([p["x"], p["y"], p["z"]], f"object poses {pos_key}")
         if quat_key:
-            out[quat_key] = np.array([o["w"], o["x"], o["y"], o["z"]])
+            quat = finite_array([o["w"], o["x"], o["y"], o["z"]], f"object poses {quat_key}")
+            if abs(np.linalg.norm(quat) - 1.0) > QUAT_NORM_TOLERANCE:
+                raise ValueError(f"object poses {quat_key}: not a unit quaternion (norm {np.linalg.norm(quat):.3f})")
+            out[quat_key] = quat
     return out
 
 
@@ -96,7 +118,7 @@ def task_scalars(slots: dict[str, np.ndarray]) -> Message:
 
 
 def read_task_scalars(msg: Message) -> dict[str, np.ndarray]:
-    data = np.asarray(msg.get("data", []), dtype=np.float64)
+    data = finite_array(msg.get("data", []), "task scalars")
     expected = sum(size for _, size in SCALAR_SLOTS)
     if data.shape != (expected,):
         raise ValueError(f"task scalars: expected {expected} values (articulation, aux0, aux1), got {data.shape}")
@@ -137,3 +159,15 @@ def read_trajectory(msg: Message, names: list[str]) -> np.ndarray:
 
 def scalar(value: float | bool | int) -> Message:
     return {"data": value}
+
+
+def read_scalar(msg: Message, kind: type) -> float | bool | int:
+    """`msg["data"]` as `kind` (bool, int or float), refused unless it is one (and finite)."""
+    value = msg.get("data") if isinstance(msg, dict) else None
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+        return float(value)
+    raise ValueError(f"data={value!r} is not a {'finite ' if kind is float else ''}{kind.__name__}")

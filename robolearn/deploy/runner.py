@@ -12,8 +12,6 @@ finished and the interrupted episode is kept too.
 from __future__ import annotations
 
 import json
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,9 @@ from robolearn.deploy import messages as msgs
 from robolearn.deploy.commands import action_to_twist, gripper_opening
 from robolearn.deploy.config import DeployConfig
 from robolearn.deploy.observation import ObservationBuilder, task_slot_names
-from robolearn.deploy.safety import SafetyDecision, SafetyLayer
+from robolearn.deploy.inputs import ArmState, InputMonitor
+from robolearn.deploy.operator import ESTOP_KEYS, QUIT_KEYS, RELEASE_KEYS, OperatorConsole
+from robolearn.deploy.safety import ArmReading, SafetyDecision, SafetyLayer
 from robolearn.deploy.transport import Transport, TransportConfig
 from robolearn.learners import Agent
 from robolearn.spec import STATE_SLICES
@@ -36,7 +36,6 @@ from sims.robots import ROBOTS
 from sims.tasks import TASKS
 
 RESET_RETRY = 0.25  # s between reset requests until the scene acknowledges
-ESTOP_KEYS, RELEASE_KEYS, QUIT_KEYS = " e", "r", "q"
 
 
 @dataclass
@@ -50,6 +49,7 @@ class DeployRunConfig:
     dry_run: bool = False
     command: str = ""  # twist | joints; default: the deploy config's
     control_hz: float = 0.0  # default: the deploy config's
+    reset: str = ""  # operator | topic | none; default: the deploy config's
     config: str = ""  # deploy YAML; default: configs/deploy/<robot>.yaml
     out: str = ""  # default: runs/deploy-<time>
     wait: float = 10.0  # s to wait for the arm's first state (and for a reset's acknowledgement)
@@ -58,19 +58,8 @@ class DeployRunConfig:
     host: str = "localhost"  # rosbridge server
     port: int = 9090
     secret: str = ""  # rosbridge authentication
-
-
-@dataclass
-class ArmState:
-    """The newest of everything the arm side publishes; written by transport threads."""
-    q: np.ndarray | None = None
-    qd: np.ndarray | None = None
-    fingers: np.ndarray | None = None
-    stamp: float = -np.inf  # monotonic receipt time of the joint state
-    slots: dict[str, np.ndarray] = field(default_factory=dict)
-    success: bool = False
-    reward: float | None = None  # from `topics.reward` when the cell publishes one
-    reset_done: int | None = None
+    tls: bool = False  # rosbridge over wss://
+    ca_cert: str = ""  # PEM certificate to trust for tls (a self-signed server); empty: the system's
 
 
 @dataclass
@@ -80,6 +69,22 @@ class EpisodeReport:
     interventions: dict[str, int]
     interrupted: bool = False
     episode: Episode | None = None  # as recorded
+    fault: str = ""  # the input fault that stopped the episode (on_fault=stop)
+
+
+@dataclass
+class Latency:
+    """Per tick, in s: the loop's own time (state receipt -> command sent, and tick start ->
+    command sent) apart from the transport's (the state's header stamp -> its receipt)."""
+    loop: list[float] = field(default_factory=list)
+    compute: list[float] = field(default_factory=list)
+    transport: list[float] = field(default_factory=list)
+    overruns: int = 0
+
+    def summary(self) -> str:
+        parts = [f"{name} p50 {percentile_ms(v, 50):.2f} p99 {percentile_ms(v, 99):.2f} max {percentile_ms(v, 100):.2f} ms"
+                 for name, v in (("loop", self.loop), ("transport", self.transport)) if v]
+        return f"latency over {len(self.loop)} ticks: {'; '.join(parts)}; overruns {self.overruns}"
 
 
 class DeployLoop:
@@ -94,7 +99,8 @@ class DeployLoop:
         self.ik = EndEffectorController(self.builder.model.sim, self.spec.max_pos_step, self.spec.max_rot_step, CONTROL_DT)
         lo, hi = self.builder.model.sim.arm_limits()
         out.mkdir(parents=True, exist_ok=True)
-        self.safety = SafetyLayer(cfg.safety, self.spec.max_pos_step, CONTROL_DT, lo, hi, out / "safety.jsonl")
+        self.safety = SafetyLayer(cfg.safety, self.spec.max_pos_step, self.spec.max_rot_step, CONTROL_DT, lo, hi,
+                                  out / "safety.jsonl", heartbeat=bool(cfg.topics.estop_heartbeat))
         self.command_log = open(out / "commands.jsonl", "a")
         self.writer = EpisodeWriter(out / "episodes.hdf5", file_metadata(
             task, cfg.robot, "ros", "real", control_hz=cfg.control_hz, command=cfg.command, dry_run=dry_run))
@@ -102,68 +108,83 @@ class DeployLoop:
         self.dry_run = dry_run
         self.explore = False  # sample from the policy instead of its mean (a fleet actor learning on the arm)
         self.period = 1.0 / cfg.control_hz
-        self.state = ArmState()
-        self.lock = threading.Lock()
+        self.inputs = InputMonitor(self.safety.log)
         self.stop_requested = False
-        self.latency: list[float] = []  # s from the state's receipt to the command sent
-        self.compute: list[float] = []  # s from the tick's start to the command sent
-        self.overruns = 0
-        topics = cfg.topics
-        transport.subscribe(topics.joint_states, msgs.JOINT_STATE, self._on_joint_state)
-        transport.subscribe(topics.object_poses, msgs.POSE_ARRAY, self._on_poses)
-        transport.subscribe(topics.estop, msgs.BOOL, self._on_estop)
-        for topic, msg_type, callback in ((topics.task_scalars, msgs.FLOAT_ARRAY, self._on_scalars),
-                                          (topics.success, msgs.BOOL, self._on_success),
-                                          (topics.reward, msgs.FLOAT64, self._on_reward),
-                                          (topics.reset_done, msgs.INT32, self._on_reset_done)):
-            if topic:
-                transport.subscribe(topic, msg_type, callback)
+        self.console = OperatorConsole(self.handle_key)
+        self.latency = Latency()
+        self._subscribe(cfg)
 
     # ---------------------------------------------------------------- state in
-    def _on_joint_state(self, msg: msgs.Message) -> None:
+    def _subscribe(self, cfg: DeployConfig) -> None:
+        topics, limits = cfg.topics, cfg.safety
+        uses_scalars = any(name in ("articulation", "aux") for name in self.slot_names)
+        watched = (("joint_states", msgs.JOINT_STATE, limits.state_timeout, self._apply_joint_state),
+                   ("object_poses", msgs.POSE_ARRAY, limits.input_timeout, self._apply_poses),
+                   ("task_scalars", msgs.FLOAT_ARRAY, limits.input_timeout if uses_scalars else None, self._apply_scalars),
+                   ("success", msgs.BOOL, None, self._apply_success),
+                   ("reward", msgs.FLOAT64, None, self._apply_reward),
+                   ("reset_done", msgs.INT32, None, self._apply_reset_done))
+        for name, msg_type, timeout, apply in watched:
+            topic = getattr(topics, name)
+            if topic:
+                self.inputs.watch(name, topic, timeout)
+                self.transport.subscribe(topic, msg_type, lambda m, n=name, a=apply: self.inputs.receive(n, m, a))
+        self.transport.subscribe(topics.estop, msgs.BOOL, self._on_estop)
+        self.transport.subscribe(topics.estop_reset, msgs.EMPTY,
+                                 lambda m: self.safety.estop.release("reset_topic", time.monotonic()))
+        if topics.estop_heartbeat:
+            self.transport.subscribe(topics.estop_heartbeat, msgs.EMPTY,
+                                     lambda m: self.safety.estop.on_heartbeat(time.monotonic()))
+
+    def _apply_joint_state(self, msg: msgs.Message, state: ArmState) -> bool:
         arm = msgs.read_joints(msg, self.cfg.joint_names)
         fingers = msgs.read_joints(msg, list(self.spec.finger_joints))
-        with self.lock:
-            if arm is not None:
-                self.state.q, self.state.qd = arm
-                self.state.stamp = time.monotonic()
-            if fingers is not None:
-                self.state.fingers = fingers[0]
+        state.joint_names_seen = list(msg.get("name", []))
+        if fingers is not None:
+            state.fingers = fingers[0]
+        if arm is None:
+            return False  # a gripper-only joint state
+        state.q, state.qd = arm
+        state.stamp = time.monotonic()
+        if "header" in msg:
+            self.latency.transport.append(time.time() - msgs.stamp_seconds(msg["header"]["stamp"]))
+        return True
 
-    def _on_poses(self, msg: msgs.Message) -> None:
-        slots = msgs.read_pose_array(msg)
-        with self.lock:
-            self.state.slots.update(slots)
+    @staticmethod
+    def _apply_poses(msg: msgs.Message, state: ArmState) -> None:
+        state.slots.update(msgs.read_pose_array(msg))
 
-    def _on_scalars(self, msg: msgs.Message) -> None:
-        slots = msgs.read_task_scalars(msg)
-        with self.lock:
-            self.state.slots.update(slots)
+    @staticmethod
+    def _apply_scalars(msg: msgs.Message, state: ArmState) -> None:
+        state.slots.update(msgs.read_task_scalars(msg))
 
-    def _on_success(self, msg: msgs.Message) -> None:
-        with self.lock:
-            self.state.success = bool(msg["data"])
+    @staticmethod
+    def _apply_success(msg: msgs.Message, state: ArmState) -> None:
+        state.success = bool(msgs.read_scalar(msg, bool))
 
-    def _on_reward(self, msg: msgs.Message) -> None:
-        with self.lock:
-            self.state.reward = float(msg["data"])
+    @staticmethod
+    def _apply_reward(msg: msgs.Message, state: ArmState) -> None:
+        state.reward = float(msgs.read_scalar(msg, float))
 
-    def _on_reset_done(self, msg: msgs.Message) -> None:
-        with self.lock:
-            self.state.reset_done = int(msg["data"])
+    @staticmethod
+    def _apply_reset_done(msg: msgs.Message, state: ArmState) -> None:
+        state.reset_done = int(msgs.read_scalar(msg, int))
 
     def _on_estop(self, msg: msgs.Message) -> None:
-        if msg["data"]:
-            self.safety.estop()
-        else:
-            self.safety.release()
+        now = time.monotonic()
+        try:
+            engaged = bool(msgs.read_scalar(msg, bool))
+        except ValueError as err:  # an e-stop message that cannot be read counts as pressed
+            self.safety.log({"t": now, "input": "estop", "topic": self.cfg.topics.estop, "fault": f"invalid: {err}"})
+            engaged = True
+        self.safety.estop.on_topic(engaged, now)
 
     def handle_key(self, key: str) -> None:
         """The operator's keys: space or e engages the e-stop, r releases it, q ends the run."""
         if key in ESTOP_KEYS:
-            self.safety.estop()
+            self.safety.estop.engage("key", time.monotonic())
         elif key in RELEASE_KEYS:
-            self.safety.release()
+            self.safety.estop.release("key", time.monotonic())
         elif key in QUIT_KEYS:
             self.stop_requested = True
 
@@ -189,6 +210,9 @@ class DeployLoop:
                 q_target, _ = self.ik.joint_targets(action)  # the builder has set the model to q_now
                 q_target, reasons = self.safety.filter_joints(q_target, q_now)
                 decision.interventions.extend(reasons)
+                if not np.all(np.isfinite(q_target)):  # the final check, after the IK
+                    decision.interventions.append("nonfinite_command")
+                    q_target = q_now
             message = msgs.joint_trajectory(self.cfg.joint_names, q_target, CONTROL_DT)
             self.transport.publish(self._topic("trajectory"), msgs.JOINT_TRAJECTORY, message)
             sent["joints"] = q_target.tolist()
@@ -197,53 +221,66 @@ class DeployLoop:
         return sent
 
     def hold(self) -> None:
-        with self.lock:
-            q = None if self.state.q is None else self.state.q.copy()
+        q = self.inputs.snapshot().q
         self.send(SafetyDecision(self.safety.hold(), ["stop"]), q)
+
+    def hold_safely(self) -> None:
+        """Hold on the way out of an error: never raises, so the original error is reported."""
+        try:
+            self.hold()
+        except Exception as err:  # the transport itself may be what failed
+            self.safety.log({"t": time.monotonic(), "hold_failed": f"{type(err).__name__}: {err}"})
 
     # ---------------------------------------------------------------- the loop
     def wait_for_state(self, after: float, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self.lock:
-                ready = self.state.q is not None and self.state.stamp > after and "goal_pos" in self.state.slots
-            if ready:
+            snap = self.inputs.snapshot()
+            if snap.q is not None and snap.stamp > after and "goal_pos" in snap.slots:
                 return
             time.sleep(0.01)
+        seen = snap.joint_names_seen
         raise TimeoutError(f"no arm state within {timeout:.0f} s: nothing on {self.cfg.topics.joint_states} "
                            f"({msgs.JOINT_STATE}, naming {self.cfg.joint_names}) and {self.cfg.topics.object_poses} "
-                           f"({msgs.POSE_ARRAY})")
+                           f"({msgs.POSE_ARRAY})" + (f"; the joint states name {seen}" if seen else ""))
 
-    def reset_scene(self, seed: int, timeout: float) -> None:
-        """Ask the scene to reset (the twin does; a real cell resets by hand) and wait for the
-        acknowledgement and a fresh state."""
+    def reset_scene(self, seed: int, timeout: float) -> bool:
+        """Reset the scene as the config says (a person, the request/acknowledge topics, or not
+        at all) and wait for a fresh state; False when the run was stopped while waiting."""
         self.wait_for_state(-np.inf, timeout)
-        if not self.cfg.topics.reset:
-            return
+        if self.cfg.reset == "operator":
+            self.hold()
+            if not self.console.confirm(f"episode {seed}: reset the scene, then press Enter", lambda: self.stop_requested):
+                return False
+        elif self.cfg.reset == "topic":
+            self._request_reset(seed, timeout)
+        self.wait_for_state(time.monotonic(), timeout)
+        return True
+
+    def _request_reset(self, seed: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             self.transport.publish(self.cfg.topics.reset, msgs.INT32, msgs.scalar(seed))
             time.sleep(RESET_RETRY)
-            with self.lock:
-                done = self.state.reset_done == seed
-            if done:
+            if self.inputs.snapshot().reset_done == seed:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the scene did not acknowledge reset {seed} on {self.cfg.topics.reset_done} "
-                                   f"within {timeout:.0f} s")
-        with self.lock:
-            self.state.success = False
-        self.wait_for_state(time.monotonic(), timeout)
+                                   f"within {timeout:.0f} s (a cell reset by hand: reset=operator)")
+        with self.inputs.lock:
+            self.inputs.state.success = False
 
     def observe(self) -> tuple[np.ndarray, ArmState]:
-        with self.lock:
-            s = self.state
-            snap = ArmState(s.q.copy(), s.qd.copy(), None if s.fingers is None else s.fingers.copy(), s.stamp,
-                            {k: v.copy() for k, v in s.slots.items()}, s.success, s.reward)
+        snap = self.inputs.snapshot()
         if snap.fingers is None:  # an arm that reports no finger joints: assume the last commanded opening
             snap.fingers = np.full(2, gripper_opening(self.safety.previous[6], self.spec) / 2)
         obs = self.builder.build(snap.q, snap.qd, snap.fingers, {k: snap.slots[k] for k in self.slot_names})
         return obs, snap
+
+    def reading(self, obs: np.ndarray, snap: ArmState) -> ArmReading:
+        """The safety layer's view; in twist mode with the Jacobian at the state just built."""
+        jacobian = self.builder.model.tcp_jacobian() if self.cfg.command == "twist" else None
+        return ArmReading(obs[STATE_SLICES["tcp_pos"]].astype(np.float64), snap.q, jacobian)
 
     def run_episode(self, index: int, steps: int, hold_steps: int) -> EpisodeReport:
         buffer = EpisodeBuffer({"task": self.task, "robot": self.cfg.robot, "seed": index})
@@ -251,7 +288,7 @@ class DeployLoop:
             self.agent.reset_episode()
         self.ik.reset()
         counts: dict[str, int] = {}
-        success_at, step, interrupted, episode = None, 0, False, None
+        success_at, step, interrupted, episode, fault = None, 0, False, None, ""
         obs, snap = self.observe()
         next_tick = time.monotonic()
         try:
@@ -259,19 +296,22 @@ class DeployLoop:
                 tick = time.monotonic()
                 action = self.agent.act(obs[None], np.array([self.task_id]), np.array([self.robot_id]),
                                         deterministic=not self.explore)[0]
-                decision = self.safety.filter(action, obs[STATE_SLICES["tcp_pos"]], snap.stamp, tick)
+                decision = self.safety.filter(action, self.reading(obs, snap), self.inputs.faults(tick), tick)
                 sent = self.send(decision, snap.q)
                 done_at = time.monotonic()
-                self.latency.append(done_at - snap.stamp)
-                self.compute.append(done_at - tick)
+                self.latency.loop.append(done_at - snap.stamp)
+                self.latency.compute.append(done_at - tick)
                 for reason in decision.interventions:
                     counts[reason] = counts.get(reason, 0) + 1
                 self.command_log.write(json.dumps({"t": done_at, "episode": index, "step": step, "dry_run": self.dry_run,
                                                    "policy": np.asarray(action).tolist(), **sent,
                                                    "interventions": decision.interventions}) + "\n")
+                if decision.faults and self.cfg.on_fault == "stop":
+                    fault = "; ".join(f"{k}: {v}" for k, v in decision.faults.items())
+                    break
                 next_tick += self.period
                 if time.monotonic() > next_tick:
-                    self.overruns += 1
+                    self.latency.overruns += 1
                     next_tick = time.monotonic()
                 time.sleep(max(0.0, next_tick - time.monotonic()))
                 next_obs, snap = self.observe()
@@ -287,14 +327,15 @@ class DeployLoop:
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            self.hold()
+            self.hold_safely()
             if buffer.actions:
                 episode = buffer.finish(success=success_at is not None, interventions=counts, interrupted=interrupted,
-                                        dry_run=self.dry_run)
+                                        dry_run=self.dry_run, fault=fault)
                 self.writer.append(episode)
-        return EpisodeReport(step, success_at is not None, counts, interrupted, episode)
+        return EpisodeReport(step, success_at is not None, counts, interrupted, episode, fault)
 
     def close(self) -> None:
+        self.console.closed = True
         self.safety.close()
         self.command_log.close()
 
@@ -303,28 +344,9 @@ def percentile_ms(values: list[float], q: float) -> float:
     return float(np.percentile(values, q) * 1000) if values else float("nan")
 
 
-def watch_keys(loop: DeployLoop) -> None:
-    """E-stop by key when run from a terminal: single keypresses, no Enter needed."""
-    if not sys.stdin.isatty():
-        return
-    import termios
-    import tty
-
-    def read() -> None:
-        fd = sys.stdin.fileno()
-        saved = termios.tcgetattr(fd)
-        try:
-            tty.setcbreak(fd)
-            while not loop.stop_requested:
-                loop.handle_key(sys.stdin.read(1))
-        finally:
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-
-    threading.Thread(target=read, daemon=True).start()
-
-
 def deploy(run: DeployRunConfig) -> list[EpisodeReport]:
-    """Load the checkpoint, connect, run `run.episodes` episodes, print a summary."""
+    """Load the checkpoint, connect, run `run.episodes` episodes, print a summary. Any error
+    after connecting commands a hold before it propagates (exit non-zero)."""
     from robolearn.agents import agent_from_checkpoint
     from robolearn.checkpoint import load_checkpoint
     from robolearn.deploy.config import load_deploy_config
@@ -332,7 +354,7 @@ def deploy(run: DeployRunConfig) -> list[EpisodeReport]:
 
     if not run.checkpoint:
         raise ValueError("checkpoint=<file> is required")
-    overrides = {k: v for k, v in (("command", run.command), ("control_hz", run.control_hz)) if v}
+    overrides = {k: v for k, v in (("command", run.command), ("control_hz", run.control_hz), ("reset", run.reset)) if v}
     cfg = load_deploy_config(run.robot, run.config or None, **overrides)
     data = load_checkpoint(run.checkpoint)
     task = run.task or data["tasks"][0]
@@ -341,29 +363,33 @@ def deploy(run: DeployRunConfig) -> list[EpisodeReport]:
                          f"got task={task!r} robot={run.robot!r}")
     agent = agent_from_checkpoint(data)
     out = Path(run.out or f"runs/deploy-{time.strftime('%Y%m%d-%H%M%S')}")
-    transport = make_transport(TransportConfig(run.transport, "robolearn_deploy", run.host, run.port, run.secret, run.wait))
+    transport = make_transport(TransportConfig(run.transport, "robolearn_deploy", run.host, run.port, run.secret, run.wait,
+                                               tls=run.tls, ca_cert=run.ca_cert), cfg.ros_version)
     loop = DeployLoop(cfg, agent, task, transport, out, run.dry_run)
-    watch_keys(loop)
+    loop.console.start()
     reports = []
-    print(f"deploy: {task} on {run.robot} via {run.transport}, {cfg.command} commands at {cfg.control_hz:g} Hz"
-          f"{' (dry run: ' + cfg.topics.preview + ')' if run.dry_run else ''}; keys: space/e e-stop, r release, q quit")
+    print(f"deploy: {task} on {run.robot} via {run.transport} (ROS {cfg.ros_version}), {cfg.command} commands at "
+          f"{cfg.control_hz:g} Hz, reset={cfg.reset}{' (dry run: ' + cfg.topics.preview + ')' if run.dry_run else ''}; "
+          "keys: space/e e-stop, r release, q quit", flush=True)
     try:
         steps = run.steps or TASKS[task].horizon
         for episode in range(run.episodes):
-            if loop.stop_requested:
+            if loop.stop_requested or not loop.reset_scene(run.seed + episode, run.wait):
                 break
-            loop.reset_scene(run.seed + episode, run.wait)
             report = loop.run_episode(run.seed + episode, steps, run.hold_steps)
             reports.append(report)
             print(f"episode {episode}: success={report.success} steps={report.steps} interventions={report.interventions}"
-                  f"{' (interrupted)' if report.interrupted else ''}")
+                  f"{' (interrupted)' if report.interrupted else ''}{' stopped: ' + report.fault if report.fault else ''}",
+                  flush=True)
             if report.interrupted:
                 break
+    except BaseException:
+        loop.hold_safely()
+        raise
     finally:
         loop.close()
         transport.close()
     wins = sum(r.success for r in reports)
-    print(f"success: {wins}/{len(reports)}  latency p50 {percentile_ms(loop.latency, 50):.2f} ms "
-          f"p99 {percentile_ms(loop.latency, 99):.2f} ms  overruns {loop.overruns}")
+    print(f"success: {wins}/{len(reports)}  {loop.latency.summary()}")
     print(f"episodes: {out / 'episodes.hdf5'}  commands: {out / 'commands.jsonl'}  safety: {out / 'safety.jsonl'}")
     return reports

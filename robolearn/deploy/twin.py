@@ -40,6 +40,8 @@ class TwinConfig:
     host: str = "localhost"  # rosbridge server
     port: int = 9090
     secret: str = ""
+    tls: bool = False  # rosbridge over wss://
+    ca_cert: str = ""  # PEM certificate to trust for tls
 
 
 class Twin:
@@ -141,10 +143,12 @@ class Twin:
 
 def run_twin(cfg: TwinConfig) -> None:
     deploy = load_deploy_config(cfg.robot, cfg.config or None)
-    transport = make_transport(TransportConfig(cfg.transport, "robolearn_twin", cfg.host, cfg.port, cfg.secret))
+    transport = make_transport(TransportConfig(cfg.transport, "robolearn_twin", cfg.host, cfg.port, cfg.secret,
+                                               tls=cfg.tls, ca_cert=cfg.ca_cert), deploy.ros_version)
     twin = Twin(cfg, deploy, transport)
     print(f"twin: {cfg.task} on {cfg.robot} ({cfg.backend}) via {cfg.transport}; joint states on "
-          f"{deploy.topics.joint_states}, commands on {deploy.topics.twist} | {deploy.topics.trajectory}", flush=True)
+          f"{deploy.topics.joint_states}, commands on {deploy.topics.twist} | {deploy.topics.trajectory} "
+          f"(ROS {deploy.ros_version})", flush=True)
     try:
         twin.run()
     except KeyboardInterrupt:

@@ -36,6 +36,9 @@ class RosActorConfig:
     port: int = 9090
     secret: str = ""
     config: str = ""  # deploy YAML; default configs/deploy/<robot>.yaml
+    reset: str = "topic"  # topic (the cell resets on request, as the twin) | none; no operator is at a Ray actor
+    tls: bool = False
+    ca_cert: str = ""
 
 
 class RosArmActor(BatchSource):
@@ -43,11 +46,14 @@ class RosArmActor(BatchSource):
         super().__init__(index, cfg, seed, threads)
         if spec.task not in cfg.tasks:
             raise ValueError(f"ros_actors: task {spec.task!r} is not one of the run's tasks {cfg.tasks}")
+        if spec.reset not in ("topic", "none"):
+            raise ValueError(f"ros_actors: reset={spec.reset!r}; allowed: topic, none (nobody can confirm an operator "
+                             "reset at a fleet actor)")
         self.spec, self.episode_seed = spec, seed
+        deploy = load_deploy_config(spec.robot, spec.config or None, reset=spec.reset)
         transport = make_transport(TransportConfig(spec.transport, f"robolearn_fleet_{index}", spec.host, spec.port,
-                                                   spec.secret))
-        self.loop = DeployLoop(load_deploy_config(spec.robot, spec.config or None), self.agent, spec.task, transport,
-                               Path(out))
+                                                   spec.secret, tls=spec.tls, ca_cert=spec.ca_cert), deploy.ros_version)
+        self.loop = DeployLoop(deploy, self.agent, spec.task, transport, Path(out))
         self.loop.explore = True
         self.task_id, self.robot_id = list(TASKS).index(spec.task), ROBOTS.index(spec.robot)
 
