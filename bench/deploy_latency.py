@@ -2,11 +2,12 @@
 
 For rospy (a private roscore) and rosbridge (the relay, `robolearn rosbridge`) in turn: the
 twin runs as its own process publishing joint states at 200 Hz; the deploy loop runs the
-checkpoint's policy in this process at each rate of `--rates` for `--seconds`. Printed per
-transport and rate: latency from the state's receipt to the command sent (p50, p99), the
-loop's own compute time (tick to command sent), and overruns (ticks that ended past their
-deadline). `highest_rate_without_overruns` is the fastest rate with none; the rosbridge /
-rospy ratio of p50 latency at 20 Hz is measured in the same run.
+checkpoint's policy in this process for `--ticks` control ticks at each rate of `--rates`.
+Printed per transport and rate, p50 / p99 / max: `loop` (the state's receipt to the command
+sent: the loop itself), `compute` (tick start to command sent) and `transport` (the state's
+header stamp to its receipt), and overruns (ticks that ended past their deadline).
+`highest_rate_without_overruns` is the fastest rate with none; the rosbridge / rospy ratio
+of p50 transport latency at 20 Hz is measured in the same run.
 Run: python bench/deploy_latency.py --checkpoint runs/<run>/checkpoint.pt
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from robolearn.checkpoint import load_checkpoint
 from robolearn.deploy.config import load_deploy_config
 from robolearn.deploy.roscore import free_port, start_roscore
-from robolearn.deploy.runner import DeployLoop, percentile_ms
+from robolearn.deploy.runner import DeployLoop, Latency, percentile_ms
 from robolearn.deploy.transport import TransportConfig, make_transport
 from robolearn.agents import agent_from_checkpoint
 
@@ -31,23 +32,21 @@ CLI = str(Path(sys.executable).parent / "robolearn")
 STATE_HZ = 200
 
 
-def measure(transport_name: str, port: int, agent, task: str, robot: str, rates: list[float], seconds: float,
-            out: Path) -> dict[float, dict[str, float]]:
+def measure(transport_name: str, port: int, agent, task: str, robot: str, rates: list[float], ticks: int,
+            out: Path) -> dict[float, Latency]:
     twin = subprocess.Popen([CLI, "twin", f"robot={robot}", f"task={task}", f"transport={transport_name}",
                              f"port={port}", f"state_hz={STATE_HZ}"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     transport = make_transport(TransportConfig(transport_name, "robolearn_bench", "localhost", port, "", 30.0))
-    cfg = load_deploy_config(robot)
+    cfg = load_deploy_config(robot, reset="topic")
     results = {}
     try:
         loop = DeployLoop(cfg, agent, task, transport, out / transport_name)
         for i, rate in enumerate(rates):
             loop.period = 1.0 / rate
             loop.reset_scene(i, 30.0)
-            loop.latency, loop.compute, loop.overruns = [], [], 0
-            loop.run_episode(i, int(rate * seconds), hold_steps=0)
-            results[rate] = {"p50": percentile_ms(loop.latency, 50), "p99": percentile_ms(loop.latency, 99),
-                             "compute_p50": percentile_ms(loop.compute, 50), "compute_p99": percentile_ms(loop.compute, 99),
-                             "overruns": loop.overruns, "ticks": len(loop.latency)}
+            loop.latency = Latency()
+            loop.run_episode(i, ticks, hold_steps=0)
+            results[rate] = loop.latency
         loop.close()
     finally:
         transport.close()
@@ -61,7 +60,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True, help="e.g. the one `make train` writes")
     parser.add_argument("--robot", default="panda")
     parser.add_argument("--rates", default="20,50,100,200,400")
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--ticks", type=int, default=2000, help="control ticks per rate (p99 needs thousands)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -75,22 +74,22 @@ def main() -> None:
     time.sleep(2.0)
     table = {}
     try:
-        table["rospy"] = measure("rospy", 0, agent, task, args.robot, rates, args.seconds, out)
-        table["rosbridge"] = measure("rosbridge", relay_port, agent, task, args.robot, rates, args.seconds, out)
+        table["rospy"] = measure("rospy", 0, agent, task, args.robot, rates, args.ticks, out)
+        table["rosbridge"] = measure("rosbridge", relay_port, agent, task, args.robot, rates, args.ticks, out)
     finally:
         relay.terminate()
         core.terminate()
     for name, rows in table.items():
         for rate, r in rows.items():
-            print(f"{name}_{rate:g}hz_latency_p50_ms: {r['p50']:.2f}")
-            print(f"{name}_{rate:g}hz_latency_p99_ms: {r['p99']:.2f}")
-            print(f"{name}_{rate:g}hz_compute_p50_ms: {r['compute_p50']:.2f}")
-            print(f"{name}_{rate:g}hz_compute_p99_ms: {r['compute_p99']:.2f}")
-            print(f"{name}_{rate:g}hz_overruns: {r['overruns']}/{r['ticks']}")
-        clean = [rate for rate, r in rows.items() if r["overruns"] == 0]
+            for part, values in (("loop", r.loop), ("compute", r.compute), ("transport", r.transport)):
+                for q, label in ((50, "p50"), (99, "p99"), (100, "max")):
+                    print(f"{name}_{rate:g}hz_{part}_{label}_ms: {percentile_ms(values, q):.2f}")
+            print(f"{name}_{rate:g}hz_overruns: {r.overruns}/{len(r.loop)}")
+        clean = [rate for rate, r in rows.items() if r.overruns == 0]
         print(f"{name}_highest_rate_without_overruns_hz: {max(clean) if clean else 0:g}")
-    print(f"rosbridge_over_rospy_p50_latency_20hz: {table['rosbridge'][20.0]['p50'] / table['rospy'][20.0]['p50']:.2f}"
-          if 20.0 in rates else "")
+    if 20.0 in rates:
+        ratio = percentile_ms(table["rosbridge"][20.0].transport, 50) / percentile_ms(table["rospy"][20.0].transport, 50)
+        print(f"rosbridge_over_rospy_p50_transport_20hz: {ratio:.2f}")
 
 
 if __name__ == "__main__":

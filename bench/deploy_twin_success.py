@@ -45,7 +45,8 @@ def through_ros(checkpoint: str, task: str, robot: str, episodes: int, out: Path
                             stderr=subprocess.STDOUT)
     try:
         subprocess.run([CLI, "deploy", f"checkpoint={checkpoint}", f"robot={robot}", f"task={task}",
-                        f"episodes={episodes}", "seed=10000", f"out={out}", f"config={config or ''}"], check=True, capture_output=True, timeout=900)
+                        f"episodes={episodes}", "seed=10000", f"out={out}", f"config={config or ''}",
+                        "reset=topic"], check=True, capture_output=True, timeout=900)
     finally:
         twin.terminate()
         twin.wait(10)

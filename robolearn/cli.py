@@ -34,8 +34,9 @@
                                           drive an arm through ROS (configs/deploy/<robot>.yaml), safety layer on
     robolearn twin robot=panda [backend=mujoco] [task=reach] [transport=rospy|rosbridge] [dr=none]
                                           the simulated arm as a ROS node: joint states and poses out, commands in
-    robolearn rosbridge [port=9090] [secret=]
-                                          a rosbridge v2 relay (topics only) for machines without rosbridge_server
+    robolearn rosbridge [host=localhost] [port=9090] [secret=] [insecure=false] [allow=x.yaml] [cert=x.pem key=x.pem] [ros_version=1]
+                                          a rosbridge v2 relay (topics only) for machines without rosbridge_server;
+                                          off loopback it needs secret= (or insecure=true), cert/key serve wss://
 
 Arguments are Hydra-style `key=value` overrides. Errors print on one line and exit 1.
 """
@@ -358,11 +359,16 @@ def cmd_twin(args: list[str]) -> None:
 def cmd_rosbridge(args: list[str]) -> None:
     import asyncio
 
-    from robolearn.deploy.rosbridge_server import RosbridgeServer
+    from robolearn.deploy.rosbridge_server import RosbridgeServer, load_publish_allow
 
-    opts = parse_overrides(args, {"host": "localhost", "port": 9090, "secret": ""})
-    server = RosbridgeServer(opts["host"], opts["port"], opts["secret"])
-    print(f"rosbridge relay on ws://{opts['host']}:{opts['port']}{' (auth)' if opts['secret'] else ''}", flush=True)
+    opts = parse_overrides(args, {"host": "localhost", "port": 9090, "secret": "", "insecure": False, "allow": "",
+                                  "cert": "", "key": "", "ros_version": 1})
+    server = RosbridgeServer(opts["host"], opts["port"], opts["secret"], opts["insecure"],
+                             load_publish_allow(opts["allow"]) if opts["allow"] else None, opts["cert"], opts["key"],
+                             opts["ros_version"])
+    notes = ", ".join(note for note, on in (("auth", opts["secret"]), ("allow-list", opts["allow"])) if on)
+    scheme = "wss" if server.tls else "ws"
+    print(f"rosbridge relay on {scheme}://{opts['host']}:{opts['port']}{f' ({notes})' if notes else ''}", flush=True)
     try:
         asyncio.run(server.serve())
     except KeyboardInterrupt:
@@ -387,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     except RegressionError as err:
         print(str(err), file=sys.stderr)
         return 3
-    except (ValueError, FileNotFoundError, ConnectionError, TimeoutError, PermissionError) as err:
+    except (ValueError, FileNotFoundError, ConnectionError, TimeoutError, PermissionError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -310,6 +310,26 @@ def test_rosbridge_transport_drives_the_twin_with_authentication(reach_policy: P
     assert refused.returncode == 1 and "authentication failed" in refused.stderr
 
 
+@pytest.mark.parametrize("example", ["panda_moveit_servo", "panda_ros2_control"])
+def test_ros2_conventions_through_a_ros2_style_bridge(reach_policy: Path, tmp_path: Path, start_twin: Callable,
+                                                     example: str) -> None:
+    """The ROS 2 example configs (MoveIt Servo twists, a ros2_control trajectory controller) through a
+    relay that, like ROS 2's rosbridge_server, takes only pkg/msg/Type names and {sec, nanosec} stamps."""
+    from robolearn.deploy.rosbridge_server import RosbridgeServer
+
+    server = RosbridgeServer(port=0, ros_version=2)
+    port = server.start()
+    bridge = ["transport=rosbridge", f"port={port}", f"config=configs/deploy/examples/{example}.yaml"]
+    try:
+        start_twin(ROBOT, "reach", *bridge)
+        done = run_deploy(reach_policy, tmp_path / "run", *bridge, "episodes=2")
+    finally:
+        server.stop()
+    assert sum(ep.meta["success"] for ep in read_episodes(tmp_path / "run" / "episodes.hdf5")) >= 1, done.stdout
+    assert server.types and all("/msg/" in t for t in server.types.values()), server.types
+    assert server.relayed > 100 and not server.refused, server.refused[:3]
+
+
 class RecordingTransport:
     """Stands in for ROS: keeps what the loop publishes, delivers nothing."""
 

@@ -1,11 +1,15 @@
 """rosbridge v2 over websocket through roslibpy: reaches ROS 1 or ROS 2 robots that run
-rosbridge_server, with rosauth's authentication when the server requires it."""
+rosbridge_server, with rosauth's authentication when the server requires it, and over TLS
+(wss://, `tls=True`) with the server's certificate checked against `ca_cert` (a PEM file,
+for self-signed certificates) or the system's trust store. ROS 2's rosbridge_server has no
+authentication: put it behind TLS, reachable only by those you trust."""
 from __future__ import annotations
 
 import hashlib
 import logging
 import secrets
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from robolearn.deploy.messages import Message
@@ -28,25 +32,71 @@ def auth_request(secret: str, client: str, dest: str, level: str = "user") -> di
     return {"mac": auth_mac(secret, **fields), **fields}
 
 
+def client_tls(host: str, ca_cert: str = "") -> Any:
+    """Twisted's TLS options that check the server's certificate and name: against ca_cert
+    (PEM) if given, else the system's trust store."""
+    from OpenSSL.crypto import Error as OpenSSLError
+    from twisted.internet import ssl
+
+    try:
+        trust = ssl.Certificate.loadPEM(Path(ca_cert).read_bytes()) if ca_cert else None
+    except (OSError, OpenSSLError) as err:
+        raise ValueError(f"ca_cert={ca_cert}: not a readable PEM certificate ({err})") from None
+    return ssl.optionsForClientTLS(host, trustRoot=trust)  # trustRoot None: the platform's
+
+
+def _ros(host: str, port: int, tls_options: Any) -> Any:
+    """roslibpy.Ros, over wss:// with tls_options if given."""
+    import roslibpy
+    from autobahn.twisted.websocket import connectWS
+
+    if tls_options is None:
+        return roslibpy.Ros(host=host, port=port)
+
+    class SecureRos(roslibpy.Ros):
+        def connect(self) -> None:
+            # roslibpy's factory calls connectWS(factory) without TLS options, and autobahn
+            # then checks no certificate at all; Ros.__init__ connects at once, so the
+            # factory's connect is replaced here, before the first call.
+            factory = self.factory
+
+            def connect_checked() -> None:
+                factory.connector = connectWS(factory, tls_options)
+
+            factory.connect = connect_checked
+            super().connect()
+
+    return SecureRos(host=host, port=port, is_secure=True)
+
+
 class RosbridgeTransport:
-    def __init__(self, host: str, port: int, secret: str = "", timeout: float = 10.0):
+    def __init__(self, host: str, port: int, secret: str = "", timeout: float = 10.0, tls: bool = False,
+                 ca_cert: str = "", client: str = "robolearn"):
         import roslibpy
 
+        if ca_cert and not tls:
+            raise ValueError("ca_cert= is for TLS: give tls=true too")
+        url = f"{'wss' if tls else 'ws'}://{host}:{port}"
         self.roslibpy = roslibpy
-        self.ros = roslibpy.Ros(host=host, port=port)
+        self.ros = _ros(host, port, client_tls(host, ca_cert) if tls else None)
         self.errors: list[str] = []
         self.ros.factory.on_ready(self._on_ready)
         if secret:  # roslibpy sends it on the "ready" event, so before anything else
-            self.ros.authenticate(**auth_request(secret, client="robolearn", dest=host))
+            self.ros.authenticate(**auth_request(secret, client=client, dest=host))
         try:
             self.ros.run(timeout=timeout)
         except Exception as err:  # roslibpy raises its own timeout or twisted's connection errors
-            raise ConnectionError(f"no rosbridge server at ws://{host}:{port} ({err})") from None
+            from twisted.internet import reactor
+
+            reactor.callFromThread(self.ros.factory.stopTrying)  # else it reconnects forever in the background
+            hint = f"; check that ca_cert (or the system) trusts its certificate, and that it names {host}"
+            raise ConnectionError(f"no rosbridge server at {url} ({err}{hint if tls else ''})") from None
         if secret:  # the server answers a bad MAC with an error status and closes
             time.sleep(AUTH_ANSWER_WAIT)
-            if any("authentication" in e for e in self.errors):
+            refusal = next((e for e in self.errors if "authentication" in e), "")
+            if refusal:
                 self.ros.close()
-                raise PermissionError(f"rosbridge at ws://{host}:{port}: authentication failed (check the secret)")
+                raise PermissionError(f"rosbridge at {url}: {refusal} (check the secret and the clock)")
         self.topics: dict[str, Any] = {}
 
     def _on_ready(self, proto: Any) -> None:

@@ -57,11 +57,12 @@ class Twin:
         self.success, self.reward = False, 0.0
         self.env.reset(seed=cfg.seed)
         topics = deploy.topics
-        transport.subscribe(topics.twist, msgs.TWIST_STAMPED, self._on_twist)
-        transport.subscribe(topics.trajectory, msgs.JOINT_TRAJECTORY, self._on_trajectory)
-        transport.subscribe(topics.gripper, msgs.FLOAT64, self._on_gripper)
-        if topics.reset:
-            transport.subscribe(topics.reset, msgs.INT32, self._on_reset)
+        for topic, msg_type, callback in ((topics.twist, msgs.TWIST_STAMPED, self._on_twist),
+                                          (topics.trajectory, msgs.JOINT_TRAJECTORY, self._on_trajectory),
+                                          (topics.gripper, msgs.FLOAT64, self._on_gripper),
+                                          (topics.reset, msgs.INT32, self._on_reset)):
+            if topic:  # a config for one command mode names only its own command topic
+                transport.subscribe(topic, msg_type, callback)
 
     # ---------------------------------------------------------------- commands in
     def _on_twist(self, msg: msgs.Message) -> None:
