@@ -69,7 +69,8 @@ def main() -> None:
             for robot in data["robots"]:
                 config = relaxed_config(robot, out) if args.relax else None
                 ros = through_ros(args.checkpoint, task, robot, args.episodes, out / f"{task}_{robot}", config)
-                sim = evaluate(agent, [task], [robot], "mujoco", args.episodes)[(task, robot)]
+                sim = evaluate(agent, [task], [robot], "mujoco", args.episodes, seed=10000,
+                               deploy_limits=data["config"].get("deploy_limits", ""))[(task, robot)]
                 print(f"{task}_{robot}_ros_success: {ros:.2f}")
                 print(f"{task}_{robot}_sim_success: {sim:.2f}")
                 print(f"{task}_{robot}_ros_over_sim: {ros / sim if sim else float('nan'):.2f}", flush=True)

@@ -157,7 +157,8 @@ def evaluate_checkpoint(opts: dict) -> dict[str, float]:
     backend = opts["backend"] or data["backend"]
     mask = expert_mask_for(agent.actor.net, opts["disable_experts"], seed=opts["seed"])
     table = evaluate(agent, data["tasks"], data["robots"], backend, opts["episodes"], opts["seed"], mask,
-                     opts["video"] or None, data["config"].get("env_kwargs"), dr=make_randomizer(opts["dr"]))
+                     opts["video"] or None, data["config"].get("env_kwargs"), dr=make_randomizer(opts["dr"]),
+                     deploy_limits=data["config"].get("deploy_limits", ""))
     print(format_success(table, f"eval success ({backend}, {opts['episodes']} episodes, "
                                 f"{opts['disable_experts']:.0%} experts disabled, dr={opts['dr']})"))
     return {f"{t}/{r}": s for (t, r), s in table.items()}

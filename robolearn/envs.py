@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 import sims
+from robolearn.deploy.sim_limits import DeployLimits, deploy_limits_for
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from sims.backend import BACKENDS
 from sims.randomization import Randomizer
@@ -98,8 +99,9 @@ class ExternalTaskEnv(gym.Wrapper):
 
 
 def make_env(task: str, robot: str, backend: str, tasks: list[str], env_kwargs: dict[str, dict] | None = None,
-             render_mode: str | None = None, dr: Randomizer | str = "none") -> gym.Env:
-    """`dr` randomizes the suite's own tasks (sims.randomization); external envs are left as they are."""
+             render_mode: str | None = None, dr: Randomizer | str = "none", deploy_limits: str = "") -> gym.Env:
+    """`dr` randomizes the suite's own tasks (sims.randomization) and `deploy_limits` puts the
+    deploy safety layer in their loop (robolearn.deploy.sim_limits); external envs are left as they are."""
     kwargs = dict((env_kwargs or {}).get(task, {}))
     if is_external(task):
         env_id = task[len(EXTERNAL_PREFIX):]
@@ -108,4 +110,6 @@ def make_env(task: str, robot: str, backend: str, tasks: list[str], env_kwargs: 
         except gym.error.Error as err:
             raise ValueError(f"tasks: cannot make external env {env_id!r}: {err}") from None
         return ExternalTaskEnv(env, task_ids(tasks)[task])
-    return gym.make(sims.env_id(task), robot=robot, backend=backend, render_mode=render_mode, dr=dr, **kwargs)
+    env = gym.make(sims.env_id(task), robot=robot, backend=backend, render_mode=render_mode, dr=dr, **kwargs)
+    limits = deploy_limits_for(robot, deploy_limits)
+    return DeployLimits(env, limits) if limits else env

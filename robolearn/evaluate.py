@@ -14,12 +14,14 @@ from sims.randomization import Randomizer
 
 def evaluate(agent: Agent, tasks: list[str], robots: list[str], backend: str, episodes: int, seed: int = 10_000,
              expert_mask: torch.Tensor | None = None, video_dir: str | Path | None = None,
-             env_kwargs: dict[str, dict] | None = None, dr: Randomizer | str = "none") -> dict[tuple[str, str], float]:
+             env_kwargs: dict[str, dict] | None = None, dr: Randomizer | str = "none",
+             deploy_limits: str = "") -> dict[tuple[str, str], float]:
     """Deterministic actions; `expert_mask` (bool, E) disables experts in every MoE layer's gate;
-    `dr` randomizes the physics of every episode (e.g. held-out ranges)."""
+    `dr` randomizes the physics of every episode (e.g. held-out ranges); `deploy_limits` as in training."""
     table = {}
     for task, robot in combos_for(tasks, robots):
-        env = make_env(task, robot, backend, tasks, env_kwargs, render_mode="rgb_array" if video_dir else None, dr=dr)
+        env = make_env(task, robot, backend, tasks, env_kwargs, render_mode="rgb_array" if video_dir else None, dr=dr,
+                       deploy_limits=deploy_limits)
         wins = 0
         for episode in range(episodes):
             obs, info = env.reset(seed=seed + episode)

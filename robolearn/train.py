@@ -26,6 +26,7 @@ from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import TrainConfig
 from robolearn.device import resolve_device
 from robolearn.env_runner import EnvRunner, env_pool
+from robolearn.deploy.sim_limits import deploy_limits_for
 from robolearn.envs import N_TASK_IDS, check_names, combos_for, make_env, task_ids
 from robolearn.evaluate import evaluate, format_success
 from robolearn.expert_demos import check_demo_settings, expert_replay
@@ -64,6 +65,8 @@ def check_env_settings(cfg: TrainConfig) -> bool:
     """Whether the envs step in worker processes (`env_workers`, null: yes)."""
     if cfg.num_envs < 1:
         raise ValueError(f"num_envs={cfg.num_envs}: must be >= 1 (envs per task x robot)")
+    for robot in cfg.robots:
+        deploy_limits_for(robot, cfg.deploy_limits)
     return True if cfg.env_workers is None else cfg.env_workers
 
 
@@ -132,7 +135,8 @@ def train(cfg: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)  # only now: bad settings above leave no empty run folder
     logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
     adr = randomizer if isinstance(randomizer, ADR) else None
-    runner = EnvRunner(combos, env_pool(combos, cfg.backend, all_tasks, cfg.env_kwargs, randomizer, workers),
+    runner = EnvRunner(combos, env_pool(combos, cfg.backend, all_tasks, cfg.env_kwargs, randomizer, workers,
+                                        cfg.deploy_limits),
                        cfg.seed, logger)
     if cfg.adapt_from:  # the new tasks' first states pick the experts their new ones copy
         prepare_adaptation(agent, adaptation["new_task_ids"], cfg.add_experts, (runner.states, runner.task, runner.robot))
@@ -148,7 +152,8 @@ def train(cfg: TrainConfig) -> Path:
 
     def evaluate_and_save(probe: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
         nonlocal table, saved_at
-        table = evaluate(agent, all_tasks, cfg.robots, cfg.backend, cfg.eval_episodes, env_kwargs=cfg.env_kwargs)
+        table = evaluate(agent, all_tasks, cfg.robots, cfg.backend, cfg.eval_episodes, env_kwargs=cfg.env_kwargs,
+                         deploy_limits=cfg.deploy_limits)
         history.append({"env_steps": env_steps, "eval": {f"{t}/{r}": s for (t, r), s in table.items()}})
         logger.log({f"eval/{t}/{r}/success": s for (t, r), s in table.items()}
                    | {"eval/mean_success": float(np.mean(list(table.values())))}, env_steps)
@@ -197,7 +202,8 @@ def train(cfg: TrainConfig) -> Path:
 def expert_transitions(cfg: TrainConfig, tasks: list[str], randomizer: Randomizer) -> ReplayBuffer:
     """`algo.demo_episodes` scripted-expert episodes per task x robot, in envs of their own
     (expert steps do not count toward total_steps: every policy compared at a budget gets the same ones)."""
-    envs = [make_env(t, r, cfg.backend, tasks, cfg.env_kwargs, dr=randomizer) for t, r in combos_for(cfg.tasks, cfg.robots)]
+    envs = [make_env(t, r, cfg.backend, tasks, cfg.env_kwargs, dr=randomizer, deploy_limits=cfg.deploy_limits)
+            for t, r in combos_for(cfg.tasks, cfg.robots)]
     try:
         return expert_replay(envs, cfg.algo.demo_episodes, cfg.seed, cfg.algo.demo_noise)
     finally:

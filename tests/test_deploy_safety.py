@@ -269,3 +269,25 @@ def test_a_hand_outside_the_box_heads_back_no_faster_than_the_speed_limit() -> N
     decision = guard.filter(np.array([0, 0, 1.0, 0, 0, 0, -1]), ArmReading(np.array([0.5, 0.0, 0.9])), now=0.01)  # 30 cm too high
     assert decision.interventions == ["workspace", "hand_speed"]
     assert decision.action[2] < 0 and np.linalg.norm(decision.action[:3]) * STEP / DT == pytest.approx(0.2)
+
+
+def test_training_under_the_deploy_limits_moves_the_hand_no_faster_than_deployed() -> None:
+    """`deploy_limits=shipped`: the env executes what the safety layer would send the arm."""
+    from robolearn.deploy.config import load_deploy_config
+    from robolearn.envs import make_env
+    from robolearn.spec import STATE_SLICES
+
+    cap = load_deploy_config("panda").safety.max_hand_speed
+    speeds = {}
+    for limits in ("", "shipped"):
+        env = make_env("reach", "panda", "mujoco", ["reach"], deploy_limits=limits)
+        obs, _ = env.reset(seed=0)
+        tcp = [obs["state"][STATE_SLICES["tcp_pos"]]]
+        for _ in range(15):
+            obs, *_, info = env.step(np.array([1.0, 0.5, -0.5, 0, 0, 0, -1], np.float32))
+            tcp.append(obs["state"][STATE_SLICES["tcp_pos"]])
+        speeds[limits] = np.linalg.norm(np.diff(tcp, axis=0), axis=1).max() / DT
+        env.close()
+    assert speeds[""] > 1.3 * cap  # the limits bind for this action ...
+    assert speeds["shipped"] <= cap * 1.1, speeds  # ... and the simulated hand keeps to them
+    assert "hand_speed" in info["safety_interventions"]

@@ -72,6 +72,7 @@ def test_resume_refuses_learner_settings_that_differ_from_the_checkpoint(tmp_pat
     ("algo.updates_per_step=100", r"algo\.updates_per_step=100\.0"),
     ("algo.batch_size=0", r"algo\.batch_size=0: must be in 1\.\.algo\.buffer_size"),
     ("device=tpu", "device='tpu'; allowed: auto, cpu, cuda"),
+    ("deploy_limits=nowhere.yaml", "deploy_limits=nowhere.yaml: no such file nowhere.yaml"),
 ])
 def test_bad_training_settings_name_the_setting_and_leave_no_run_folder(tmp_path: Path, override: str,
                                                                         message: str) -> None:

@@ -98,11 +98,15 @@ class SafetyLayer:
         self.limits, self.max_pos_step, self.max_rot_step, self.dt = limits, max_pos_step, max_rot_step, dt
         self.joint_low = np.asarray(joint_low, dtype=np.float64) + limits.joint_margin
         self.joint_high = np.asarray(joint_high, dtype=np.float64) - limits.joint_margin
-        self.previous = np.zeros(ACTION_DIM)
-        self.previous[6] = -1.0  # the gripper starts open
+        self.reset()
         self.log_file = open(log_path, "a") if log_path else None
         self.log_lock = threading.Lock()  # transport threads log input faults and e-stop events too
         self.estop = EStop(limits.heartbeat_timeout if heartbeat else None, self.log)
+
+    def reset(self) -> None:
+        """Standstill with the gripper open: the state before the first command."""
+        self.previous = np.zeros(ACTION_DIM)
+        self.previous[6] = -1.0
 
     # ---------------------------------------------------------------- filtering
     def hold(self) -> np.ndarray:

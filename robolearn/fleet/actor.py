@@ -90,7 +90,8 @@ class ExperienceActor(BatchSource):
         randomizer = self.adr or randomizer
         combos = [(task, robot) for task in cfg.tasks]
         self.tally = EpisodeTally()
-        self.runner = EnvRunner(combos, env_pool(combos, backend, cfg.tasks, cfg.env_kwargs, randomizer, workers=False),
+        self.runner = EnvRunner(combos, env_pool(combos, backend, cfg.tasks, cfg.env_kwargs, randomizer, workers=False,
+                                                     deploy_limits=cfg.deploy_limits),
                                 seed, self.tally)
 
     def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool,

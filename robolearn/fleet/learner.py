@@ -40,6 +40,7 @@ from robolearn.adr_report import report_when_due
 from robolearn.agents import CHECKPOINT_NAME, agent_from_checkpoint, checkpoint_payload, make_agent
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.device import resolve_device
+from robolearn.deploy.sim_limits import deploy_limits_for
 from robolearn.envs import check_names
 from robolearn.evaluate import evaluate, format_success
 from robolearn.fleet.actor import TRANSITION_KEYS, ExperienceActor
@@ -78,6 +79,8 @@ def check_fleet(cfg: FleetConfig) -> None:
         raise ValueError("ros_actors and datasets feed the off-policy learner: use algo=sac")
     if cfg.actors < 0 or cfg.actors + len(cfg.ros_actors) < 1:
         raise ValueError(f"actors={cfg.actors}: need at least one actor (simulated, or in ros_actors)")
+    for robot in cfg.robots:
+        deploy_limits_for(robot, cfg.deploy_limits)
     if not 0.0 <= cfg.dataset_ratio < 1.0 or (cfg.dataset_ratio > 0 and not cfg.datasets):
         raise ValueError(f"dataset_ratio={cfg.dataset_ratio} must be in [0, 1) and needs datasets=[...] when > 0")
     # Settings of `robolearn train` that the fleet does not implement: refused, not ignored.
@@ -344,7 +347,8 @@ class Fleet:
                 f"restarts={self.counters['actor_restarts']} {success}{adr}")
 
     def _evaluate(self, bar: tqdm | None) -> None:
-        self.table = evaluate(self.agent, self.cfg.tasks, self.cfg.robots, self.cfg.backend, self.cfg.eval_episodes)
+        self.table = evaluate(self.agent, self.cfg.tasks, self.cfg.robots, self.cfg.backend, self.cfg.eval_episodes,
+                              env_kwargs=self.cfg.env_kwargs, deploy_limits=self.cfg.deploy_limits)
         metrics = {f"eval/{t}/{r}/success": s for (t, r), s in self.table.items()}
         metrics |= {f"fleet/{k}": float(v) for k, v in self.counters.items()}
         metrics |= {f"fleet/robot_success/{r}": float(np.mean(q)) for r, q in self.robot_success.items() if q}
