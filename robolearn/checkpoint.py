@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         # weights_only: tensors and plain containers only, so a checkpoint from anywhere cannot run code.
         data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        raise ValueError(f"checkpoint={path}: refused, it holds a pickled object beyond tensors and plain containers"
+                         f"{f' ({found.group(1)})' if found else ''}; robolearn checkpoints never do, and loading it "
+                         "could run code") from None
     except Exception as err:  # torch raises several types for truncated or foreign files
-        raise ValueError(f"checkpoint={path}: not a readable robolearn checkpoint ({type(err).__name__}: {err})") from None
+        detail = " ".join(str(err).split())[:200]
+        raise ValueError(f"checkpoint={path}: not a readable robolearn checkpoint ({type(err).__name__}: {detail})") from None
     missing = [key for key in REQUIRED if not isinstance(data, dict) or key not in data]
     if missing:
         raise ValueError(f"checkpoint={path}: missing fields {missing}")

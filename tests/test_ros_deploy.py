@@ -68,6 +68,18 @@ def wait_for_commands(out: Path, count: int, timeout: float = 60) -> None:
     raise AssertionError(f"fewer than {count} commands in {timeout} s")
 
 
+def start_deploy(policy: Path, out: Path, *args: str, commands: int = 5) -> subprocess.Popen:
+    """`robolearn deploy` in the background, returned once it has sent `commands` commands."""
+    deploy = subprocess.Popen(deploy_args(policy, out, *args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    wait_for_commands(out, commands)
+    return deploy
+
+
+def safety_events(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "safety.jsonl").read_text().splitlines()]
+
+
 def wait_for_estop(out: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -185,9 +197,7 @@ def test_watchdog_holds_when_the_twin_goes_silent(ros_master: str, reach_policy:
                                                   start_twin: Callable) -> None:
     out = tmp_path / "run"
     twin = start_twin(ROBOT, "reach")
-    deploy = subprocess.Popen(deploy_args(reach_policy, out, "steps=80", "hold_steps=0"),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_for_commands(out, 10)
+    deploy = start_deploy(reach_policy, out, "steps=80", "hold_steps=0", commands=10)
     twin.send_signal(signal.SIGSTOP)  # frozen: no joint states, no commands obeyed
     time.sleep(1.0)
     twin.send_signal(signal.SIGCONT)
@@ -204,9 +214,7 @@ def test_estop_topic_latches_until_the_reset_topic_releases_it(ros_master: str, 
                                                                start_twin: Callable) -> None:
     out = tmp_path / "run"
     start_twin(ROBOT, "reach")
-    deploy = subprocess.Popen(deploy_args(reach_policy, out, "steps=160", "hold_steps=0"),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_for_commands(out, 5)
+    deploy = start_deploy(reach_policy, out, "steps=160", "hold_steps=0", commands=5)
     # `rostopic pub -1` lingers 3 s after sending; its message lands within about a second
     engage = subprocess.Popen(["rostopic", "pub", "-1", TOPICS.estop, msgs.BOOL, "data: true"])
     wait_for_estop(out, 10)
@@ -225,7 +233,7 @@ def test_estop_topic_latches_until_the_reset_topic_releases_it(ros_master: str, 
     drift = np.linalg.norm(states[held[-1] + 1, TCP] - states[held[2], TCP])  # settled once the e-stop took hold
     assert drift < 0.003, drift
     assert held[-1] < len(rows) - 1 and "estop" not in rows[-1]["interventions"]  # released, running again
-    events = [json.loads(line) for line in (out / "safety.jsonl").read_text().splitlines()]
+    events = safety_events(out)
     assert [(e["estop"], e.get("source") or e.get("by")) for e in events if "estop" in e][-1] == ("released", "reset_topic")
 
 
@@ -234,9 +242,7 @@ def test_nan_joint_states_hold_the_arm_log_and_recover(ros_master: str, reach_po
     """A driver glitch: 2 s of NaN joint states among the twin's valid ones."""
     out = tmp_path / "run"
     start_twin(ROBOT, "reach")
-    deploy = subprocess.Popen(deploy_args(reach_policy, out, "steps=140", "hold_steps=0"),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_for_commands(out, 10)
+    deploy = start_deploy(reach_policy, out, "steps=140", "hold_steps=0", commands=10)
     names = load_deploy_config(ROBOT).joint_names
     nan = "[" + ", ".join([".nan"] * len(names)) + "]"
     subprocess.run(["timeout", "2", "rostopic", "pub", "-r", "100", TOPICS.joint_states, msgs.JOINT_STATE,
@@ -248,8 +254,7 @@ def test_nan_joint_states_hold_the_arm_log_and_recover(ros_master: str, reach_po
     assert len(held) >= 5, output
     assert all(np.allclose(r["twist"], 0.0) for r in held)
     assert any(np.linalg.norm(r["twist"][:3]) > 0 for r in rows[rows.index(held[-1]) + 1:])  # moves again
-    events = [json.loads(line) for line in (out / "safety.jsonl").read_text().splitlines()]
-    faults = [e for e in events if e.get("input") == "joint_states"]
+    faults = [e for e in safety_events(out) if e.get("input") == "joint_states"]
     assert faults and "not finite" in faults[0]["fault"] and faults[0]["topic"] == TOPICS.joint_states
     assert faults[-1].get("recovered")
     assert np.all(np.isfinite(read_episodes(out / "episodes.hdf5")[0].states_obs))  # nothing NaN was recorded
@@ -287,6 +292,15 @@ def test_deploy_errors_name_the_problem(ros_master: str, reach_policy: Path, tmp
     assert done.returncode == 1 and "trained on tasks ['reach']" in done.stderr
     done = subprocess.run(deploy_args(reach_policy, tmp_path, "wait=2"), capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "no arm state within 2 s" in done.stderr  # roscore up, no arm
+    # an arm whose driver names its joints otherwise: the error shows what it does publish
+    wrong = subprocess.Popen(["rostopic", "pub", "-r", "20", TOPICS.joint_states, msgs.JOINT_STATE,
+                              "{name: [arm_j1, arm_j2], position: [0.0, 0.1]}"], stdout=subprocess.DEVNULL)
+    try:
+        done = subprocess.run(deploy_args(reach_policy, tmp_path, "wait=4"), capture_output=True, text=True, timeout=60)
+    finally:
+        wrong.terminate()
+        wrong.wait(10)
+    assert done.returncode == 1 and "the joint states name ['arm_j1', 'arm_j2']" in done.stderr, done.stderr
     assert not (tmp_path / "episodes.hdf5").exists() or not read_episodes(tmp_path / "episodes.hdf5")
 
 

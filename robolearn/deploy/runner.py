@@ -1,10 +1,12 @@
 """The deploy loop: a checkpoint's policy driving an arm through ROS, behind the safety layer.
 
-Each control tick (`control_hz` of `configs/deploy/<robot>.yaml`) it takes the newest arm
-state (joint states, object poses, task scalars), builds the simulator's observation,
-runs the policy, passes the action through the safety layer and sends it as a twist or a
-joint trajectory (through the simulator's IK) plus the gripper; with `dry_run` the
-commands go under the preview namespace instead. Every command goes to
+Each control tick (`control_hz` of `configs/deploy/<robot>.yaml`) it takes the newest valid
+arm state (joint states, object poses, task scalars, each validated on arrival by
+robolearn.deploy.inputs), builds the simulator's observation, runs the policy, passes the
+action through the safety layer (which holds the arm on an invalid or stale input and on
+the latched e-stop) and sends it as a twist or a joint trajectory (through the
+simulator's IK) plus the gripper; with `dry_run` the commands go under the preview
+namespace instead. Scenes are reset by the operator, on request over topics, or not at all. Every command goes to
 `<out>/commands.jsonl`, every safety decision to `<out>/safety.jsonl`, and every episode
 into `<out>/episodes.hdf5` (source=real) as soon as it ends, so an interrupt loses nothing
 finished and the interrupted episode is kept too.
