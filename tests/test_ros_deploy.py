@@ -345,13 +345,17 @@ def test_ros2_conventions_through_a_ros2_style_bridge(reach_policy: Path, tmp_pa
 
 
 class RecordingTransport:
-    """Stands in for ROS: keeps what the loop publishes, delivers nothing."""
+    """Stands in for ROS: keeps what the loop publishes; `deliver` plays the arm's side."""
 
     def __init__(self) -> None:
         self.published: list[tuple[str, str, dict]] = []
+        self.callbacks: dict[str, Callable[[dict], None]] = {}
 
-    def subscribe(self, topic: str, msg_type: str, callback: object) -> None:
-        pass
+    def subscribe(self, topic: str, msg_type: str, callback: Callable[[dict], None]) -> None:
+        self.callbacks[topic] = callback
+
+    def deliver(self, topic: str, message: dict) -> None:
+        self.callbacks[topic](message)
 
     def publish(self, topic: str, msg_type: str, message: dict) -> None:
         self.published.append((topic, msg_type, message))
@@ -381,6 +385,28 @@ def test_deploy_keys_engage_and_release_the_estop_and_quit(reach_policy: Path, t
     loop.handle_key("q")
     assert loop.stop_requested
     loop.close()
+
+
+class StillAgent:
+    def act(self, states: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        return np.zeros((len(states), 7))
+
+
+def test_on_fault_stop_ends_the_episode_and_keeps_what_was_recorded(tmp_path: Path) -> None:
+    from robolearn.deploy.runner import DeployLoop
+
+    transport = RecordingTransport()
+    cfg = load_deploy_config(ROBOT, on_fault="stop")
+    loop = DeployLoop(cfg, StillAgent(), "reach", transport, tmp_path)
+    valid = msgs.joint_state(cfg.joint_names, np.zeros(7), np.zeros(7))
+    transport.deliver(TOPICS.joint_states, valid)
+    transport.deliver(TOPICS.object_poses, msgs.pose_array({"goal_pos": np.array([0.5, 0.0, 0.3])}))
+    assert loop.run_episode(0, 2, 0).steps == 2  # recorded
+    transport.deliver(TOPICS.joint_states, dict(valid, position=[float("nan")] * 7))
+    report = loop.run_episode(1, 50, 0)
+    loop.close()
+    assert report.steps == 0 and "joint_states: invalid" in report.fault and "not finite" in report.fault
+    assert [ep.length for ep in read_episodes(tmp_path / "episodes.hdf5")] == [2]  # the first episode is kept
 
 
 class FailingAgent:
