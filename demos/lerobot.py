@@ -1,46 +1,63 @@
-"""LeRobot's dataset layout (v2.1): export episode files to it and import them back.
+"""LeRobot's dataset format v3.0 (LeRobot >= 0.4): export episode files to it and import them back.
 
-    <root>/meta/info.json                 fps, features, totals, path templates
-    <root>/meta/episodes.jsonl            per episode: index, tasks, length, robolearn metadata
-    <root>/meta/tasks.jsonl               task_index -> task name
-    <root>/data/chunk-000/episode_000000.parquet
-    <root>/videos/chunk-000/observation.images.main/episode_000000.mp4
+    <root>/meta/info.json          codebase_version "v3.0", fps, features (dtype, shape, names; a
+                                   video's codec and size), totals, file size limits, path templates
+    <root>/meta/stats.json         per feature over the dataset: min, max, mean, std, count
+    <root>/meta/tasks.parquet      task (the index) -> task_index
+    <root>/meta/episodes/chunk-000/file-000.parquet
+                                   one row per episode: episode_index, tasks, length, data/chunk_index,
+                                   data/file_index, dataset_from_index, dataset_to_index (its rows of
+                                   the dataset, to exclusive), videos/<key>/{chunk_index, file_index,
+                                   from_timestamp, to_timestamp}, stats/<feature>/{min, max, mean,
+                                   std, count}, and robolearn/meta (the demo's metadata, JSON)
+    <root>/meta/robolearn.json     the episode file's metadata
+    <root>/data/chunk-000/file-000.parquet                         many episodes a file, in order
+    <root>/videos/observation.images.main/chunk-000/file-000.mp4   the same episodes back to back
 
-Columns: observation.state (38), action (7), next.observation.state, next.reward,
-next.done, observation.environment_state (the simulator state), timestamp,
-frame_index, episode_index, index, task_index, and action.expert where recorded. Videos are rendered from the recorded
-simulator states (sim episodes only). Import reads every parquet file under data/ and
-groups rows by episode, so LeRobot v3.0's multi-episode files load the same way.
+Columns: observation.state (38), action (7), next.observation.state, next.reward, next.done,
+observation.environment_state (the simulator state; of varying length when a merged file mixes
+robots), timestamp, frame_index, episode_index, index, task_index, and action.expert where every
+episode recorded it. A parquet or mp4 file takes episodes until it holds `data_file_mb` (100) or
+`video_file_mb` (200), then they go on in the next file, 1000 files a chunk, as in LeRobot.
+Videos are rendered from the recorded simulator states (sim episodes only). Import reads v3.0
+and v2.1 (one parquet file per episode, meta/episodes.jsonl and meta/tasks.jsonl), told apart
+by meta/info.json's codebase_version.
 """
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from demos.episodes import (
     DEMO_KEYS, Episode, EpisodeWriter, file_metadata, imported_episode, read_episodes, read_metadata,
 )
 from demos.replay import recorded_reset
-from robolearn.evaluate import write_video
 from robolearn.spec import ACTION_DIM, CONTROL_HZ, STATE_DIM
 
-CODEBASE_VERSION = "v2.1"
-CHUNKS_SIZE = 1000
-DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
-VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
+CODEBASE_VERSION = "v3.0"
+CHUNKS_SIZE = 1000  # files per chunk directory
+DATA_FILE_MB, VIDEO_FILE_MB = 100, 200  # LeRobot's defaults
+DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
 VIDEO_KEY = "observation.images.main"
 VIDEO_SIZE = 128
 LABEL_KEY = "action.expert"  # a scripted expert's noise-free action, where recorded
+ENV_STATE = "observation.environment_state"
+META_KEY = "robolearn/meta"
+MB = 1 << 20
+
+Stats = dict[str, np.ndarray]
 
 
-def _vector_feature(dim: int, dtype: str = "float32") -> dict:
-    return {"dtype": dtype, "shape": [dim], "names": None}
-
-
-def _render_states(episode: Episode) -> list[np.ndarray]:
-    """Camera frames of a sim episode, by restoring each recorded state (no re-simulation)."""
+def _render_states(episode: Episode) -> np.ndarray:
+    """Camera frames (T, H, W, 3) of a sim episode, by restoring each recorded state (no re-simulation)."""
     env = recorded_reset(episode.meta)
     sim = env.unwrapped.sim
     frames = []
@@ -48,95 +65,262 @@ def _render_states(episode: Episode) -> list[np.ndarray]:
         sim.set_state(state)
         frames.append(sim.render(VIDEO_SIZE, VIDEO_SIZE))
     env.close()
-    return frames
+    return np.stack(frames)
 
 
-def export_lerobot(path: str | Path, out: str | Path, videos: bool = True) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _stats(samples: np.ndarray, count: int, shape: tuple[int, ...], scale: float = 1.0) -> Stats:
+    """LeRobot's statistics of one feature over the rows of `samples` (video: pixels / 255, per channel)."""
+    return {"min": samples.min(0).reshape(shape) / scale, "max": samples.max(0).reshape(shape) / scale,
+            "mean": samples.mean(0, dtype=np.float64).reshape(shape) / scale,
+            "std": samples.std(0, dtype=np.float64).reshape(shape) / scale, "count": np.array([count])}
 
-    read_metadata(path)
+
+def _aggregate(parts: list[Stats]) -> Stats:
+    """Dataset statistics from episode statistics: count-weighted mean, pooled variance (as LeRobot merges)."""
+    counts = np.array([p["count"][0] for p in parts], np.float64)
+    weights = (counts / counts.sum()).reshape(-1, *[1] * parts[0]["mean"].ndim)
+    means = np.stack([p["mean"] for p in parts])
+    mean = (weights * means).sum(0)
+    variance = (weights * (np.stack([p["std"] for p in parts]) ** 2 + (means - mean) ** 2)).sum(0)
+    return {"min": np.min([p["min"] for p in parts], 0), "max": np.max([p["max"] for p in parts], 0), "mean": mean,
+            "std": np.sqrt(variance), "count": np.array([int(counts.sum())])}
+
+
+class _Files:
+    """Where episodes go, as in LeRobot: each joins the current chunk-XXX/file-YYY unless that already
+    holds `limit_mb`, when it starts the next file (CHUNKS_SIZE files a chunk)."""
+
+    def __init__(self, root: Path, limit_mb: float):
+        self.root, self.limit_mb, self.chunk, self.file, self.size_mb = root, limit_mb, 0, 0, 0.0
+
+    def _roll(self) -> None:
+        if self.size_mb and self.size_mb >= self.limit_mb:
+            self.close()
+            self.chunk, self.file = (self.chunk + 1, 0) if self.file == CHUNKS_SIZE - 1 else (self.chunk, self.file + 1)
+            self.size_mb = 0.0
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _DataFiles(_Files):
+    """Parquet files of many episodes (sized by their in-memory tables)."""
+
+    def __init__(self, root: Path, limit_mb: float):
+        super().__init__(root, limit_mb)
+        self.tables: list[pa.Table] = []
+
+    def add(self, table: pa.Table) -> dict[str, int]:
+        self._roll()
+        self.tables.append(table)
+        self.size_mb += table.nbytes / MB
+        return {"data/chunk_index": self.chunk, "data/file_index": self.file}
+
+    def close(self) -> None:
+        if self.tables:
+            path = self.root / DATA_PATH.format(chunk_index=self.chunk, file_index=self.file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.concat_tables(self.tables), path)
+            self.tables = []
+
+
+def _video_writer(path: Path, size: tuple[int, int]):
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), CONTROL_HZ, size)
+
+
+def _write_frames(writer, frames: np.ndarray) -> None:
+    import cv2
+
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+
+
+class _VideoFiles(_Files):
+    """mp4 files of one camera holding episodes back to back."""
+
+    def __init__(self, root: Path, key: str, limit_mb: float):
+        super().__init__(root, limit_mb)
+        self.key, self.writer, self.frames = key, None, 0  # frames: in the current file
+
+    def add(self, frames: np.ndarray) -> dict[str, int | float]:
+        self._roll()
+        size = (frames.shape[2], frames.shape[1])
+        if self.writer is None:
+            path = self.root / VIDEO_PATH.format(video_key=self.key, chunk_index=self.chunk, file_index=self.file)
+            self.writer, self.frames = _video_writer(path, size), 0
+        _write_frames(self.writer, frames)
+        # OpenCV shows a file's size only once it is closed: measure the episode encoded on its own.
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = _video_writer(Path(tmp) / "episode.mp4", size)
+            _write_frames(probe, frames)
+            probe.release()
+            self.size_mb += (Path(tmp) / "episode.mp4").stat().st_size / MB
+        prefix, start = f"videos/{self.key}/", self.frames
+        self.frames += len(frames)
+        return {prefix + "chunk_index": self.chunk, prefix + "file_index": self.file,
+                prefix + "from_timestamp": start / CONTROL_HZ, prefix + "to_timestamp": self.frames / CONTROL_HZ}
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+
+
+def _arrow(values: np.ndarray, ragged: bool = False) -> pa.Array:
+    """A column: scalars, or per-row vectors as fixed-size lists (as LeRobot writes them) unless their sizes vary."""
+    if values.ndim == 1:
+        return pa.array(values)
+    if ragged:
+        return pa.array(list(values))
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
+
+
+def _tasks_table(tasks: list[str]) -> pa.Table:
+    """meta/tasks.parquet with the pandas metadata that makes `task` the index, which is how LeRobot reads it."""
+    columns = [{"name": name, "field_name": name, "pandas_type": kind, "numpy_type": dtype, "metadata": None}
+               for name, kind, dtype in (("task_index", "int64", "int64"), ("task", "unicode", "object"))]
+    pandas = {"index_columns": ["task"], "column_indexes": [], "columns": columns, "pandas_version": "2.2.3",
+              "creator": {"library": "pyarrow", "version": pa.__version__}}
+    table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
+    return table.replace_schema_metadata({"pandas": json.dumps(pandas)})
+
+
+def export_lerobot(path: str | Path, out: str | Path, videos: bool = True, data_file_mb: float = DATA_FILE_MB,
+                   video_file_mb: float = VIDEO_FILE_MB) -> Path:
+    file_meta = read_metadata(path)
     episodes = read_episodes(path)
+    if not episodes:
+        raise ValueError(f"{path}: no demos to export")
     root = Path(out)
     if (root / "meta" / "info.json").exists():
         raise ValueError(f"out={root}: already holds a LeRobot dataset; choose a new directory")
-    (root / "meta").mkdir(parents=True, exist_ok=True)
     tasks = list(dict.fromkeys(ep.meta["task"] for ep in episodes))
-    with_video = videos and all(ep.meta.get("source") != "real" for ep in episodes)
     state_dims = {ep.sim_states.shape[1] for ep in episodes}
+    ragged = len(state_dims) > 1  # merged files may mix robots with different simulator states
+    labels = all(ep.action_labels is not None for ep in episodes)  # one schema for every file
+    with_video = videos and all(ep.meta.get("source") != "real" and ep.sim_states.shape[1] for ep in episodes)
+    data = _DataFiles(root, data_file_mb)
+    video = _VideoFiles(root, VIDEO_KEY, video_file_mb) if with_video else None
+    rows, episode_stats = [], []
     index = 0
-    episode_lines, stats_lines = [], []
     for i, ep in enumerate(episodes):
         n = ep.length
-        table = pa.table({
-            "observation.state": list(ep.states_obs.astype(np.float32)),
-            "action": list(ep.actions.astype(np.float32)),
-            "next.observation.state": list(ep.next_states_obs.astype(np.float32)),
-            "next.reward": ep.rewards.astype(np.float32),
-            "next.done": ep.dones.astype(bool),
-            "observation.environment_state": list(ep.sim_states.astype(np.float64)),
+        columns = {
+            "observation.state": ep.states_obs.astype(np.float32), "action": ep.actions.astype(np.float32),
+            "next.observation.state": ep.next_states_obs.astype(np.float32),
+            "next.reward": ep.rewards.astype(np.float32), "next.done": ep.dones.astype(bool),
+        } | ({ENV_STATE: ep.sim_states.astype(np.float64)} if max(state_dims) else {}) | {
             "timestamp": (np.arange(n) / CONTROL_HZ).astype(np.float32),
-            "frame_index": np.arange(n, dtype=np.int64),
-            "episode_index": np.full(n, i, dtype=np.int64),
+            "frame_index": np.arange(n, dtype=np.int64), "episode_index": np.full(n, i, dtype=np.int64),
             "index": np.arange(index, index + n, dtype=np.int64),
             "task_index": np.full(n, tasks.index(ep.meta["task"]), dtype=np.int64),
-        } | ({LABEL_KEY: list(ep.action_labels.astype(np.float32))} if ep.action_labels is not None else {}))
-        file = root / DATA_PATH.format(episode_chunk=i // CHUNKS_SIZE, episode_index=i)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, file)
-        if with_video:
-            video = root / VIDEO_PATH.format(episode_chunk=i // CHUNKS_SIZE, video_key=VIDEO_KEY, episode_index=i)
-            write_video(video, _render_states(ep), CONTROL_HZ)
-        episode_lines.append({"episode_index": i, "tasks": [ep.meta["task"]], "length": n, "robolearn": ep.meta})
-        stats_lines.append({"episode_index": i, "stats": {
-            key: {"min": v.min(0).tolist(), "max": v.max(0).tolist(), "mean": v.mean(0).tolist(), "std": v.std(0).tolist(),
-                  "count": [n]} for key, v in (("observation.state", ep.states_obs), ("action", ep.actions))}})
+        } | ({LABEL_KEY: ep.action_labels.astype(np.float32)} if labels else {})
+        table = pa.table({k: _arrow(v, ragged and k == ENV_STATE) for k, v in columns.items()})
+        row = {"episode_index": i, "tasks": [ep.meta["task"]], "length": n, **data.add(table),
+               "dataset_from_index": index, "dataset_to_index": index + n}
+        stats = {k: _stats(v.reshape(n, -1), n, (-1,)) for k, v in columns.items()}
+        if video is not None:
+            frames = _render_states(ep)
+            row |= video.add(frames)
+            stats[VIDEO_KEY] = _stats(frames.reshape(-1, 3), n, (3, 1, 1), scale=255.0)
+        row |= {"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
+        row |= {f"stats/{k}/{s}": v.tolist() for k, feature in stats.items() for s, v in feature.items()}
+        rows.append(row | {META_KEY: json.dumps(ep.meta)})
+        episode_stats.append(stats)
         index += n
-    features = {
-        "observation.state": _vector_feature(STATE_DIM), "action": _vector_feature(ACTION_DIM),
-        "next.observation.state": _vector_feature(STATE_DIM), "next.reward": _vector_feature(1),
-        "next.done": _vector_feature(1, "bool"),
-        "observation.environment_state": _vector_feature(max(state_dims) if len(state_dims) == 1 else -1, "float64"),
-        "timestamp": _vector_feature(1), "frame_index": _vector_feature(1, "int64"),
-        "episode_index": _vector_feature(1, "int64"), "index": _vector_feature(1, "int64"),
-        "task_index": _vector_feature(1, "int64"),
-    }
-    if any(ep.action_labels is not None for ep in episodes):
-        features[LABEL_KEY] = _vector_feature(ACTION_DIM)
+    data.close()
+    if video is not None:
+        video.close()
+
+    features = {k: {"dtype": v.dtype.name, "shape": [v.shape[1] if v.ndim == 2 else 1], "names": None}
+                for k, v in columns.items()}
+    if ragged:
+        features[ENV_STATE]["shape"] = [-1]
     if with_video:
-        features[VIDEO_KEY] = {"dtype": "video", "shape": [VIDEO_SIZE, VIDEO_SIZE, 3], "names": ["height", "width", "channels"],
-                               "info": {"video.fps": CONTROL_HZ, "video.codec": "mp4v", "video.pix_fmt": "yuv420p",
-                                        "video.is_depth_map": False, "has_audio": False}}
+        features[VIDEO_KEY] = {
+            "dtype": "video", "shape": [VIDEO_SIZE, VIDEO_SIZE, 3], "names": ["height", "width", "channels"],
+            "info": {"video.height": VIDEO_SIZE, "video.width": VIDEO_SIZE, "video.codec": "mpeg4",  # OpenCV's mp4v
+                     "video.pix_fmt": "yuv420p", "video.is_depth_map": False, "video.fps": CONTROL_HZ,
+                     "video.channels": 3, "has_audio": False}}
     robots = {ep.meta.get("robot") for ep in episodes}
     info = {"codebase_version": CODEBASE_VERSION, "robot_type": robots.pop() if len(robots) == 1 else "mixed",
             "total_episodes": len(episodes), "total_frames": index, "total_tasks": len(tasks),
-            "total_videos": len(episodes) if with_video else 0, "total_chunks": (len(episodes) - 1) // CHUNKS_SIZE + 1,
-            "chunks_size": CHUNKS_SIZE, "fps": CONTROL_HZ, "splits": {"train": f"0:{len(episodes)}"},
-            "data_path": DATA_PATH, "video_path": VIDEO_PATH if with_video else None, "features": features,
-            "robolearn": read_metadata(path)}
-    (root / "meta" / "info.json").write_text(json.dumps(info, indent=2))
-    _write_jsonl(root / "meta" / "episodes.jsonl", episode_lines)
-    _write_jsonl(root / "meta" / "episodes_stats.jsonl", stats_lines)
-    _write_jsonl(root / "meta" / "tasks.jsonl", [{"task_index": i, "task": t} for i, t in enumerate(tasks)])
+            "chunks_size": CHUNKS_SIZE, "data_files_size_in_mb": data_file_mb, "video_files_size_in_mb": video_file_mb,
+            "fps": CONTROL_HZ,
+            "splits": {"train": f"0:{len(episodes)}"}, "data_path": DATA_PATH,
+            "video_path": VIDEO_PATH if with_video else None, "features": features}
+    # Dataset statistics of the features whose shape every episode shares.
+    stats = {k: {s: v.tolist() for s, v in _aggregate([e[k] for e in episode_stats]).items()}
+             for k in episode_stats[0] if len({e[k]["mean"].shape for e in episode_stats}) == 1}
+    meta = root / "meta"
+    (meta / "episodes" / "chunk-000").mkdir(parents=True, exist_ok=True)
+    (meta / "info.json").write_text(json.dumps(info, indent=2))
+    (meta / "stats.json").write_text(json.dumps(stats, indent=2))
+    (meta / "robolearn.json").write_text(json.dumps(file_meta, indent=2))
+    pq.write_table(_tasks_table(tasks), meta / "tasks.parquet")
+    pq.write_table(pa.Table.from_pylist(rows), root / EPISODES_PATH)
     return root
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-
-
-def _read_json(path: Path) -> object:
-    if not path.is_file():
-        raise ValueError(f"{path.parent.parent}: not a LeRobot dataset (no meta/{path.name})")
+# ---------------------------------------------------------------------------- import
+def _parse_json(text: str, where: Path) -> Any:
     try:
-        if path.suffix == ".jsonl":
-            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        return json.loads(path.read_text())
+        return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+        raise ValueError(f"{where}: not valid JSON ({err})") from None
 
 
-def _column(table, name: str, where: Path, dim: int | None = None) -> np.ndarray:
+def _read_parquet(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except Exception as err:  # pyarrow raises several types for damaged files
+        raise ValueError(f"{path}: not a readable parquet file ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''})") from None
+
+
+def _records(root: Path, name: str, keys: tuple[str, ...]) -> list[dict]:
+    """The rows of a metadata file (JSON lines or parquet), each checked for `keys`."""
+    path = root / name
+    if not path.is_file():
+        raise ValueError(f"{root}: not a LeRobot dataset (no {name})")
+    if path.suffix == ".parquet":
+        rows = _read_parquet(path).to_pylist()
+    else:
+        rows = [_parse_json(line, path) for line in path.read_text().splitlines() if line.strip()]
+    for i, row in enumerate(rows):
+        missing = [k for k in keys if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise ValueError(f"{path}: row {i} has no {missing[0]!r}")
+    return rows
+
+
+def _v30_meta(root: Path, info: dict) -> tuple[dict[int, dict], dict[int, str], dict]:
+    """Per-episode robolearn metadata, task names and file metadata of a v3.0 dataset."""
+    files = sorted((root / "meta" / "episodes").glob("*/*.parquet"))
+    if not files:
+        raise ValueError(f"{root}: not a LeRobot v3.0 dataset (no meta/episodes/chunk-*/file-*.parquet)")
+    episodes = {row["episode_index"]: _parse_json(row.get(META_KEY) or "{}", file)
+                for file in files for row in _records(root, file.relative_to(root).as_posix(), ("episode_index",))}
+    tasks = {row["task_index"]: row["task"] for row in _records(root, "meta/tasks.parquet", ("task_index", "task"))}
+    own = root / "meta" / "robolearn.json"
+    return episodes, tasks, _parse_json(own.read_text(), own) if own.is_file() else {}
+
+
+def _v21_meta(root: Path, info: dict) -> tuple[dict[int, dict], dict[int, str], dict]:
+    """The same of a v2.1 dataset (robolearn's own v2.1 exports kept them in episodes.jsonl and info.json)."""
+    episodes = {row["episode_index"]: row.get("robolearn") or {}
+                for row in _records(root, "meta/episodes.jsonl", ("episode_index",))}
+    tasks = {row["task_index"]: row["task"] for row in _records(root, "meta/tasks.jsonl", ("task_index", "task"))}
+    return episodes, tasks, info.get("robolearn") or {}
+
+
+_READERS = {"v3.0": _v30_meta, "v2.1": _v21_meta}
+
+
+def _column(table: pa.Table, name: str, where: Path, dim: int | None = None) -> np.ndarray:
     if name not in table.column_names:
         raise ValueError(f"{where}: no column {name!r}; columns: {', '.join(table.column_names)}")
     values = np.array(table.column(name).to_pylist())
@@ -146,37 +330,35 @@ def _column(table, name: str, where: Path, dim: int | None = None) -> np.ndarray
 
 
 def import_lerobot(src: str | Path, out: str | Path) -> int:
-    """A LeRobot dataset (state and action in this suite's conventions) -> an episode file."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    """A LeRobot dataset, v3.0 or v2.1 (state and action in this suite's conventions) -> an episode file."""
     root = Path(src)
-    info = _read_json(root / "meta" / "info.json")
-    episode_meta = {row["episode_index"]: row for row in _read_json(root / "meta" / "episodes.jsonl")}
-    tasks = {row["task_index"]: row["task"] for row in _read_json(root / "meta" / "tasks.jsonl")}
+    info_path = root / "meta" / "info.json"
+    if not info_path.is_file():
+        raise ValueError(f"{root}: not a LeRobot dataset (no meta/info.json)")
+    info = _parse_json(info_path.read_text(), info_path)
+    version = info.get("codebase_version") if isinstance(info, dict) else None
+    if version not in _READERS:
+        raise ValueError(f"{info_path}: codebase_version {version!r}; this robolearn reads {', '.join(_READERS)}")
+    episode_meta, tasks, base = _READERS[version](root, info)
     files = sorted((root / "data").rglob("*.parquet"))
     if not files:
         raise ValueError(f"{root}: no parquet files under data/")
     rows: dict[int, list] = {}
     for file in files:
-        try:
-            table = pq.read_table(file)
-        except Exception as err:  # pyarrow raises several types for damaged files
-            raise ValueError(f"{file}: not a readable parquet file ({type(err).__name__}: {err})") from None
+        table = _read_parquet(file)
         episode_index = _column(table, "episode_index", file)
         for e in np.unique(episode_index):
-            rows.setdefault(int(e), []).append((file, table.filter(np.asarray(episode_index == e))))
-    base = info.get("robolearn") or {}
-    first = next(iter(episode_meta.values()), {}).get("robolearn", {})
+            rows.setdefault(int(e), []).append((file, table.filter(pa.array(episode_index == e))))
+    first = next(iter(episode_meta.values()), {})
     meta = file_metadata(base.get("task", first.get("task", tasks.get(0, "unknown"))),
                          base.get("robot", info.get("robot_type") or "unknown"), base.get("backend", "unknown"),
                          base.get("source", "sim"), imported_from=str(root))
-    writer = EpisodeWriter(out, meta)
+    imported = []
     for e in sorted(rows):
         parts = rows[e]
         where = parts[0][0]
         table = pa.concat_tables([t for _, t in parts])
-        order = np.argsort(_column(table, "frame_index", where))
+        order = np.argsort(_column(table, "frame_index", where), kind="stable")
         state = _column(table, "observation.state", where, STATE_DIM)[order]
         action = _column(table, "action", where, ACTION_DIM)[order]
         has = table.column_names
@@ -184,12 +366,15 @@ def import_lerobot(src: str | Path, out: str | Path) -> int:
         def optional(name: str, dim: int | None = None) -> np.ndarray | None:
             return _column(table, name, where, dim)[order] if name in has else None
 
-        ep_meta = dict(episode_meta.get(e, {}).get("robolearn") or {})
+        ep_meta = dict(episode_meta.get(e) or {})
         ep_meta.setdefault("task", tasks.get(int(_column(table, "task_index", where)[0]), meta["task"])
                            if "task_index" in has else meta["task"])
         for key in DEMO_KEYS:
             ep_meta.setdefault(key, meta[key])
-        writer.append(imported_episode(state, action, ep_meta, optional("next.observation.state", STATE_DIM),
-                                       optional("next.reward"), optional("next.done"),
-                                       optional("observation.environment_state"), optional(LABEL_KEY, ACTION_DIM)))
-    return len(rows)
+        imported.append(imported_episode(state, action, ep_meta, optional("next.observation.state", STATE_DIM),
+                                         optional("next.reward"), optional("next.done"),
+                                         optional(ENV_STATE), optional(LABEL_KEY, ACTION_DIM)))
+    writer = EpisodeWriter(out, meta)  # only once everything read: a bad dataset leaves `out` untouched
+    for episode in imported:
+        writer.append(episode)
+    return len(imported)

@@ -21,7 +21,6 @@ from demos.devices import (
     GamepadDevice, KeyboardDevice, ScriptedDevice, SpaceMouseDevice, axes_to_motion, key_to_motion, make_device,
 )
 from demos.episodes import SCHEMA_VERSION, demo_names, read_episode, read_episodes, read_metadata, split_names
-from demos.lerobot import export_lerobot, import_lerobot
 from demos.recorder import record
 from demos.replay import replay
 from demos.robomimic import import_robomimic
@@ -145,30 +144,6 @@ def test_merge_pools_robots_and_split_writes_masks(recorded: dict[str, Path], tm
         datasets.merge([recorded["mujoco"]], merged)
 
 
-def test_lerobot_round_trip_keeps_every_value(recorded: dict[str, Path], tmp_path: Path) -> None:
-    import pyarrow.parquet as pq
-
-    root = export_lerobot(recorded["pybullet"], tmp_path / "lerobot")
-    info = json.loads((root / "meta" / "info.json").read_text())
-    assert info["codebase_version"] == "v2.1" and info["total_episodes"] == 2 and info["fps"] == 20
-    table = pq.read_table(root / "data" / "chunk-000" / "episode_000001.parquet")
-    assert {"observation.state", "action", "timestamp", "frame_index", "episode_index", "index", "task_index"} <= \
-        set(table.column_names)
-    video = root / "videos" / "chunk-000" / "observation.images.main" / "episode_000000.mp4"
-    import cv2
-
-    capture = cv2.VideoCapture(str(video))
-    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == read_episode(recorded["pybullet"], "demo_0").length
-    back = tmp_path / "back.hdf5"
-    assert import_lerobot(root, back) == 2
-    for name in ("demo_0", "demo_1"):
-        a, b = read_episode(recorded["pybullet"], name), read_episode(back, name)
-        for field in ("states_obs", "next_states_obs", "actions", "action_labels", "rewards", "dones", "sim_states"):
-            np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
-        assert a.meta == b.meta
-    assert replay(back, "demo_0").max_state_error < 1e-9
-
-
 def _robomimic_file(path: Path, action_dim: int = 7) -> None:
     rng = np.random.default_rng(0)
     with h5py.File(path, "w") as f:
@@ -244,13 +219,6 @@ def test_bad_files_give_clear_errors(recorded: dict[str, Path], tmp_path: Path, 
     for i, (edit, message) in enumerate(cases):
         with pytest.raises(ValueError, match=message):
             read_episodes(edited(f"bad{i}.hdf5", edit))
-    with pytest.raises(ValueError, match="not a LeRobot dataset"):
-        import_lerobot(tmp_path, tmp_path / "y.hdf5")
-    # A failed import writes nothing over an existing file of the same name.
-    before = recorded["kuka"].read_bytes()
-    with pytest.raises(ValueError):
-        import_lerobot(tmp_path, recorded["kuka"])
-    assert recorded["kuka"].read_bytes() == before
 
 
 def test_device_maps() -> None:
