@@ -24,6 +24,7 @@ class FleetConfig(TrainConfig):
     datasets: list[str] = field(default_factory=list)  # episode files pooled into training
     dataset_ratio: float = 0.0  # fraction of each batch drawn from `datasets`
     max_restarts: int = 3  # per actor; a crashed actor is restarted by Ray and the run goes on
+    restart_wait_s: float = 120.0  # at the end, how long to wait for actors Ray is still restarting
     kill_actor_at: int = 0  # fault injection: kill actor 0's process at this many env steps (0: never)
     actor_threads: int = 1  # torch threads per actor
     ros_actors: list[RosActorConfig] = field(default_factory=list)  # arms reached through ROS, after the sim actors

@@ -130,6 +130,7 @@ class Fleet:
         self.logger = Logger(cfg.logger.kind, self.out, cfg.logger.project, self.config)
         self.version = 0
         self.delivered: dict[tuple[int, str], int] = {}  # batches received per (actor, incarnation)
+        self.down: set[int] = set()  # actors whose last call failed and that have not delivered since
         self.reported: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: {"samples": 0, "episodes": 0})
         self.staleness: Counter[int] = Counter()
         self.robot_success: dict[str, deque] = defaultdict(lambda: deque(maxlen=20))
@@ -209,6 +210,7 @@ class Fleet:
                     bar.write(f"actor {index} ({layout[index][0]}/{layout[index][1]}) is down; Ray restarts it")
                     time.sleep(RETRY_DELAY)
                     self.sent.pop(index, None)  # a restarted actor starts without weights
+                    self.down.add(index)
                     pending[self._launch(index, actors[index], weights)] = index
                     continue
                 idle.append(index)
@@ -230,6 +232,7 @@ class Fleet:
                 killed = True
                 bar.write(f"fault injection: killing actor 0 at {self.env_steps} env steps")
                 ray.kill(actors[0], no_restart=False)
+                self.down.add(0)
             elapsed = time.perf_counter() - started
             bar.set_postfix_str(self._progress(elapsed, start_steps, start_updates), refresh=False)
             if self.env_steps >= next_eval:
@@ -239,6 +242,7 @@ class Fleet:
                 next_checkpoint += every
                 self._checkpoint()
         bar.close()
+        self._await_restarts(pending, actors, weights)
         for actor in actors:  # batches still in flight are not part of this run
             ray.kill(actor)
         elapsed = time.perf_counter() - started
@@ -249,6 +253,27 @@ class Fleet:
         print(format_success(self.table, f"eval success ({cfg.backend}, {cfg.eval_episodes} episodes)"))
         print(f"checkpoint: {path}")
         return path
+
+    def _await_restarts(self, pending: dict[Any, int], actors: list[Any], weights: Any) -> None:
+        """An actor Ray is restarting may not have delivered by the last step: wait (up to
+        `restart_wait_s`) for its new incarnation's batch, so the run ends with every restart
+        seen and counted rather than cut off mid-restart."""
+        deadline = time.monotonic() + self.cfg.restart_wait_s
+        waiting = {ref: index for ref, index in pending.items() if index in self.down}
+        while waiting and time.monotonic() < deadline:
+            ready, _ = self.ray.wait(list(waiting), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+            for ref in ready:
+                index = waiting.pop(ref)
+                pending.pop(ref, None)
+                try:
+                    batch = self.ray.get(ref)
+                except (self.ray.exceptions.RayActorError, self.ray.exceptions.ActorUnavailableError):
+                    time.sleep(RETRY_DELAY)  # not back yet: call again while time is left
+                    waiting[self._launch(index, actors[index], weights)] = index
+                    continue
+                self.env_steps += self._receive(batch)
+        for index in sorted(self.down):
+            print(f"actor {index} had not come back after {self.cfg.restart_wait_s:.0f} s", flush=True)
 
     def _owed(self) -> float:
         return self.core.owed if self.core is not None else 0.0
@@ -275,8 +300,10 @@ class Fleet:
     def _receive(self, batch: dict[str, Any]) -> int:
         """Count, check and store one actor batch; returns its env steps."""
         source, n = (batch["actor"], batch["incarnation"]), len(batch["version"])  # one version per sample
-        if source not in self.delivered and any(actor == batch["actor"] for actor, _ in self.delivered):
-            self.counters["actor_restarts"] += 1  # a new incarnation of an actor seen before
+        if source not in self.delivered:
+            self.down.discard(batch["actor"])  # a new incarnation is up
+            if any(actor == batch["actor"] for actor, _ in self.delivered):
+                self.counters["actor_restarts"] += 1  # a new incarnation of an actor seen before
         # An actor numbers its batches and counts what it produced; a gap or a repeat means a
         # batch was lost or delivered twice.
         self.delivered[source] = self.delivered.get(source, 0) + 1
