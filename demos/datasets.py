@@ -10,13 +10,13 @@ import h5py
 import numpy as np
 
 from demos.episodes import (
-    DEMO_KEYS, SCHEMA_VERSION, commit, open_episode_file, demo_names, read_episodes, read_metadata, write_splits,
+    DEMO_KEYS, SCHEMA_VERSION, commit, open_episode_file, read_episodes, read_metadata, write_splits,
 )
 
 
-def info(path: str | Path) -> dict[str, Any]:
+def info(path: str | Path, skip_bad: bool = False) -> dict[str, Any]:
     meta = read_metadata(path)
-    episodes = read_episodes(path)
+    episodes = read_episodes(path, skip_bad=skip_bad)
     groups = Counter(tuple(ep.meta.get(k, "?") for k in DEMO_KEYS) for ep in episodes)
     with open_episode_file(path) as f:
         splits = {k: len(v) for k, v in f["mask"].items()} if "mask" in f else {}
@@ -39,16 +39,17 @@ def format_info(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def merge(inputs: list[str | Path], out: str | Path) -> int:
+def merge(inputs: list[str | Path], out: str | Path, skip_bad: bool = False) -> int:
     """Pool every demo of `inputs` into a new file `out`; each keeps its own task, robot,
-    backend and source in its metadata. Returns the number of demos."""
+    backend and source in its metadata. Every demo is validated first (`skip_bad`: leave the
+    bad ones out). Returns the number of demos."""
     if not inputs:
         raise ValueError("merge: inputs is empty")
     out = Path(out)
     if out.exists():
         raise ValueError(f"merge: out={out} exists; choose a new file")
     metas = [read_metadata(p) for p in inputs]
-    names = [demo_names(p) for p in inputs]
+    names = [[ep.name for ep in read_episodes(p, skip_bad=skip_bad)] for p in inputs]
 
     def build(f: h5py.File) -> None:
         data = f.create_group("data")
@@ -69,6 +70,7 @@ def merge(inputs: list[str | Path], out: str | Path) -> int:
                     total += int(src["data"][name].attrs["num_samples"])
                     index += 1
         data.attrs["total"] = total
+        data.attrs["committed"] = index
 
     out.parent.mkdir(parents=True, exist_ok=True)
     commit(out, build)
@@ -79,7 +81,7 @@ def split(path: str | Path, valid: float = 0.1, seed: int = 0) -> dict[str, list
     """robomimic's filter keys: `mask/train` and `mask/valid`, a random split of the demos."""
     if not 0.0 < valid < 1.0:
         raise ValueError(f"valid={valid}: must be in (0, 1)")
-    names = demo_names(path)
+    names = [ep.name for ep in read_episodes(path)]  # a split of a bad file is refused, the file untouched
     if len(names) < 2:
         raise ValueError(f"{path}: {len(names)} demos; a split needs at least 2")
     order = np.random.default_rng(seed).permutation(len(names))

@@ -14,14 +14,23 @@
     mask/<split>               names of the demos in a split (robomimic's filter keys)
 
 Sim rollouts, human demos and real-robot logs all use it (`source` = sim | human | real).
-Each finished episode is committed by writing a copy of the file and renaming it over
-the original, so a recorder killed at any moment leaves the last committed file intact.
+
+Appending costs the episode, not the file: the demo group is written in place, flushed and
+fsynced, and only then counted in `data.attrs["committed"]` (the index, written last, fsynced
+again). Readers see the committed demos only; a writer that opens a file left by a crash
+drops the demo that was being written and says so. One writer at a time: a lock beside the
+file (`.<name>.lock`) refuses a second one. Whole-file edits (merge, splits) still build a
+new file under a unique temporary name and rename it over the original.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import sys
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,101 +134,231 @@ def _write_demo(data: h5py.Group, name: str, ep: Episode) -> None:
     group = data.create_group(name)
     group.attrs["num_samples"] = ep.length
     group.attrs["meta"] = json.dumps(ep.meta)
-    group.create_dataset("obs/state", data=ep.states_obs, compression="gzip")
-    group.create_dataset("next_obs/state", data=ep.next_states_obs, compression="gzip")
+
+    def put(key: str, array: np.ndarray, **options: Any) -> None:
+        # Fletcher-32 checksums: a flipped bit in the data is a read error, not a wrong value.
+        group.create_dataset(key, data=array, fletcher32=array.size > 0, **options)
+
+    put("obs/state", ep.states_obs, compression="gzip")
+    put("next_obs/state", ep.next_states_obs, compression="gzip")
     if ep.images is not None:
-        group.create_dataset("obs/image", data=ep.images, compression="gzip", chunks=(1, *ep.images.shape[1:]))
-    group.create_dataset("actions", data=ep.actions)
+        put("obs/image", ep.images, compression="gzip", chunks=(1, *ep.images.shape[1:]))
+    put("actions", ep.actions)
     if ep.action_labels is not None:
-        group.create_dataset("action_labels", data=ep.action_labels)
-    group.create_dataset("rewards", data=ep.rewards)
-    group.create_dataset("dones", data=ep.dones)
-    group.create_dataset("states", data=ep.sim_states, compression="gzip")
+        put("action_labels", ep.action_labels)
+    put("rewards", ep.rewards)
+    put("dones", ep.dones)
+    put("states", ep.sim_states, compression="gzip" if ep.sim_states.size else None)
 
 
 def commit(path: Path, edit) -> None:
-    """Apply `edit(h5py.File)` to a copy of `path` and rename it over the original (atomic)."""
-    tmp = path.with_name(path.name + ".tmp")
-    if path.exists():
-        shutil.copyfile(path, tmp)
-    with h5py.File(tmp, "a") as f:
-        edit(f)
-    os.replace(tmp, path)
+    """Apply `edit(h5py.File)` to a copy of `path` and rename it over the original (atomic);
+    for whole-file edits only, appends go through `EpisodeWriter`."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        if path.exists():
+            shutil.copyfile(path, tmp)
+            shutil.copymode(path, tmp)
+        else:  # mkstemp's 0600 would hide the file from other users; take the usual umask
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        with h5py.File(tmp, "w" if not path.exists() else "a") as f:
+            edit(f)
+        _fsync(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def _committed(data: h5py.Group) -> list[str]:
+    """The demos the index counts; a file without an index (written before it existed, or
+    by another tool) counts every demo group."""
+    names = sorted(data.keys(), key=_demo_number)
+    if "committed" not in data.attrs:
+        return names
+    count = int(data.attrs["committed"])
+    return [n for n in names if _demo_number(n) < count]
+
+
+def _demo_number(name: str) -> int:
+    number = name.rpartition("_")[2]
+    return int(number) if number.isdigit() else -1
+
+
+class WriterLock:
+    """An exclusive lock beside the episode file; the OS releases it when the process dies,
+    so a crash never leaves a file locked."""
+
+    def __init__(self, path: Path):
+        self.path = path.with_name(f".{path.name}.lock")
+        self.handle = open(self.path, "a")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.close()
+            raise ValueError(f"{path}: another writer has it open ({self.path} is locked); "
+                             "one writer per episode file") from None
+
+    def release(self) -> None:
+        if not self.handle.closed:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
 
 
 class EpisodeWriter:
-    """Appends finished episodes to an episode file, creating it with `meta` if needed."""
+    """Appends finished episodes to an episode file, creating it with `meta` if needed.
+    Holds the file's writer lock until `close` (or the end of a `with` block)."""
 
     def __init__(self, path: str | Path, meta: dict[str, Any]):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            existing = read_metadata(self.path)
-            if existing["schema_version"] != SCHEMA_VERSION:
-                raise ValueError(f"{self.path}: schema_version {existing['schema_version']}, expected {SCHEMA_VERSION}")
-            self.count = len(demo_names(self.path))
-        else:
-            def create(f: h5py.File) -> None:
-                data = f.create_group("data")
-                data.attrs["total"] = 0
-                data.attrs["env_args"] = _robomimic_env_args(meta)
-                data.attrs["robolearn"] = json.dumps(meta)
+        self.lock = WriterLock(self.path)
+        try:
+            if self.path.exists():
+                existing = read_metadata(self.path)
+                if existing["schema_version"] != SCHEMA_VERSION:
+                    raise ValueError(f"{self.path}: schema_version {existing['schema_version']}, expected {SCHEMA_VERSION}")
+                self.count = self._recover()
+            else:
+                def create(f: h5py.File) -> None:
+                    data = f.create_group("data")
+                    data.attrs["total"] = 0
+                    data.attrs["committed"] = 0
+                    data.attrs["env_args"] = _robomimic_env_args(meta)
+                    data.attrs["robolearn"] = json.dumps(meta)
 
-            commit(self.path, create)
-            self.count = 0
-        self.meta = read_metadata(self.path)
+                commit(self.path, create)
+                self.count = 0
+            self.meta = read_metadata(self.path)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def __enter__(self) -> EpisodeWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.lock.release()
+
+    def _recover(self) -> int:
+        """Drop demo groups the index does not count (a writer stopped between writing them
+        and committing them) and index a file that has none; returns the committed count."""
+        with h5py.File(self.path, "a") as f:
+            data = f["data"]
+            committed = _committed(data)
+            for name in sorted(set(data.keys()) - set(committed), key=_demo_number):
+                print(f"{self.path}: {name} was not committed (its writer stopped while saving it); dropped",
+                      flush=True)
+                del data[name]
+            count = max((_demo_number(n) for n in committed), default=-1) + 1
+            data.attrs["committed"] = count
+        return count
 
     def append(self, episode: Episode) -> str:
         """Commit one finished episode; its metadata carries the file's task, robot, backend
         and source, so demos keep them when files are merged."""
+        if self.lock.handle.closed:
+            raise ValueError(f"{self.path}: this writer is closed")
         if episode.actions.ndim != 2 or episode.actions.shape[1] != ACTION_DIM:
             raise ValueError(f"{self.path}: episode actions have shape {episode.actions.shape}, expected (T, {ACTION_DIM})")
         name = f"demo_{self.count}"
         episode.meta = {k: self.meta[k] for k in DEMO_KEYS if k in self.meta} | episode.meta
-
-        def add(f: h5py.File) -> None:
+        with h5py.File(self.path, "a") as f:
+            if name in f["data"]:  # left by a writer killed after the data write: not counted
+                del f["data"][name]
             _write_demo(f["data"], name, episode)
-            f["data"].attrs["total"] = int(f["data"].attrs["total"]) + episode.length
-
-        commit(self.path, add)
+            f.flush()
+            os.fsync(_file_descriptor(f))
+            _write_index(f["data"], self.count + 1, episode.length)
+            f.flush()
+            os.fsync(_file_descriptor(f))
         self.count += 1
         episode.name = name
         return name
 
 
+def _write_index(data: h5py.Group, committed: int, samples: int) -> None:
+    """The commit point: the episode counts once this attribute is on disk."""
+    data.attrs["total"] = int(data.attrs["total"]) + samples
+    data.attrs["committed"] = committed
+
+
+def _file_descriptor(f: h5py.File) -> int:
+    return f.id.get_vfd_handle()
+
+
 # ---------------------------------------------------------------------------- reading
+# Every command that reads episodes comes through here: a bad file or demo is refused with
+# one line naming the file, the demo and the field, before anything is computed from it.
+FINITE_KEYS = ("obs/state", "next_obs/state", "actions", "rewards", "action_labels", "states")
+READ_RETRIES = 4
+
+
 def open_episode_file(path: str | Path) -> h5py.File:
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, not an episode file (.hdf5)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such episode file")
+    # Without HDF5's file lock, so a file can be read while a recorder appends to it (readers
+    # see the committed demos only); a read that meets an append mid-write is retried.
+    for attempt in range(READ_RETRIES):
+        try:
+            return h5py.File(path, "r", locking=False)
+        except OSError as err:
+            if attempt == READ_RETRIES - 1:
+                raise ValueError(f"{path}: not a readable HDF5 episode file (truncated or corrupted: {err})") from None
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
+
+
+def _json_attr(where: str, attrs: h5py.AttributeManager, key: str) -> dict[str, Any]:
     try:
-        return h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path}: not a readable HDF5 episode file (truncated or corrupted: {err})") from None
+        value = json.loads(attrs[key])
+    except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{where}: attribute {key!r} is not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: attribute {key!r} is JSON {type(value).__name__}, expected an object")
+    return value
+
+
+def _data_group(path: str | Path, f: h5py.File) -> h5py.Group:
+    if "data" not in f or not isinstance(f["data"], h5py.Group):
+        raise ValueError(f"{path}: no 'data' group; not an episode file in robomimic's layout")
+    return f["data"]
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     with open_episode_file(path) as f:
-        if "data" not in f:
-            raise ValueError(f"{path}: no 'data' group; not an episode file in robomimic's layout")
-        raw = f["data"].attrs.get("robolearn")
-        if raw is None:
+        data = _data_group(path, f)
+        if "robolearn" not in data.attrs:
             raise ValueError(f"{path}: no robolearn metadata on data/ (import robomimic files with `robolearn data import`)")
-        meta = json.loads(raw)
+        meta = _json_attr(f"{path}: data/", data.attrs, "robolearn")
     if meta.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"{path}: schema_version {meta.get('schema_version')}, this robolearn reads {SCHEMA_VERSION}")
     return meta
 
 
 def demo_names(path: str | Path) -> list[str]:
+    """The committed demos, in order."""
     with open_episode_file(path) as f:
-        return sorted(f["data"].keys(), key=lambda n: int(n.rpartition("_")[2]))
+        return _committed(_data_group(path, f))
 
 
-def _check_demo(path: Path, name: str, group: h5py.Group) -> None:
-    where = f"{path}: data/{name}"
+def _check_demo(where: str, group: h5py.Group) -> None:
     for key in ("obs/state", "next_obs/state", "actions", "rewards", "dones", "states"):
-        if key not in group:
+        if key not in group or not isinstance(group[key], h5py.Dataset):
             raise ValueError(f"{where}: missing {key}")
     actions, obs = group["actions"], group["obs/state"]
     if actions.ndim != 2 or actions.shape[1] != ACTION_DIM:
@@ -230,27 +369,62 @@ def _check_demo(path: Path, name: str, group: h5py.Group) -> None:
     lengths = {k: group[k].shape[0] for k in keys if k in group}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"{where}: datasets disagree on the episode length: {lengths}")
+    if not next(iter(lengths.values())):
+        raise ValueError(f"{where}: the episode has no steps")
+    for key in keys:
+        if key in group and group[key].dtype.kind not in "fiub":
+            raise ValueError(f"{where}: {key} has dtype {group[key].dtype}, expected numbers")
+
+
+def _check_finite(where: str, values: dict[str, np.ndarray]) -> None:
+    for key, array in values.items():
+        bad = ~np.isfinite(array)
+        if bad.any():
+            step = int(np.argwhere(bad)[0][0])
+            raise ValueError(f"{where}: {key} has {int(bad.sum())} non-finite values (first at step {step})")
 
 
 def read_episode(path: str | Path, name: str, images: bool = False) -> Episode:
     path = Path(path)
     read_metadata(path)
+    where = f"{path}: data/{name}"
     with open_episode_file(path) as f:
-        if name not in f["data"]:
-            raise ValueError(f"{path}: no demo {name!r}; it has {len(f['data'])} demos (demo_0 ...)")
-        g = f["data"][name]
-        _check_demo(path, name, g)
+        data = _data_group(path, f)
+        committed = _committed(data)
+        if name not in committed:
+            raise ValueError(f"{path}: no demo {name!r}; it has {len(committed)} demos (demo_0 ...)")
+        g = data[name]
+        _check_demo(where, g)
+        meta = _json_attr(where, g.attrs, "meta") if "meta" in g.attrs else {}
         try:
-            return Episode(g["obs/state"][()], g["next_obs/state"][()], g["actions"][()], g["rewards"][()],
-                           g["dones"][()], g["states"][()], json.loads(g.attrs["meta"]),
-                           g["obs/image"][()] if images and "obs/image" in g else None,
-                           g["action_labels"][()] if "action_labels" in g else None, name)
+            values = {k: g[k][()] for k in FINITE_KEYS if k in g}
+            episode = Episode(values["obs/state"], values["next_obs/state"], values["actions"], values["rewards"],
+                              g["dones"][()], values["states"], meta,
+                              g["obs/image"][()] if images and "obs/image" in g else None,
+                              values.get("action_labels"), name)
         except OSError as err:
-            raise ValueError(f"{path}: data/{name} is corrupted ({err})") from None
+            raise ValueError(f"{where} is corrupted ({err})") from None
+    _check_finite(where, values)
+    return episode
 
 
-def read_episodes(path: str | Path, names: list[str] | None = None, images: bool = False) -> list[Episode]:
-    return [read_episode(path, n, images) for n in (names or demo_names(path))]
+def read_episodes(path: str | Path, names: list[str] | None = None, images: bool = False,
+                  skip_bad: bool = False) -> list[Episode]:
+    """The demos `names` (default: all committed); `skip_bad` leaves out the demos that fail
+    validation, with one warning listing them, instead of refusing the file."""
+    episodes, bad = [], []
+    for name in names or demo_names(path):
+        try:
+            episodes.append(read_episode(path, name, images))
+        except ValueError as err:
+            if not skip_bad:
+                raise
+            bad.append(str(err))
+    if bad:
+        print(f"warning: {path}: skipped {len(bad)} bad demos:\n  " + "\n  ".join(bad), file=sys.stderr, flush=True)
+        if not episodes:
+            raise ValueError(f"{path}: every demo is bad (skip_bad=true left none)")
+    return episodes
 
 
 def split_names(path: str | Path, split: str) -> list[str]:

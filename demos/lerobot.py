@@ -189,9 +189,9 @@ def _tasks_table(tasks: list[str]) -> pa.Table:
 
 
 def export_lerobot(path: str | Path, out: str | Path, videos: bool = True, data_file_mb: float = DATA_FILE_MB,
-                   video_file_mb: float = VIDEO_FILE_MB) -> Path:
+                   video_file_mb: float = VIDEO_FILE_MB, skip_bad: bool = False) -> Path:
     file_meta = read_metadata(path)
-    episodes = read_episodes(path)
+    episodes = read_episodes(path, skip_bad=skip_bad)
     if not episodes:
         raise ValueError(f"{path}: no demos to export")
     root = Path(out)
@@ -374,7 +374,7 @@ def import_lerobot(src: str | Path, out: str | Path) -> int:
         imported.append(imported_episode(state, action, ep_meta, optional("next.observation.state", STATE_DIM),
                                          optional("next.reward"), optional("next.done"),
                                          optional(ENV_STATE), optional(LABEL_KEY, ACTION_DIM)))
-    writer = EpisodeWriter(out, meta)  # only once everything read: a bad dataset leaves `out` untouched
-    for episode in imported:
-        writer.append(episode)
+    with EpisodeWriter(out, meta) as writer:  # only once everything read: a bad dataset leaves `out` untouched
+        for episode in imported:
+            writer.append(episode)
     return len(imported)

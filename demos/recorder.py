@@ -104,6 +104,7 @@ def record(task: str, robot: str, backend: str, device: Device, out: str | Path,
             bar.set_postfix_str(f"saved={saved} discarded={discarded} last={'success' if success else 'fail'}")
     finally:
         bar.close()
+        writer.close()
         if view is not None:
             view.close()
         env.close()

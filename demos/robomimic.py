@@ -67,18 +67,18 @@ def import_robomimic(src: str | Path, out: str | Path) -> int:
         robot = (robots[0] if isinstance(robots, list) else robots).lower()
         meta = file_metadata(task if task in TASKS else env_name, robot, "robosuite", "sim", imported_from=str(src),
                              robomimic_env_args=env_args)
-        writer = EpisodeWriter(out, meta)
-        names = sorted(f["data"].keys(), key=lambda n: int(n.rpartition("_")[2]) if n.rpartition("_")[2].isdigit() else 0)
-        for name in names:
-            g, where = f["data"][name], f"{src}: data/{name}"
-            actions = g["actions"][()]
-            if actions.ndim != 2 or actions.shape[1] != ACTION_DIM:
-                raise ValueError(f"{where}: actions have shape {actions.shape}; only 7-d OSC_POSE actions "
-                                 f"(single arm) map onto this suite's action")
-            rewards = g["rewards"][()] if "rewards" in g else None
-            writer.append(imported_episode(
-                robosuite_state(g["obs"], where), actions,
-                {"robomimic_demo": name, "success": bool(rewards is not None and np.any(rewards > 0))},
-                robosuite_state(g["next_obs"], where) if "next_obs" in g else None, rewards,
-                g["dones"][()] if "dones" in g else None, g["states"][()] if "states" in g else None))
+        with EpisodeWriter(out, meta) as writer:
+            names = sorted(f["data"].keys(), key=lambda n: int(n.rpartition("_")[2]) if n.rpartition("_")[2].isdigit() else 0)
+            for name in names:
+                g, where = f["data"][name], f"{src}: data/{name}"
+                actions = g["actions"][()]
+                if actions.ndim != 2 or actions.shape[1] != ACTION_DIM:
+                    raise ValueError(f"{where}: actions have shape {actions.shape}; only 7-d OSC_POSE actions "
+                                     f"(single arm) map onto this suite's action")
+                rewards = g["rewards"][()] if "rewards" in g else None
+                writer.append(imported_episode(
+                    robosuite_state(g["obs"], where), actions,
+                    {"robomimic_demo": name, "success": bool(rewards is not None and np.any(rewards > 0))},
+                    robosuite_state(g["next_obs"], where) if "next_obs" in g else None, rewards,
+                    g["dones"][()] if "dones" in g else None, g["states"][()] if "states" in g else None))
         return len(names)

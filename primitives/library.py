@@ -95,7 +95,8 @@ class Library:
         return "\n".join(lines)
 
 
-def learn_library(paths: list[str], closed_loop: list[str] | None = None, max_demos: int = 0) -> Library:
+def learn_library(paths: list[str], closed_loop: list[str] | None = None, max_demos: int = 0,
+                  skip_bad: bool = False) -> Library:
     """`closed_loop`: motion labels to learn as BC primitives instead of DMPs; `max_demos`:
     the first N episodes of each file (0: all), as `robolearn bc max_demos=`."""
     if max_demos < 0:
@@ -105,7 +106,7 @@ def learn_library(paths: list[str], closed_loop: list[str] | None = None, max_de
     robots, tasks, count = set(), set(), 0
     for path in paths:
         meta = read_metadata(path)
-        episodes = read_episodes(path)
+        episodes = read_episodes(path, skip_bad=skip_bad)
         for episode in episodes[:max_demos] if max_demos else episodes:
             robots.add(episode.meta.get("robot", meta["robot"]))
             tasks.add(episode.meta.get("task", meta["task"]))

@@ -38,6 +38,7 @@ class BCRunConfig:
     data: list[str] = field(default_factory=list)  # episode files
     split: str | None = None  # a robomimic filter key (mask/<split>), e.g. train
     max_demos: int = 0  # per file, the first N demos (0: all)
+    skip_bad: bool = False  # leave out demos that fail validation (listed in a warning) instead of refusing the file
     labels: str = "executed"  # executed: the recorded actions | expert: a scripted expert's noise-free ones (DART)
     out: str | None = None  # default: runs/bc-<date-time>
     seed: int = 0
@@ -63,7 +64,7 @@ def load_demos(cfg: BCRunConfig) -> list[Episode]:
     episodes = []
     for path in cfg.data:
         names = split_names(path, cfg.split) if cfg.split else None
-        loaded = read_episodes(path, names)
+        loaded = read_episodes(path, names, skip_bad=cfg.skip_bad)
         episodes += loaded[:cfg.max_demos] if cfg.max_demos > 0 else loaded
     if not episodes:
         raise ValueError(f"data={cfg.data}: no demos")

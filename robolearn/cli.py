@@ -246,8 +246,9 @@ def cmd_replay(args: list[str]) -> None:
 
 
 DATA_USAGE = ("usage: robolearn data info file=x.hdf5 | merge inputs=[a.hdf5,b.hdf5] out=c.hdf5 | "
-              "split file=x.hdf5 [valid=0.1] | export file=x.hdf5 out=<dir> [format=lerobot] | "
-              "import src=<dir or robomimic.hdf5> out=x.hdf5 format=lerobot|robomimic")
+              "split file=x.hdf5 [valid=0.1] | export file=x.hdf5 out=<dir> [format=lerobot] [videos=true] | "
+              "import src=<dir or robomimic.hdf5> out=x.hdf5 format=lerobot|robomimic; "
+              "info, merge and export take skip_bad=true to leave out demos that fail validation")
 
 
 def cmd_data(args: list[str]) -> None:
@@ -257,22 +258,22 @@ def cmd_data(args: list[str]) -> None:
     from demos import datasets
 
     if action == "info":
-        opts = parse_overrides(rest, {"file": ""})
-        print(datasets.format_info(datasets.info(opts["file"])))
+        opts = parse_overrides(rest, {"file": "", "skip_bad": False})
+        print(datasets.format_info(datasets.info(opts["file"], opts["skip_bad"])))
     elif action == "merge":
-        opts = parse_overrides(rest, {"inputs": [], "out": ""})
-        print(f"merged {datasets.merge(opts['inputs'], opts['out'])} demos into {opts['out']}")
+        opts = parse_overrides(rest, {"inputs": [], "out": "", "skip_bad": False})
+        print(f"merged {datasets.merge(opts['inputs'], opts['out'], opts['skip_bad'])} demos into {opts['out']}")
     elif action == "split":
         opts = parse_overrides(rest, {"file": "", "valid": 0.1, "seed": 0})
         splits = datasets.split(opts["file"], opts["valid"], opts["seed"])
         print(", ".join(f"{k}: {len(v)}" for k, v in splits.items()))
     elif action == "export":
-        opts = parse_overrides(rest, {"file": "", "out": "", "format": "lerobot"})
+        opts = parse_overrides(rest, {"file": "", "out": "", "format": "lerobot", "videos": True, "skip_bad": False})
         from demos.lerobot import export_lerobot
 
         if opts["format"] != "lerobot":
             raise ValueError(f"format={opts['format']!r}; allowed for export: lerobot")
-        print(f"exported to {export_lerobot(opts['file'], opts['out'])}")
+        print(f"exported to {export_lerobot(opts['file'], opts['out'], videos=opts['videos'], skip_bad=opts['skip_bad'])}")
     else:
         opts = parse_overrides(rest, {"src": "", "out": "", "format": "lerobot"})
         from demos.lerobot import import_lerobot
@@ -298,10 +299,10 @@ def cmd_primitives(args: list[str]) -> None:
     from primitives.library import Library, learn_library
 
     if args[0] == "learn":
-        opts = parse_overrides(args[1:], {"data": [], "out": "", "closed_loop": [], "max_demos": 0})
+        opts = parse_overrides(args[1:], {"data": [], "out": "", "closed_loop": [], "max_demos": 0, "skip_bad": False})
         if not opts["data"] or not opts["out"]:
             raise ValueError(f"data= and out= are required; {usage}")
-        library = learn_library(opts["data"], opts["closed_loop"], opts["max_demos"])
+        library = learn_library(opts["data"], opts["closed_loop"], opts["max_demos"], opts["skip_bad"])
         path = library.save(opts["out"])
         print(library.describe())
         print(f"library: {path}")

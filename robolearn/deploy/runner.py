@@ -340,6 +340,7 @@ class DeployLoop:
         self.console.closed = True
         self.safety.close()
         self.command_log.close()
+        self.writer.close()
 
 
 def percentile_ms(values: list[float], q: float) -> float:

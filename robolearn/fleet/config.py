@@ -23,6 +23,7 @@ class FleetConfig(TrainConfig):
     save_replay: bool = False  # persist the replay buffer beside the checkpoint, for a learner restart
     datasets: list[str] = field(default_factory=list)  # episode files pooled into training
     dataset_ratio: float = 0.0  # fraction of each batch drawn from `datasets`
+    skip_bad: bool = False  # leave out demos of `datasets` that fail validation (listed) instead of refusing
     max_restarts: int = 3  # per actor; a crashed actor is restarted by Ray and the run goes on
     restart_wait_s: float = 120.0  # at the end, how long to wait for actors Ray is still restarting
     kill_actor_at: int = 0  # fault injection: kill actor 0's process at this many env steps (0: never)

@@ -106,6 +106,8 @@ class Fleet:
         import ray
 
         check_fleet(cfg)
+        # Datasets are read (and validated) before anything is written.
+        self.pooled = load_pooled(cfg.datasets, cfg.tasks, cfg.skip_bad) if cfg.datasets else None
         self.device = resolve_device(cfg.device)  # the learner's; actors act on their CPUs
         self.ray, self.cfg = ray, cfg
         torch.set_num_threads(cfg.threads)
@@ -124,7 +126,6 @@ class Fleet:
         self.adr: ADR | None = randomizer if isinstance(randomizer, ADR) else None
         if cfg.resume:
             self._resume(cfg.resume)
-        self.pooled = load_pooled(cfg.datasets, cfg.tasks) if cfg.datasets else None
         if self.pooled is not None and not cfg.resume:  # a resumed checkpoint's statistics already hold it
             self.robot_stats.update(self.pooled.obs[:self.pooled.size], self.pooled.robot[:self.pooled.size])
         self.logger = Logger(cfg.logger.kind, self.out, cfg.logger.project, self.config)

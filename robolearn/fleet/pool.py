@@ -20,12 +20,12 @@ from sims.robots import ROBOTS
 from sims.tasks import TASKS
 
 
-def load_pooled(paths: list[str], tasks: list[str]) -> ReplayBuffer:
+def load_pooled(paths: list[str], tasks: list[str], skip_bad: bool = False) -> ReplayBuffer:
     """Every episode of `paths` whose task is one of `tasks`, as transitions."""
     episodes = []
     for path in paths:
         meta = read_metadata(path)
-        for episode in read_episodes(path):
+        for episode in read_episodes(path, skip_bad=skip_bad):
             task, robot = episode.meta.get("task", meta["task"]), episode.meta.get("robot", meta["robot"])
             if task not in tasks:
                 raise ValueError(f"datasets: {path} holds task {task!r}, not one of the run's tasks {tasks}")
