@@ -2,8 +2,8 @@
 
 One run trains reach on all three arms (MuJoCo) with the fast recipe (`num_envs=4` envs per
 arm in worker processes, few updates per env step) and checks it on every robot, plus the
-routing of its MoE; a second run trains drawer_close (a contact task) on the three
-arms and compares it with an untrained policy; a third trains lift on the Panda with
+routing of its MoE; a second run (marked slow) trains drawer_close (a contact task) on
+the three arms and compares it with an untrained policy; a third trains lift on the Panda with
 scripted-expert demos and compares it with untrained and with the same run from scratch.
 The last two keep the recipe their budgets were set with: one env per task x arm, 0.5
 updates per env step.
@@ -50,6 +50,7 @@ def test_moe_learns_reach_on_every_robot(trained: dict) -> None:
     assert all(success >= 0.9 for success in table.values()), table
 
 
+@pytest.mark.slow  # 6.5 min on 2 cores: the largest single item of `make test`, run with `pytest -m slow`
 def test_moe_learns_drawer_close_well_above_untrained(tmp_path: Path) -> None:
     data = train_run(tmp_path, "drawer_close", ROBOTS, 15000, ONE_ENV_HALF_UTD)
     learned = evaluate(agent_from_checkpoint(data), ["drawer_close"], ROBOTS, "mujoco", EPISODES)
