@@ -57,7 +57,11 @@ class BatchSource:
         self.version = -1
         import ray
 
-        self.node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+        context = ray.get_runtime_context() if ray.is_initialized() else None
+        self.node = context.get_node_id() if context else "local"
+        # Ray's own word, so a restart counts even when the killed incarnation never delivered.
+        in_actor = context is not None and context.get_actor_id() is not None  # not when built in-process
+        self.restarted = in_actor and context.was_current_actor_reconstructed
 
     def load_weights(self, weights: dict[str, Any] | None, version: int) -> None:
         if weights is not None and version > self.version:
@@ -73,7 +77,7 @@ class BatchSource:
         self.produced["samples"] += samples
         self.produced["episodes"] += len(episodes)
         return batch | {"version": np.full(samples, self.version), "actor": self.index,
-                        "incarnation": self.incarnation, "seq": self.seq, "produced": dict(self.produced),
+                        "incarnation": self.incarnation, "restarted": self.restarted, "seq": self.seq, "produced": dict(self.produced),
                         "episodes": episodes, "seconds": time.perf_counter() - started, "node": self.node}
 
 

@@ -303,8 +303,8 @@ class Fleet:
         source, n = (batch["actor"], batch["incarnation"]), len(batch["version"])  # one version per sample
         if source not in self.delivered:
             self.down.discard(batch["actor"])  # a new incarnation is up
-            if any(actor == batch["actor"] for actor, _ in self.delivered):
-                self.counters["actor_restarts"] += 1  # a new incarnation of an actor seen before
+            if batch["restarted"]:
+                self.counters["actor_restarts"] += 1  # the first batch of an incarnation Ray restarted
         # An actor numbers its batches and counts what it produced; a gap or a repeat means a
         # batch was lost or delivered twice.
         self.delivered[source] = self.delivered.get(source, 0) + 1
