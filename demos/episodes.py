@@ -33,7 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import h5py
 import numpy as np
@@ -408,23 +408,41 @@ def read_episode(path: str | Path, name: str, images: bool = False) -> Episode:
     return episode
 
 
-def read_episodes(path: str | Path, names: list[str] | None = None, images: bool = False,
-                  skip_bad: bool = False) -> list[Episode]:
-    """The demos `names` (default: all committed); `skip_bad` leaves out the demos that fail
-    validation, with one warning listing them, instead of refusing the file."""
-    episodes, bad = [], []
+def iter_episodes(path: str | Path, names: list[str] | None = None, images: bool = False,
+                  skip_bad: bool = False) -> Iterator[Episode]:
+    """The demos `names` (default: all committed), read one at a time, so a file larger than
+    memory can be streamed; `skip_bad` leaves out the demos that fail validation, with one
+    warning listing them at the end, instead of refusing the file."""
+    bad, good = [], 0
     for name in names or demo_names(path):
         try:
-            episodes.append(read_episode(path, name, images))
+            episode = read_episode(path, name, images)
         except ValueError as err:
             if not skip_bad:
                 raise
             bad.append(str(err))
+            continue
+        good += 1
+        yield episode
     if bad:
         print(f"warning: {path}: skipped {len(bad)} bad demos:\n  " + "\n  ".join(bad), file=sys.stderr, flush=True)
-        if not episodes:
+        if not good:
             raise ValueError(f"{path}: every demo is bad (skip_bad=true left none)")
-    return episodes
+
+
+def read_episodes(path: str | Path, names: list[str] | None = None, images: bool = False,
+                  skip_bad: bool = False) -> list[Episode]:
+    """`iter_episodes` into a list."""
+    return list(iter_episodes(path, names, images, skip_bad))
+
+
+def demo_lengths(path: str | Path, names: list[str]) -> list[int]:
+    """Steps of each demo, from the datasets' shapes alone (nothing is read or validated;
+    a broken demo counts 0 here and is refused when it is read)."""
+    with open_episode_file(path) as f:
+        data = _data_group(path, f)
+        return [int(data[n]["actions"].shape[0]) if n in data and "actions" in data[n]
+                and isinstance(data[n]["actions"], h5py.Dataset) and data[n]["actions"].ndim else 0 for n in names]
 
 
 def split_names(path: str | Path, split: str) -> list[str]:

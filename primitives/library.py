@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from demos.episodes import read_episodes, read_metadata
+from demos.episodes import demo_lengths, demo_names, iter_episodes, read_metadata
 from primitives.base import Primitive
 from primitives.dmp import DMPPrimitive
 from primitives.learned import BCPrimitive
 from primitives.scripted import GripperPrimitive, ReturnPrimitive
 from primitives.segment import segment_episode
+from robolearn.spec import ACTION_DIM, STATE_DIM
 
 # The library keeps the motions most demos share. One seen in fewer is a recovery (a
 # re-grasp, a nudge) or a situational step, and a primitive fit to a handful of such
@@ -96,18 +97,20 @@ class Library:
 
 
 def learn_library(paths: list[str], closed_loop: list[str] | None = None, max_demos: int = 0,
-                  skip_bad: bool = False) -> Library:
+                  skip_bad: bool = False, max_memory_gb: float = 4.0, seed: int = 0) -> Library:
     """`closed_loop`: motion labels to learn as BC primitives instead of DMPs; `max_demos`:
-    the first N episodes of each file (0: all), as `robolearn bc max_demos=`."""
+    the first N demos of each file (0: all), as `robolearn bc max_demos=`. Demos are read
+    one at a time; when their segments would not fit in `max_memory_gb`, a uniform random
+    sample of the demos that fits is learned from (and said so)."""
     if max_demos < 0:
         raise ValueError(f"max_demos must be >= 0 (0: all), got {max_demos}")
     groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
     support: dict[str, int] = defaultdict(int)  # demos in which each label occurs
     robots, tasks, count = set(), set(), 0
+    chosen = sample_within(paths, max_demos, max_memory_gb, seed)
     for path in paths:
         meta = read_metadata(path)
-        episodes = read_episodes(path, skip_bad=skip_bad)
-        for episode in episodes[:max_demos] if max_demos else episodes:
+        for episode in iter_episodes(path, chosen[path], skip_bad=skip_bad) if chosen[path] else ():
             robots.add(episode.meta.get("robot", meta["robot"]))
             tasks.add(episode.meta.get("task", meta["task"]))
             states = np.vstack([episode.states_obs, episode.next_states_obs[-1:]])
@@ -140,6 +143,34 @@ def learn_library(paths: list[str], closed_loop: list[str] | None = None, max_de
             "segments": {label: len(segs) for label, segs in groups.items()},
             "dropped_rare": {label: support[label] for label in sorted(rare)}}
     return Library(primitives, meta)
+
+
+def sample_within(paths: list[str], max_demos: int, max_memory_gb: float, seed: int) -> dict[str, list[str]]:
+    """The demos of each file to learn from: all of them (the first `max_demos`) when the
+    states and actions their segments keep fit in `max_memory_gb`, else a random sample that does."""
+    if max_memory_gb <= 0:
+        raise ValueError(f"max_memory_gb={max_memory_gb}: must be > 0")
+    demos = []
+    for path in paths:
+        names = demo_names(path)
+        names = names[:max_demos] if max_demos else names
+        demos += [(path, name, length) for name, length in zip(names, demo_lengths(path, names))]
+    kept_bytes = 4 * (STATE_DIM + ACTION_DIM)  # per step: the state and the action
+    budget_steps = max_memory_gb * 1e9 / kept_bytes
+    order = range(len(demos))
+    if sum(length for _, _, length in demos) > budget_steps:
+        order, total, fits = np.random.default_rng(seed).permutation(len(demos)), 0, []
+        for i in order:
+            if total + demos[i][2] <= budget_steps:
+                fits.append(i)
+                total += demos[i][2]
+        print(f"primitives: learning from {len(fits)} of {len(demos)} demos, a random sample that fits "
+              f"max_memory_gb={max_memory_gb}", flush=True)
+        order = sorted(fits)
+    chosen: dict[str, list[str]] = {path: [] for path in paths}
+    for i in order:
+        chosen[demos[i][0]].append(demos[i][1])
+    return chosen
 
 
 def rare_labels(support: dict[str, int], episodes: int, min_support: float = MIN_SUPPORT) -> set[str]:

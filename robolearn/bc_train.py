@@ -16,21 +16,17 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from demos.episodes import Episode, read_episodes, split_names
 from robolearn.agents import CHECKPOINT_NAME
+from robolearn.bc_data import DemoChunks, index_demos
 from robolearn.checkpoint import save_checkpoint
 from robolearn.config import LoggerConfig, compose_config
 from robolearn.device import resolve_device
-from robolearn.envs import task_ids
 from robolearn.evaluate import evaluate, format_success
 from robolearn.learners.bc import BC, BCConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
 from robolearn.spec import ACTION_DIM
 from sims.backend import BACKENDS
-from sims.robots import ROBOTS
-from sims.tasks import TASKS
-
 
 
 @dataclass
@@ -39,6 +35,8 @@ class BCRunConfig:
     split: str | None = None  # a robomimic filter key (mask/<split>), e.g. train
     max_demos: int = 0  # per file, the first N demos (0: all)
     skip_bad: bool = False  # leave out demos that fail validation (listed in a warning) instead of refusing the file
+    # Memory for the training data: a larger dataset is read from disk in chunks (bc_data.py).
+    max_memory_gb: float = 4.0
     labels: str = "executed"  # executed: the recorded actions | expert: a scripted expert's noise-free ones (DART)
     out: str | None = None  # default: runs/bc-<date-time>
     seed: int = 0
@@ -52,56 +50,48 @@ class BCRunConfig:
 
 
 ConfigStore.instance().store(name="bc_schema", node=BCRunConfig)
+# Each visit to a chunk reads it from disk: fewer updates than this per visit would spend
+# the run reading.
+MIN_UPDATES_PER_CHUNK = 50
 
 
 def compose_bc(overrides: list[str]) -> BCRunConfig:
     return OmegaConf.to_object(compose_config("bc", BCRunConfig, overrides))  # type: ignore[return-value]
 
 
-def load_demos(cfg: BCRunConfig) -> list[Episode]:
-    if not cfg.data:
-        raise ValueError("data=[file.hdf5,...] is required")
-    episodes = []
-    for path in cfg.data:
-        names = split_names(path, cfg.split) if cfg.split else None
-        loaded = read_episodes(path, names, skip_bad=cfg.skip_bad)
-        episodes += loaded[:cfg.max_demos] if cfg.max_demos > 0 else loaded
-    if not episodes:
-        raise ValueError(f"data={cfg.data}: no demos")
-    for ep in episodes:
-        if ep.meta.get("task") not in TASKS or ep.meta.get("robot") not in ROBOTS:
-            raise ValueError(f"{ep.name}: task {ep.meta.get('task')!r} / robot {ep.meta.get('robot')!r} is not in this "
-                             f"suite (tasks: {', '.join(TASKS)}; robots: {', '.join(ROBOTS)})")
-    return episodes
+def updates_per_pass(cfg: BCRunConfig, demos: DemoChunks) -> list[int]:
+    """How the `algo.steps` updates spread over passes through the data. Data that fits is
+    one pass. Chunked data takes as many passes as one epoch per pass would need, but no
+    more than leaves each chunk `MIN_UPDATES_PER_CHUNK` updates per visit (each visit reads
+    the chunk from disk)."""
+    steps, batch = cfg.algo.steps, cfg.algo.batch_size
+    passes = 1
+    if not demos.fits:
+        epochs = -(-steps * batch // demos.steps)
+        passes = max(1, min(epochs, steps // (demos.chunks_per_pass * MIN_UPDATES_PER_CHUNK)))
+    return [steps * (p + 1) // passes - steps * p // passes for p in range(passes)]
 
 
-LABELS = ("executed", "expert")
-
-
-def build_dataset(episodes: list[Episode], horizon: int, labels: str = "executed") -> dict[str, torch.Tensor]:
-    """Per step: observation, ids, the next `horizon` action labels (padded with the last one
-    past the episode's end) and the mask of the real ones."""
-    if labels not in LABELS:
-        raise ValueError(f"labels={labels!r}; allowed: {', '.join(LABELS)}")
-    ids = task_ids(list(TASKS))
-    obs, task, robot, actions, mask = [], [], [], [], []
-    for ep in episodes:
-        n = ep.length
-        target = ep.actions if labels == "executed" else ep.action_labels
-        if target is None:
-            raise ValueError(f"labels=expert: {ep.meta.get('task')}/{ep.meta.get('robot')} {ep.name} has no action_labels "
-                             f"(only the scripted device records them)")
-        padded = np.concatenate([target, np.repeat(target[-1:], horizon - 1, axis=0)])
-        index = np.arange(n)[:, None] + np.arange(horizon)[None]
-        obs.append(ep.states_obs)
-        actions.append(padded[index])
-        mask.append((index < n).astype(np.float32))
-        task.append(np.full(n, ids[ep.meta["task"]]))
-        robot.append(np.full(n, ROBOTS.index(ep.meta["robot"])))
-    return {"obs": torch.as_tensor(np.concatenate(obs), dtype=torch.float32),
-            "actions": torch.as_tensor(np.concatenate(actions), dtype=torch.float32),
-            "mask": torch.as_tensor(np.concatenate(mask)), "task": torch.as_tensor(np.concatenate(task)),
-            "robot": torch.as_tensor(np.concatenate(robot))}
+def fit(agent: BC, demos: DemoChunks, plan: list[int], batch_size: int, rng: np.random.Generator,
+        device: torch.device, logger: Logger, bar: tqdm) -> None:
+    """`plan[p]` updates in pass `p`, spread over its chunks by their sizes."""
+    step = 0
+    for updates in plan:
+        done_in_pass, seen = 0, 0
+        for chunk in demos.chunks(rng):
+            seen += len(chunk)
+            share = updates * seen // demos.steps - done_in_pass
+            data = chunk.to(device)  # the whole chunk on the device: no copy per batch
+            for _ in range(share):
+                index = torch.from_numpy(rng.integers(0, len(data), min(batch_size, len(data)))).to(device)
+                metrics = agent.update(data.take(index))
+                if step % 200 == 0:
+                    bar.set_postfix_str(f"loss={metrics['loss/bc']:.4f}", refresh=False)
+                    logger.log({f"train/{k}": v for k, v in metrics.items()}, step)
+                step += 1
+                bar.update()
+            done_in_pass += share
+            del data, chunk  # before the next chunk is read
 
 
 def train_bc(cfg: BCRunConfig) -> Path:
@@ -111,29 +101,26 @@ def train_bc(cfg: BCRunConfig) -> Path:
     device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    episodes = load_demos(cfg)
     agent = BC(cfg.policy, cfg.algo, STATE_DIM, ACTION_DIM, N_TASK_IDS, N_ROBOT_IDS, device)
-    data = build_dataset(episodes, agent.horizon, cfg.labels)
-    agent.fit_normalizers(data["obs"].numpy(), data["actions"][:, 0].numpy())
-    data = {k: v.to(device) for k, v in data.items()}  # the whole dataset on the device: no copy per batch
+    demos = DemoChunks(index_demos(cfg.data, cfg.split, cfg.max_demos), agent.horizon, cfg.labels,
+                       cfg.max_memory_gb, cfg.skip_bad)
+    demos.scan(agent.input_features)
+    obs, act = demos.obs_moments, demos.action_moments
+    agent.set_normalizers(obs.mean, obs.var, obs.count, act.mean, act.std)
+    plan = updates_per_pass(cfg, demos)
     out = Path(cfg.out or f"runs/bc-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
     logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
     rng = np.random.default_rng(cfg.seed)
-    n = len(data["obs"])
-    bar = tqdm(range(cfg.algo.steps), desc=f"bc ({len(episodes)} demos, {n} steps)", unit="update", mininterval=1.0)
-    for step in bar:
-        index = torch.from_numpy(rng.integers(0, n, min(cfg.algo.batch_size, n))).to(device)
-        batch = {k: v[index] for k, v in data.items()}
-        metrics = agent.update(batch)
-        if step % 200 == 0:
-            bar.set_postfix_str(f"loss={metrics['loss/bc']:.4f}", refresh=False)
-            logger.log({f"train/{k}": v for k, v in metrics.items()}, step)
+    layout = "in memory" if demos.fits else f"{demos.chunks_per_pass} chunks of <= {demos.capacity} steps, {len(plan)} passes"
+    bar = tqdm(total=cfg.algo.steps, desc=f"bc ({len(demos.refs)} demos, {demos.steps} steps, {layout})", unit="update",
+               mininterval=1.0)
+    fit(agent, demos, plan, cfg.algo.batch_size, rng, device, logger, bar)
     bar.close()
-    tasks = list(dict.fromkeys(ep.meta["task"] for ep in episodes))
-    robots = list(dict.fromkeys(ep.meta["robot"] for ep in episodes))
-    backends = list(dict.fromkeys(ep.meta["backend"] for ep in episodes))
+    tasks = list(dict.fromkeys(source["task"] for source in demos.sources))
+    robots = list(dict.fromkeys(source["robot"] for source in demos.sources))
+    backends = list(dict.fromkeys(source["backend"] for source in demos.sources))
     backend = cfg.eval_backend or (backends[0] if backends[0] in BACKENDS else "mujoco")
     table = {}
     if cfg.eval_episodes > 0:
@@ -144,6 +131,7 @@ def train_bc(cfg: BCRunConfig) -> Path:
     path = save_checkpoint(out / CHECKPOINT_NAME, {
         "config": config, "learner": agent.state_dict(), "tasks": tasks, "robots": robots, "backend": backend,
         "env_steps": 0, "eval": {f"{t}/{r}": s for (t, r), s in table.items()}, "adr": None,
-        "bc": {"data": list(cfg.data), "demos": [f"{ep.meta.get('task')}/{ep.meta.get('robot')}:{ep.name}" for ep in episodes]}})
+        "bc": {"data": list(cfg.data),
+               "demos": [f"{src['task']}/{src['robot']}:{ref.name}" for ref, src in zip(demos.refs, demos.sources)]}})
     print(f"checkpoint: {path}")
     return path

@@ -20,9 +20,9 @@
     robolearn data info|merge|split|export|import ...
                                           summarize, pool, split, convert episode files (see `robolearn data`)
     robolearn bc data=[x.hdf5] [policy=mlp|moe] [algo.model=mlp|chunk] [algo.steps=4000] [max_demos=15] [device=auto]
-                 [out=dir]
+                 [max_memory_gb=4] [out=dir]
                                           behaviour cloning; the checkpoint works with `robolearn eval`
-    robolearn primitives learn data=[x.hdf5] out=<dir> [closed_loop=[reach]] [max_demos=N] | robolearn primitives list library=<dir>
+    robolearn primitives learn data=[x.hdf5] out=<dir> [closed_loop=[reach]] [max_demos=N] [max_memory_gb=4] | robolearn primitives list library=<dir>
                                           segment demos, learn a library of primitives (DMPs, BC, gripper, return)
     robolearn skill run skill=pick_place|stack|pour library=<dir> [robot=panda] [backend=mujoco] [episodes=10]
                                           stitch primitives into a compound skill (configs/skill/), report success
@@ -292,17 +292,20 @@ def cmd_bc(args: list[str]) -> None:
 
 
 def cmd_primitives(args: list[str]) -> None:
-    usage = ("usage: robolearn primitives learn data=[x.hdf5,...] out=<dir> [closed_loop=[reach,...]] [max_demos=N] | "
+    usage = ("usage: robolearn primitives learn data=[x.hdf5,...] out=<dir> [closed_loop=[reach,...]] [max_demos=N] "
+             "[skip_bad=true] [max_memory_gb=4] [seed=0] | "
              "robolearn primitives list library=<dir>")
     if not args or args[0] not in ("learn", "list"):
         raise ValueError(usage)
     from primitives.library import Library, learn_library
 
     if args[0] == "learn":
-        opts = parse_overrides(args[1:], {"data": [], "out": "", "closed_loop": [], "max_demos": 0, "skip_bad": False})
+        opts = parse_overrides(args[1:], {"data": [], "out": "", "closed_loop": [], "max_demos": 0, "skip_bad": False,
+                                          "max_memory_gb": 4.0, "seed": 0})
         if not opts["data"] or not opts["out"]:
             raise ValueError(f"data= and out= are required; {usage}")
-        library = learn_library(opts["data"], opts["closed_loop"], opts["max_demos"], opts["skip_bad"])
+        library = learn_library(opts["data"], opts["closed_loop"], opts["max_demos"], opts["skip_bad"],
+                                opts["max_memory_gb"], opts["seed"])
         path = library.save(opts["out"])
         print(library.describe())
         print(f"library: {path}")

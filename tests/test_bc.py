@@ -1,6 +1,7 @@
 """Behaviour cloning: learns from recorded demos, stores its normalizers, evaluates with `robolearn eval`."""
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +9,10 @@ import pytest
 import torch
 
 from demos.devices import ScriptedDevice
+from demos.episodes import read_episodes
 from demos.recorder import record
-from robolearn.bc_train import build_dataset, compose_bc, load_demos, train_bc
+from robolearn.bc_data import CHUNK_SHARE, DemoChunks, build_dataset, bytes_per_step, index_demos
+from robolearn.bc_train import compose_bc, train_bc
 from robolearn.checkpoint import load_checkpoint
 from robolearn.cli import main
 from robolearn.learners.bc import BC, BCConfig
@@ -29,10 +32,19 @@ def demos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def budget_for(path: Path, fraction: float, horizon: int = 1) -> float:
+    """The max_memory_gb at which a chunk holds `fraction` of the file's steps."""
+    steps = sum(ref.length for ref in index_demos([str(path)]))
+    return fraction * steps * bytes_per_step(horizon) / (CHUNK_SHARE * 1e9)
+
+
 def test_bc_with_action_chunks_learns_pick_place(demos: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # Read in chunks of about a quarter of the demos: the learning holds when the data does
+    # not fit (in memory is the one-chunk case of the same loop).
+    budget = budget_for(demos, 0.25, horizon=8)
     path = train_bc(compose_bc([f"data=[{demos}]", "algo.model=chunk", "algo.steps=3000", "eval_episodes=0",
-                                f"out={tmp_path}"]))
-    capsys.readouterr()
+                                f"max_memory_gb={budget}", f"out={tmp_path}"]))
+    assert "chunks of <=" in capsys.readouterr().err
     assert main(["eval", f"checkpoint={path}", "episodes=20", f"out={tmp_path}/eval.json"]) == 0
     import json
 
@@ -45,12 +57,46 @@ def test_bc_checkpoint_keeps_normalizers_and_moe_runs(demos: Path, tmp_path: Pat
                                 "max_demos=5", "algo.steps=50", "eval_episodes=1", f"out={tmp_path}"]))
     data = load_checkpoint(path)
     agent = agent_from_checkpoint(data)
-    episodes = load_demos(compose_bc([f"data=[{demos}]", "max_demos=5"]))
+    episodes = read_episodes(demos)[:5]
     actions = np.concatenate([ep.actions for ep in episodes])
     np.testing.assert_allclose(agent.action_norm.mean.numpy(), actions.mean(0), atol=1e-5)
     assert torch.equal(agent.norm.mean, data["learner"]["norm"]["mean"])
     assert data["config"]["policy"]["kind"] == "moe" and len(data["bc"]["demos"]) == 5
     assert agent.routes(episodes[0].states_obs[:4], np.ones(4, int), np.zeros(4, int))  # sparse routing in use
+
+
+def test_chunked_reading_covers_every_demo_within_the_memory_budget(demos: Path) -> None:
+    agent = BC(PolicyConfig(kind="mlp", hidden=16), BCConfig(), 38, 7, 18, 4)
+    whole = build_dataset(read_episodes(demos), horizon=1)
+    budget = budget_for(demos, 0.25)
+    chunked = DemoChunks(index_demos([str(demos)]), 1, "executed", budget)
+    assert not chunked.fits and chunked.steps == len(whole)
+    chunked.scan(agent.input_features)
+    features = agent.input_features(whole.obs.numpy())
+    np.testing.assert_allclose(chunked.obs_moments.mean, features.mean(0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(chunked.obs_moments.var, features.var(0), rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(chunked.action_moments.std, whole.actions[:, 0].std(0).numpy(), rtol=1e-4)
+    episodes = read_episodes(demos)
+    one_episode = max(sum(a.nbytes for a in (e.states_obs, e.next_states_obs, e.actions, e.rewards, e.dones,
+                                             e.sim_states)) for e in episodes)
+    rng = np.random.default_rng(0)
+    tracemalloc.start()
+    sizes = []
+    for chunk in chunked.chunks(rng):
+        sizes.append(len(chunk))
+        del chunk  # as training does, before the next chunk is read
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # At most one chunk and one episode being read (with its validation's temporaries), far
+    # below the file's demos held at once.
+    assert sum(sizes) == len(whole)
+    assert peak <= chunked.capacity * bytes_per_step(1) + 4 * one_episode < len(episodes) * one_episode / 4, peak
+    passes = [[chunk.obs.numpy() for chunk in chunked.chunks(rng)] for _ in range(2)]
+    for chunks in passes:
+        assert len(chunks) >= 4 and all(len(c) <= chunked.capacity for c in chunks)
+        rows = np.concatenate(chunks)
+        np.testing.assert_array_equal(np.sort(rows.sum(1)), np.sort(whole.obs.numpy().sum(1)))  # every step once
+    assert not np.array_equal(passes[0][0], passes[1][0])  # a new random order each pass
 
 
 def test_chunks_pad_past_the_end_and_ensemble_in_time() -> None:
@@ -63,9 +109,9 @@ def test_chunks_pad_past_the_end_and_ensemble_in_time() -> None:
     with pytest.raises(ValueError, match="labels=expert: reach/panda  has no action_labels"):
         build_dataset([ep], horizon=4, labels="expert")
     data = build_dataset([ep], horizon=4)
-    assert data["actions"].shape == (3, 4, 7)
-    np.testing.assert_array_equal(data["actions"][1, :, 0].numpy(), [7, 14, 14, 14])  # padded with the last action
-    np.testing.assert_array_equal(data["mask"][1].numpy(), [1, 1, 0, 0])
+    assert data.actions.shape == (3, 4, 7)
+    np.testing.assert_array_equal(data.actions[1, :, 0].numpy(), [7, 14, 14, 14])  # padded with the last action
+    np.testing.assert_array_equal(data.mask[1].numpy(), [1, 1, 0, 0])
     agent = BC(PolicyConfig(kind="mlp", hidden=16), BCConfig(model="chunk", chunk=3, ensemble_decay=0.5), 38, 7, 18, 4)
     chunks = iter([np.full((3, 7), v, np.float32) for v in (0.1, 0.4, 0.7)])
     agent.action_norm.inverse = lambda pred: torch.as_tensor(next(chunks))[None]  # fixed predictions

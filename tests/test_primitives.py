@@ -12,11 +12,11 @@ from demos.devices import ScriptedDevice
 from demos.episodes import read_episodes
 from demos.recorder import record
 from primitives.dmp import DMPPrimitive, trajectory
-from primitives.library import Library, learn_library
+from primitives.library import Library, learn_library, sample_within
 from primitives.segment import segment_episode
 from primitives.skill import SkillRunner, load_skill, run_skill
 from robolearn.cli import main
-from robolearn.spec import STATE_DIM, STATE_SLICES
+from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES
 from sims.env import RobolearnEnv
 
 S = STATE_SLICES
@@ -133,6 +133,22 @@ def test_one_off_motions_stay_out_of_the_library(pick_place_demos: Path, tmp_pat
     assert learn_library([str(pick_place_demos)], max_demos=5).meta["episodes"] == 5
     with pytest.raises(ValueError, match="max_demos"):
         learn_library([str(pick_place_demos)], max_demos=-1)
+
+
+def test_a_dataset_beyond_the_memory_budget_is_sampled_demo_by_demo(pick_place_demos: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    lengths = [ep.length for ep in read_episodes(pick_place_demos)]
+    per_step = 4 * (STATE_DIM + ACTION_DIM)
+    budget = 0.5 * sum(lengths) * per_step / 1e9  # half the demos' states and actions
+    chosen = sample_within([str(pick_place_demos)], 0, budget, seed=0)[str(pick_place_demos)]
+    assert "learning from" in capsys.readouterr().out
+    steps = sum(lengths[int(name.rpartition("_")[2])] for name in chosen)
+    assert 0 < steps * per_step <= budget * 1e9 and len(chosen) < DEMOS
+    assert sample_within([str(pick_place_demos)], 0, budget, seed=1)[str(pick_place_demos)] != chosen  # random
+    library = learn_library([str(pick_place_demos)], max_memory_gb=budget)
+    assert library.meta["episodes"] == len(chosen) and "reach" in library.primitives
+    with pytest.raises(ValueError, match="max_memory_gb"):
+        learn_library([str(pick_place_demos)], max_memory_gb=0)
 
 
 @pytest.mark.parametrize("robot,backend", [("panda", "mujoco"), ("kuka", "mujoco"), ("xarm6", "pybullet")])

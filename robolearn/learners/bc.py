@@ -50,6 +50,26 @@ class BCConfig:
     obs_noise: float = 0.1
 
 
+@dataclass(frozen=True)
+class BCData:
+    """Per step: observation, ids, the next `horizon` action labels (padded with the last
+    one past the episode's end) and the mask of the real ones."""
+    obs: torch.Tensor  # (N, STATE_DIM)
+    actions: torch.Tensor  # (N, horizon, ACTION_DIM)
+    mask: torch.Tensor  # (N, horizon)
+    task: torch.Tensor  # (N,)
+    robot: torch.Tensor  # (N,)
+
+    def __len__(self) -> int:
+        return len(self.obs)
+
+    def take(self, index: torch.Tensor) -> BCData:
+        return BCData(self.obs[index], self.actions[index], self.mask[index], self.task[index], self.robot[index])
+
+    def to(self, device: torch.device) -> BCData:
+        return BCData(*(t.to(device) for t in (self.obs, self.actions, self.mask, self.task, self.robot)))
+
+
 class ActionNorm(nn.Module):
     """Per-dimension action standardization; a dimension that never varies keeps unit scale."""
 
@@ -58,9 +78,8 @@ class ActionNorm(nn.Module):
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
 
-    def fit(self, actions: torch.Tensor) -> None:
-        self.mean.copy_(actions.mean(0))
-        std = actions.std(0)
+    def set(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean.copy_(mean)
         self.std.copy_(torch.where(std > 1e-3, std, torch.ones_like(std)))
 
     def forward(self, actions: torch.Tensor) -> torch.Tensor:
@@ -92,12 +111,20 @@ class BC:
         self.updates = 0
         self.reset_episode()
 
-    def fit_normalizers(self, obs: np.ndarray, actions: np.ndarray) -> None:
-        obs_t = self.norm.inputs(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
-        self.norm.mean.copy_(obs_t.mean(0))
-        self.norm.var.copy_(obs_t.var(0, unbiased=False))
-        self.norm.count.fill_(len(obs_t))
-        self.action_norm.fit(torch.as_tensor(actions, dtype=torch.float32, device=self.device))
+    def set_normalizers(self, obs_mean: np.ndarray, obs_var: np.ndarray, count: int, action_mean: np.ndarray,
+                        action_std: np.ndarray) -> None:
+        """The dataset's statistics of the policy's inputs (`norm.inputs` of the states) and of the actions."""
+        def tensor(values: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(values, dtype=torch.float32, device=self.device)
+
+        self.norm.mean.copy_(tensor(obs_mean))
+        self.norm.var.copy_(tensor(obs_var))
+        self.norm.count.fill_(count)
+        self.action_norm.set(tensor(action_mean), tensor(action_std))
+
+    def input_features(self, states: np.ndarray) -> np.ndarray:
+        """What the normalizer sees of raw states (the chosen slots and relative vectors)."""
+        return self.norm.inputs(torch.as_tensor(states, dtype=torch.float32, device=self.device)).cpu().numpy()
 
     def _predict(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor,
                  expert_mask: torch.Tensor | None = None, noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, list]:
@@ -106,12 +133,11 @@ class BC:
         out, balance, routes = self.net(x, self.cond(task, robot), task, expert_mask)
         return out.view(len(obs), self.horizon, self.act_dim), balance, routes
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """`batch`: obs (B, D), task, robot (B,), actions (B, horizon, A), mask (B, horizon)."""
+    def update(self, batch: BCData) -> dict[str, float]:
         self.net.train()
-        pred, balance, _ = self._predict(batch["obs"], batch["task"], batch["robot"], noise=self.cfg.obs_noise)
-        err = F.mse_loss(pred, self.action_norm(batch["actions"]), reduction="none").mean(-1)
-        loss = (err * batch["mask"]).sum() / batch["mask"].sum() + self.cfg.balance_coef * balance
+        pred, balance, _ = self._predict(batch.obs, batch.task, batch.robot, noise=self.cfg.obs_noise)
+        err = F.mse_loss(pred, self.action_norm(batch.actions), reduction="none").mean(-1)
+        loss = (err * batch.mask).sum() / batch.mask.sum() + self.cfg.balance_coef * balance
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
