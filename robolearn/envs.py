@@ -39,6 +39,10 @@ def check_names(tasks: list[str], robots: list[str], backend: str) -> None:
     bad = [t for t in tasks if not is_external(t) and t not in TASKS]
     if bad:
         raise ValueError(f"tasks: unknown {bad}; allowed: {', '.join(TASKS)} or gym:<env id>")
+    for field, names in (("tasks", tasks), ("robots", robots)):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{field}: {', '.join(repeated)} listed more than once; name each once")
     external = [t for t in tasks if is_external(t)]
     if len(external) > EXTERNAL_TASK_SLOTS:
         raise ValueError(f"tasks: {len(external)} external tasks, at most {EXTERNAL_TASK_SLOTS}")

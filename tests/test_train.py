@@ -32,6 +32,15 @@ def test_unknown_task_names_the_allowed_ones(tmp_path: Path) -> None:
         train(cfg)
 
 
+@pytest.mark.parametrize("names,needle", [("tasks=[reach,lift,reach]", "tasks: reach listed more than once"),
+                                          ("robots=[kuka,kuka]", "robots: kuka listed more than once")])
+def test_a_name_listed_twice_is_refused_before_anything_runs(tmp_path: Path, names: str, needle: str) -> None:
+    cfg = to_dataclass(compose_train(TINY + [names, f"out={tmp_path}/run"]))
+    with pytest.raises(ValueError, match=needle):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("policy", ["moe", "mlp", "multihead"])
 def test_checkpoint_round_trip_and_resume(tmp_path: Path, policy: str) -> None:
     cfg = to_dataclass(compose_train(TINY + [f"policy={policy}", "total_steps=200", "eval_every=200",
