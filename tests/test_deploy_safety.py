@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from robolearn.deploy.inputs import RECOVERY_S, InputMonitor
+from robolearn.deploy.runner import LATENCY_WINDOW, Latency
 from robolearn.deploy.safety import ArmReading, SafetyLayer, SafetyLimits
 
 DT, STEP, ROT = 0.05, 0.025, 0.15
@@ -291,3 +292,12 @@ def test_training_under_the_deploy_limits_moves_the_hand_no_faster_than_deployed
     assert speeds[""] > 1.3 * cap  # the limits bind for this action ...
     assert speeds["shipped"] <= cap * 1.1, speeds  # ... and the simulated hand keeps to them
     assert "hand_speed" in info["safety_interventions"]
+
+
+def test_latency_records_stay_bounded_over_a_long_run() -> None:
+    latency = Latency()
+    for tick in range(LATENCY_WINDOW + 5):
+        latency.add_tick(0.002 if tick < 5 else 0.001, 0.001)
+    assert len(latency.loop) == len(latency.compute) == LATENCY_WINDOW and latency.ticks == LATENCY_WINDOW + 5
+    assert min(latency.loop) == 0.001  # the oldest ticks went first
+    assert f"latency over {LATENCY_WINDOW + 5} ticks (the last {LATENCY_WINDOW})" in latency.summary()
