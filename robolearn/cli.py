@@ -39,21 +39,28 @@
                                           off loopback it needs secret= (or insecure=true), cert/key serve wss://
 
 Arguments are Hydra-style `key=value` overrides. Errors print on one line and exit 1.
+`robolearn <command> --help` lists every option of a command with its default.
 """
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
-from typing import Callable
+from dataclasses import asdict, is_dataclass
+from typing import Any, Callable
 
 import numpy as np
+
+from robolearn.cli_help import HELP_FLAGS, HelpRequested, command_usage, group_choices, option_lines, wants_help
 
 USAGE = "usage: robolearn {envs|experts|train|eval|check|adr|record|replay|data|bc|primitives|skill|fleet|deploy|twin|rosbridge} [key=value ...]"
 
 
-def parse_overrides(args: list[str], allowed: dict[str, object]) -> dict[str, object]:
-    """`key=value` pairs; lists as `[a,b]`. Unknown keys are an error naming the allowed ones."""
+def parse_overrides(args: list[str], allowed: dict[str, object] | Any) -> dict[str, object]:
+    """`key=value` pairs; lists as `[a,b]`. Unknown keys are an error naming the allowed ones;
+    `--help` raises HelpRequested with the defaults (a config dataclass: with their meanings)."""
+    if wants_help(args):
+        raise HelpRequested(allowed)
+    allowed = asdict(allowed) if is_dataclass(allowed) else allowed
     out = dict(allowed)
     for arg in args:
         key, sep, value = arg.partition("=")
@@ -352,13 +359,13 @@ def cmd_fleet(args: list[str]) -> None:
 def cmd_deploy(args: list[str]) -> None:
     from robolearn.deploy.runner import DeployRunConfig, deploy
 
-    deploy(DeployRunConfig(**parse_overrides(args, asdict(DeployRunConfig()))))
+    deploy(DeployRunConfig(**parse_overrides(args, DeployRunConfig())))
 
 
 def cmd_twin(args: list[str]) -> None:
     from robolearn.deploy.twin import TwinConfig, run_twin
 
-    run_twin(TwinConfig(**parse_overrides(args, asdict(TwinConfig()))))
+    run_twin(TwinConfig(**parse_overrides(args, TwinConfig())))
 
 
 def cmd_rosbridge(args: list[str]) -> None:
@@ -388,13 +395,36 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {"envs": cmd_envs, "experts":
                                                     "primitives": cmd_primitives, "skill": cmd_skill}
 
 
+def print_help(command: str, options: object) -> None:
+    from robolearn.config import CONFIG_DIR
+
+    print(command_usage(__doc__ or "", command))
+    lines = option_lines(options)
+    print("\noptions (key=default):\n" + "\n".join(lines) if lines else "\nno options")
+    groups = group_choices(CONFIG_DIR, options)
+    if groups:
+        print("\nconfig groups (e.g. policy=moe):\n" + "\n".join(groups))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["help"], *([flag] for flag in HELP_FLAGS)):
+        print(__doc__)
+        return 0
     if not argv or argv[0] not in COMMANDS:
         print(USAGE, file=sys.stderr)
         return 2
     try:
         COMMANDS[argv[0]](argv[1:])
+    except HelpRequested as request:
+        print_help(argv[0], request.options)
+        return 0
+    except ValueError as err:
+        if not wants_help(argv[1:]):
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(command_usage(__doc__ or "", argv[0]) + f"\n\n{err}")  # a subcommand is needed first
+        return 0
     except RegressionError as err:
         print(str(err), file=sys.stderr)
         return 3

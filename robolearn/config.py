@@ -15,6 +15,7 @@ from hydra.errors import HydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from robolearn.cli_help import HELP_FLAGS, HelpRequested, wants_help
 from robolearn.learners.ppo import PPOConfig
 from robolearn.learners.sac import SACConfig
 from robolearn.policies import PolicyConfig
@@ -64,7 +65,11 @@ _store.store(group="adr", name="adr_schema", node=DRConfig)
 
 
 def compose_config(name: str, schema: type, overrides: list[str]) -> DictConfig:
-    """Compose `configs/<name>.yaml` with overrides; a bad key or value is a ValueError naming it."""
+    """Compose `configs/<name>.yaml` with overrides; a bad key or value is a ValueError naming it.
+    With `--help` among them, raises HelpRequested carrying the config the others compose."""
+    if wants_help(overrides):
+        rest = [o for o in overrides if o not in HELP_FLAGS]
+        raise HelpRequested(OmegaConf.to_object(compose_config(name, schema, rest)))
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             return compose(config_name=name, overrides=overrides)
