@@ -1,6 +1,7 @@
 """Training plumbing: config validation, checkpoint round trip, resume, eval CLI, bad input."""
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,9 @@ import torch
 from robolearn.agents import agent_from_checkpoint
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.cli import main
-from robolearn.config import compose_train, to_dataclass
+from robolearn.config import TrainConfig, compose_train, to_dataclass
+from robolearn.learners.ppo import PPOConfig
+from robolearn.learners.sac import SACConfig
 from robolearn.train import train
 
 TINY = ["tasks=[reach]", "robots=[panda]", "logger=none", "policy.hidden=32", "policy.expert_hidden=16",
@@ -210,3 +213,27 @@ def test_adr_config_errors_name_the_field() -> None:
     cfg = to_dataclass(compose_train(TINY + ["adr=adr", "adr.params=[mass]"]))
     with pytest.raises(ValueError, match="adr params: unknown randomization parameters \\['mass'\\]"):
         train(cfg)
+
+
+def _flat(config: object, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        out |= _flat(value, f"{prefix}{f.name}.") if is_dataclass(value) else {f"{prefix}{f.name}": value}
+    return out
+
+
+def test_python_defaults_and_yaml_defaults_build_the_same_run() -> None:
+    """The dataclasses and configs/*.yaml are one source: the Python API and the CLI agree."""
+    from robolearn.bc_train import BCRunConfig, compose_bc
+    from robolearn.fleet.config import FleetConfig, compose_fleet
+
+    for python, composed in ((TrainConfig(), to_dataclass(compose_train([]))),
+                             (FleetConfig(), to_dataclass(compose_fleet([]))), (BCRunConfig(), compose_bc([]))):
+        mine, theirs = _flat(python), _flat(composed)
+        if "algo" in mine:  # train's algo is a config group (sac | ppo), compared below
+            mine.pop("algo")
+            theirs = {k: v for k, v in theirs.items() if not k.startswith("algo.")}
+        assert mine == theirs, type(python).__name__
+    for algo, schema in (("sac", SACConfig), ("ppo", PPOConfig)):
+        assert to_dataclass(compose_train([f"algo={algo}"])).algo == schema(), algo

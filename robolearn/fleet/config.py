@@ -12,6 +12,13 @@ from robolearn.fleet.ros_actor import RosActorConfig
 
 @dataclass
 class FleetConfig(TrainConfig):
+    # The training defaults a fleet changes (configs/fleet.yaml says the same).
+    tasks: list[str] = field(default_factory=lambda: ["reach"])
+    total_steps: int = 20_000
+    eval_every: int = 10_000
+    eval_episodes: int = 10
+    threads: int = 1  # the learner's torch threads; the actors take the other cores
+    num_envs: int = 1  # each actor steps one env per task (other values are refused)
     actors: int = 4  # robots cycle over the actors, then backends
     address: str = ""  # "": a local Ray on this machine; "auto" or "ray://host:port": join a cluster
     backends: list[str] = field(default_factory=list)  # simulators the actors use; default [backend]

@@ -16,7 +16,7 @@ POLICIES = ("moe", "mlp", "multihead")
 class PolicyConfig:
     kind: str = "moe"
     hidden: int = 256
-    n_layers: int = 2
+    n_layers: int = 1
     n_experts: int = 8
     k: int = 2
     expert_hidden: int = 128
