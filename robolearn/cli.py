@@ -38,7 +38,8 @@
                                           a rosbridge v2 relay (topics only) for machines without rosbridge_server;
                                           off loopback it needs secret= (or insecure=true), cert/key serve wss://
 
-Arguments are Hydra-style `key=value` overrides. Errors print on one line and exit 1.
+Arguments are Hydra-style `key=value` overrides. Errors print on one line and exit 1;
+`debug=true` (any command) shows the traceback instead.
 `robolearn <command> --help` lists every option of a command with its default.
 """
 from __future__ import annotations
@@ -406,6 +407,13 @@ def print_help(command: str, options: object) -> None:
         print("\nconfig groups (e.g. policy=moe):\n" + "\n".join(groups))
 
 
+def split_debug(args: list[str]) -> tuple[list[str], bool]:
+    """Take the global `debug=` flag out of a command's arguments."""
+    rest = [a for a in args if not a.startswith("debug=")]
+    flags = [a.partition("=")[2] for a in args if a.startswith("debug=")]
+    return rest, any(parse_bool("debug", flag) for flag in flags)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["help"], *([flag] for flag in HELP_FLAGS)):
@@ -415,23 +423,42 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     try:
-        COMMANDS[argv[0]](argv[1:])
+        args, debug = split_debug(argv[1:])
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    try:
+        COMMANDS[argv[0]](args)
     except HelpRequested as request:
         print_help(argv[0], request.options)
-        return 0
-    except ValueError as err:
-        if not wants_help(argv[1:]):
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        print(command_usage(__doc__ or "", argv[0]) + f"\n\n{err}")  # a subcommand is needed first
         return 0
     except RegressionError as err:
         print(str(err), file=sys.stderr)
         return 3
-    except (ValueError, FileNotFoundError, ConnectionError, TimeoutError, PermissionError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if debug:
+            raise
+        if isinstance(err, ValueError) and wants_help(args):
+            print(command_usage(__doc__ or "", argv[0]) + f"\n\n{err}")  # a subcommand is needed first
+            return 0
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 1
     return 0
+
+
+# Errors a user can cause (bad input, a missing file, an unreachable bridge): their message is the whole story.
+USER_ERRORS = (ValueError, FileNotFoundError, ConnectionError, TimeoutError, PermissionError, RuntimeError)
+
+
+def one_line(err: Exception) -> str:
+    """The error as one line; anything but a user error also names its type and how to see the traceback."""
+    message = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, USER_ERRORS):
+        return message
+    return f"{type(err).__name__}: {message} (debug=true shows the traceback)"
 
 
 if __name__ == "__main__":
