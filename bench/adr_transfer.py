@@ -22,7 +22,7 @@ from robolearn.config import compose_train, to_dataclass
 from robolearn.evaluate import evaluate
 from robolearn.agents import agent_from_checkpoint
 from robolearn.train import train
-from sims.randomization import ADR, UniformRandomizer
+from robolearn.sims.randomization import ADR, UniformRandomizer
 
 # Physics that a reaching or pushing arm feels, with steps big enough to move in a short run.
 ADR_OVERRIDES = ["adr=adr", "adr.queue=3", "adr.t_high=0.6", "adr.t_low=0.2",

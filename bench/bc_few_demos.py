@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from demos.devices import ScriptedDevice
-from demos.recorder import record
-from primitives.library import learn_library
-from primitives.skill import load_skill, run_skill
+from robolearn.demos.devices import ScriptedDevice
+from robolearn.demos.recorder import record
+from robolearn.primitives.library import learn_library
+from robolearn.primitives.skill import load_skill, run_skill
 from robolearn.bc_train import compose_bc, train_bc
 from robolearn.checkpoint import load_checkpoint
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from demos.episodes import Episode, EpisodeWriter, file_metadata
+from robolearn.demos.episodes import Episode, EpisodeWriter, file_metadata
 from robolearn.bc_data import CHUNK_SHARE, bytes_per_step
 from robolearn.spec import ACTION_DIM, STATE_DIM
 

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from demos.episodes import read_episodes
+from robolearn.demos.episodes import read_episodes
 from robolearn.checkpoint import load_checkpoint
 from robolearn.deploy.roscore import start_roscore
 from robolearn.evaluate import evaluate

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from demos.episodes import Episode, EpisodeWriter, demo_names, file_metadata, read_episode
+from robolearn.demos.episodes import Episode, EpisodeWriter, demo_names, file_metadata, read_episode
 from robolearn.spec import ACTION_DIM, STATE_DIM
 
 WINDOW = 10  # appends on each side of the 10th and the 1,000th

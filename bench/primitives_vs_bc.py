@@ -17,16 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from demos.devices import ScriptedDevice
-from demos.recorder import record
-from primitives.library import learn_library
-from primitives.skill import load_skill, run_skill
+from robolearn.demos.devices import ScriptedDevice
+from robolearn.demos.recorder import record
+from robolearn.primitives.library import learn_library
+from robolearn.primitives.skill import load_skill, run_skill
 from robolearn.bc_train import compose_bc, train_bc
 from robolearn.checkpoint import load_checkpoint
 from robolearn.evaluate import evaluate
 from robolearn.agents import agent_from_checkpoint
-from sims.backend import BACKENDS
-from sims.robots import ROBOTS
+from robolearn.sims.backend import BACKENDS
+from robolearn.sims.robots import ROBOTS
 
 TASKS = ("pick_place", "stack", "pour")
 SEED = 20_000  # evaluation scenes, unlike any demo's

@@ -20,10 +20,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the targets assume
 
 import gymnasium as gym  # noqa: E402
 
-import sims  # noqa: E402
-from sims.backend import BACKENDS, CONTROL_DT  # noqa: E402
-from sims.experts import expert_for  # noqa: E402
-from sims.tasks import TASKS  # noqa: E402
+import robolearn.sims as sims  # noqa: E402
+from robolearn.sims.backend import BACKENDS, CONTROL_DT  # noqa: E402
+from robolearn.sims.experts import expert_for  # noqa: E402
+from robolearn.sims.tasks import TASKS  # noqa: E402
 
 
 def measure(task: str, robot: str, backend: str, steps: int) -> dict[str, float]:

@@ -41,7 +41,7 @@ from robolearn.envs import combos_for  # noqa: E402
 from robolearn.learners.sac import SAC  # noqa: E402
 from robolearn.policies.moe import MoELayer  # noqa: E402
 from robolearn.spec import ACTION_DIM, STATE_DIM  # noqa: E402
-from sims.tasks import TASKS  # noqa: E402
+from robolearn.sims.tasks import TASKS  # noqa: E402
 
 TEN_TASKS = [f"tasks=[{','.join(TASKS)}]", "robots=[panda]"]
 

@@ -9,7 +9,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from demos.episodes import (
+from robolearn.demos.episodes import (
     DEMO_KEYS, SCHEMA_VERSION, commit, open_episode_file, read_episodes, read_metadata, write_splits,
 )
 

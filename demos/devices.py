@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from robolearn.spec import ACTION_DIM, GRIPPER_CLOSED, GRIPPER_OPEN
-from sims.experts import expert_for
+from robolearn.sims.experts import expert_for
 
 DEVICES = ("keyboard", "spacemouse", "gamepad", "scripted")
 EVENTS = ("save", "discard", "quit")

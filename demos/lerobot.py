@@ -34,10 +34,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from demos.episodes import (
+from robolearn.demos.episodes import (
     DEMO_KEYS, Episode, EpisodeWriter, file_metadata, imported_episode, read_episodes, read_metadata,
 )
-from demos.replay import recorded_reset
+from robolearn.demos.replay import recorded_reset
 from robolearn.spec import ACTION_DIM, CONTROL_HZ, STATE_DIM
 
 CODEBASE_VERSION = "v3.0"

@@ -18,12 +18,12 @@ import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
-import sims
-from demos.devices import KEY_HELP, Device
-from demos.episodes import EpisodeBuffer, EpisodeWriter, file_metadata
+import robolearn.sims as sims
+from robolearn.demos.devices import KEY_HELP, Device
+from robolearn.demos.episodes import EpisodeBuffer, EpisodeWriter, file_metadata
 from robolearn.evaluate import write_video
-from sims.backend import CONTROL_DT
-from sims.tasks import TASKS
+from robolearn.sims.backend import CONTROL_DT
+from robolearn.sims.tasks import TASKS
 
 WINDOW = "robolearn record"
 KEEP = ("success", "all", "ask")

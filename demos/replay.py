@@ -8,8 +8,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-import sims
-from demos.episodes import read_episode, read_metadata
+import robolearn.sims as sims
+from robolearn.demos.episodes import read_episode, read_metadata
 
 
 @dataclass

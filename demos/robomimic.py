@@ -16,9 +16,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from demos.episodes import EpisodeWriter, file_metadata, imported_episode
+from robolearn.demos.episodes import EpisodeWriter, file_metadata, imported_episode
 from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES, canonical_tcp_quat
-from sims.tasks import TASKS
+from robolearn.sims.tasks import TASKS
 
 # robosuite env names -> suite tasks (names with no counterpart are kept as they are).
 TASK_NAMES = {"Lift": "lift", "Stack": "stack", "PickPlaceCan": "pick_place", "PickPlace": "pick_place",

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from primitives.conditions import CONDITIONS
+from robolearn.primitives.conditions import CONDITIONS
 from robolearn.spec import STATE_SLICES
-from sims.robots import robot_spec
+from robolearn.sims.robots import robot_spec
 
 S = STATE_SLICES
 

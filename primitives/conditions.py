@@ -11,7 +11,7 @@ import numpy as np
 from robolearn.spec import STATE_SLICES
 
 if TYPE_CHECKING:
-    from primitives.base import Primitive
+    from robolearn.primitives.base import Primitive
 
 S = STATE_SLICES
 NEAR = 0.03  # hand within this of its goal

@@ -15,8 +15,8 @@ import numpy as np
 from movement_primitives.dmp import DMP
 from scipy.spatial.transform import Rotation
 
-from primitives.base import S, Primitive
-from sims.backend import CONTROL_DT
+from robolearn.primitives.base import S, Primitive
+from robolearn.sims.backend import CONTROL_DT
 
 N_WEIGHTS = 10
 ANCHORS = ("start", "obj0", "obj1", "goal", "world")

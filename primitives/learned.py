@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from primitives.base import S, Primitive
-from primitives.dmp import anchor_position, choose_anchor, hand_rotation
+from robolearn.primitives.base import S, Primitive
+from robolearn.primitives.dmp import anchor_position, choose_anchor, hand_rotation
 
 HIDDEN = 64
 STEPS = 1500  # gradient steps

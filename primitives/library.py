@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from demos.episodes import demo_lengths, demo_names, iter_episodes, read_metadata
-from primitives.base import Primitive
-from primitives.dmp import DMPPrimitive
-from primitives.learned import BCPrimitive
-from primitives.scripted import GripperPrimitive, ReturnPrimitive
-from primitives.segment import segment_episode
+from robolearn.demos.episodes import demo_lengths, demo_names, iter_episodes, read_metadata
+from robolearn.primitives.base import Primitive
+from robolearn.primitives.dmp import DMPPrimitive
+from robolearn.primitives.learned import BCPrimitive
+from robolearn.primitives.scripted import GripperPrimitive, ReturnPrimitive
+from robolearn.primitives.segment import segment_episode
 from robolearn.spec import ACTION_DIM, STATE_DIM
 
 # The library keeps the motions most demos share. One seen in fewer is a recovery (a

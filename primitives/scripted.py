@@ -6,9 +6,9 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from primitives.base import S, Primitive
-from primitives.conditions import FINGERS_STOPPED, opening
-from primitives.dmp import hand_rotation
+from robolearn.primitives.base import S, Primitive
+from robolearn.primitives.conditions import FINGERS_STOPPED, opening
+from robolearn.primitives.dmp import hand_rotation
 
 TURN_DONE = 0.05  # rad from the target orientation
 SETTLE_GRACE = 4  # steps the fingers get to start moving before "stopped" means done

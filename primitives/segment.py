@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from primitives.conditions import FINGERS_STOPPED
-from primitives.dmp import hand_rotation
+from robolearn.primitives.conditions import FINGERS_STOPPED
+from robolearn.primitives.dmp import hand_rotation
 from robolearn.spec import STATE_SLICES
-from sims.backend import CONTROL_DT
+from robolearn.sims.backend import CONTROL_DT
 
 S = STATE_SLICES
 LABELS = ("reach", "grasp", "lift", "move", "place", "tilt", "return", "release", "push")

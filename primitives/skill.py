@@ -16,11 +16,11 @@ import numpy as np
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from primitives.library import Library
+from robolearn.primitives.library import Library
 from robolearn.config import CONFIG_DIR
 from robolearn.spec import STATE_SLICES
-from sims.env import RobolearnEnv
-from sims.tasks import TASKS
+from robolearn.sims.env import RobolearnEnv
+from robolearn.sims.tasks import TASKS
 
 
 @dataclass

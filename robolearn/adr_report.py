@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from robolearn.logger import Logger
-from sims.randomization import ADR, DR_PARAMS
+from robolearn.sims.randomization import ADR, DR_PARAMS
 
 HISTORY_NAME = "adr.jsonl"
 PLOT_NAME = "adr_ranges.png"

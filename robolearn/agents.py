@@ -10,7 +10,7 @@ from robolearn.learners.ppo import PPO, PPOConfig
 from robolearn.learners.sac import SAC, SACConfig
 from robolearn.policies import PolicyConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from sims.randomization import ADR
+from robolearn.sims.randomization import ADR
 
 CHECKPOINT_NAME = "checkpoint.pt"
 ALGOS = {"sac": (SAC, SACConfig), "ppo": (PPO, PPOConfig)}  # what `robolearn train` runs

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from demos.episodes import Episode, demo_lengths, demo_names, read_episode, split_names
+from robolearn.demos.episodes import Episode, demo_lengths, demo_names, read_episode, split_names
 from robolearn.envs import task_ids
 from robolearn.learners.bc import BCData
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from sims.robots import ROBOTS
-from sims.tasks import TASKS
+from robolearn.sims.robots import ROBOTS
+from robolearn.sims.tasks import TASKS
 
 LABELS = ("executed", "expert")
 # Of the budget, the share for the chunk itself; the rest covers the episode being read,

@@ -26,7 +26,7 @@ from robolearn.learners.bc import BC, BCConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
 from robolearn.spec import ACTION_DIM
-from sims.backend import BACKENDS
+from robolearn.sims.backend import BACKENDS
 
 
 @dataclass

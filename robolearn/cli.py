@@ -93,10 +93,10 @@ def parse_overrides(args: list[str], allowed: dict[str, object] | Any) -> dict[s
 
 def cmd_envs(args: list[str]) -> None:
     parse_overrides(args, {})
-    import sims
-    from sims.backend import BACKENDS
-    from sims.robots import ROBOTS
-    from sims.tasks import TASKS
+    import robolearn.sims as sims
+    from robolearn.sims.backend import BACKENDS
+    from robolearn.sims.robots import ROBOTS
+    from robolearn.sims.tasks import TASKS
 
     print(f"tasks ({len(TASKS)}):")
     for name, task in TASKS.items():
@@ -106,11 +106,11 @@ def cmd_envs(args: list[str]) -> None:
 
 
 def cmd_experts(args: list[str]) -> None:
-    from sims.robots import ROBOTS
-    from sims.tasks import TASKS
+    from robolearn.sims.robots import ROBOTS
+    from robolearn.sims.tasks import TASKS
 
     opts = parse_overrides(args, {"episodes": 10, "backend": "mujoco", "tasks": list(TASKS), "robots": list(ROBOTS), "seed": 0})
-    from sims.rollout import expert_success_table
+    from robolearn.sims.rollout import expert_success_table
 
     table = expert_success_table(opts["tasks"], opts["robots"], [opts["backend"]], opts["episodes"], opts["seed"])
     print(format_table(table, opts["robots"]))
@@ -156,7 +156,7 @@ def evaluate_checkpoint(opts: dict) -> dict[str, float]:
     from robolearn.device import resolve_device
     from robolearn.evaluate import evaluate, format_success
     from robolearn.policies.moe import expert_mask_for
-    from sims.randomization import make_randomizer
+    from robolearn.sims.randomization import make_randomizer
 
     device = resolve_device(str(opts["device"]))
     torch.set_num_threads(opts["threads"])
@@ -220,8 +220,8 @@ def cmd_record(args: list[str]) -> None:
                                   "window": "auto", "dr": "none"})
     if not opts["task"] or not opts["out"]:
         raise ValueError("task=<task> and out=<file.hdf5> are required")
-    from demos.devices import make_device
-    from demos.recorder import record
+    from robolearn.demos.devices import make_device
+    from robolearn.demos.recorder import record
 
     device = make_device(opts["device"], opts["noise"], opts["seed"])
     source = "sim" if opts["device"] == "scripted" else "human"
@@ -242,7 +242,7 @@ def cmd_replay(args: list[str]) -> None:
     opts = parse_overrides(args, {"file": "", "demo": "0", "tolerance": 1e-6})
     if not opts["file"]:
         raise ValueError("file=<episode file> is required")
-    from demos.replay import replay
+    from robolearn.demos.replay import replay
 
     demo = opts["demo"] if opts["demo"].startswith("demo_") else f"demo_{opts['demo']}"
     report = replay(opts["file"], demo)
@@ -263,7 +263,7 @@ def cmd_data(args: list[str]) -> None:
     if not args or args[0] not in ("info", "merge", "split", "export", "import"):
         raise ValueError(DATA_USAGE)
     action, rest = args[0], args[1:]
-    from demos import datasets
+    from robolearn.demos import datasets
 
     if action == "info":
         opts = parse_overrides(rest, {"file": "", "skip_bad": False})
@@ -277,15 +277,15 @@ def cmd_data(args: list[str]) -> None:
         print(", ".join(f"{k}: {len(v)}" for k, v in splits.items()))
     elif action == "export":
         opts = parse_overrides(rest, {"file": "", "out": "", "format": "lerobot", "videos": True, "skip_bad": False})
-        from demos.lerobot import export_lerobot
+        from robolearn.demos.lerobot import export_lerobot
 
         if opts["format"] != "lerobot":
             raise ValueError(f"format={opts['format']!r}; allowed for export: lerobot")
         print(f"exported to {export_lerobot(opts['file'], opts['out'], videos=opts['videos'], skip_bad=opts['skip_bad'])}")
     else:
         opts = parse_overrides(rest, {"src": "", "out": "", "format": "lerobot"})
-        from demos.lerobot import import_lerobot
-        from demos.robomimic import import_robomimic
+        from robolearn.demos.lerobot import import_lerobot
+        from robolearn.demos.robomimic import import_robomimic
 
         importers = {"lerobot": import_lerobot, "robomimic": import_robomimic}
         if opts["format"] not in importers:
@@ -305,7 +305,7 @@ def cmd_primitives(args: list[str]) -> None:
              "robolearn primitives list library=<dir>")
     if not args or args[0] not in ("learn", "list"):
         raise ValueError(usage)
-    from primitives.library import Library, learn_library
+    from robolearn.primitives.library import Library, learn_library
 
     if args[0] == "learn":
         opts = parse_overrides(args[1:], {"data": [], "out": "", "closed_loop": [], "max_demos": 0, "skip_bad": False,
@@ -332,10 +332,10 @@ def cmd_skill(args: list[str]) -> None:
                                       "seed": 0})
     if not opts["skill"] or not opts["library"]:
         raise ValueError(f"skill= and library= are required; {usage}")
-    from primitives.library import Library
-    from primitives.skill import load_skill, run_skill
-    from sims.backend import BACKENDS
-    from sims.robots import ROBOTS
+    from robolearn.primitives.library import Library
+    from robolearn.primitives.skill import load_skill, run_skill
+    from robolearn.sims.backend import BACKENDS
+    from robolearn.sims.robots import ROBOTS
 
     if opts["robot"] not in ROBOTS or opts["backend"] not in BACKENDS:
         raise ValueError(f"robot={opts['robot']!r} backend={opts['backend']!r}; allowed robots: {', '.join(ROBOTS)}, "

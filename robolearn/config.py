@@ -19,7 +19,7 @@ from robolearn.cli_help import HELP_FLAGS, HelpRequested, wants_help
 from robolearn.learners.ppo import PPOConfig
 from robolearn.learners.sac import SACConfig
 from robolearn.policies import PolicyConfig
-from sims.randomization import DRConfig
+from robolearn.sims.randomization import DRConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 

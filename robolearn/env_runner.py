@@ -24,7 +24,7 @@ import numpy as np
 
 from robolearn.envs import make_env
 from robolearn.logger import Logger
-from sims.randomization import ADR, Randomizer
+from robolearn.sims.randomization import ADR, Randomizer
 
 EnvFn = Callable[[], gym.Env]
 

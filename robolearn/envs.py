@@ -14,13 +14,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-import sims
+import robolearn.sims as sims
 from robolearn.deploy.sim_limits import DeployLimits, deploy_limits_for
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from sims.backend import BACKENDS
-from sims.randomization import Randomizer
-from sims.robots import ROBOTS
-from sims.tasks import TASKS
+from robolearn.sims.backend import BACKENDS
+from robolearn.sims.randomization import Randomizer
+from robolearn.sims.robots import ROBOTS
+from robolearn.sims.tasks import TASKS
 
 EXTERNAL_PREFIX = "gym:"
 EXTERNAL_ROBOT = "gym"

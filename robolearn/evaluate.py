@@ -8,8 +8,8 @@ import torch
 
 from robolearn.envs import combos_for, make_env
 from robolearn.learners import Agent
-from sims.backend import CONTROL_DT
-from sims.randomization import Randomizer
+from robolearn.sims.backend import CONTROL_DT
+from robolearn.sims.randomization import Randomizer
 
 
 def evaluate(agent: Agent, tasks: list[str], robots: list[str], backend: str, episodes: int, seed: int = 10_000,

@@ -17,8 +17,8 @@ from robolearn.envs import is_external
 from robolearn.learners.replay import ReplayBuffer
 from robolearn.learners.sac import SACConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from sims.experts import expert_for
-from sims.rollout import run_episode
+from robolearn.sims.experts import expert_for
+from robolearn.sims.rollout import run_episode
 
 
 def check_demo_settings(algo: SACConfig, tasks: list[str]) -> None:

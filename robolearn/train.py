@@ -37,8 +37,9 @@ from robolearn.learners.replay import ReplayBuffer
 from robolearn.learners.sac import SAC, SACConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
+from robolearn.ppo_rollout import ROLLOUT_KEYS, collect_rollout
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from sims.randomization import ADR, Randomizer, training_randomizer
+from robolearn.sims.randomization import ADR, Randomizer, training_randomizer
 
 MAX_UPDATES_PER_STEP = 64.0
 
@@ -247,18 +248,6 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
     return probe
 
 
-def ppo_step(agent: PPO, runner: EnvRunner, env_steps: int) -> dict[str, np.ndarray]:
-    """One exploratory step of every env: what `agent.sample` returns plus reward, done, task, robot."""
-    step = agent.sample(runner.states, runner.task, runner.robot)
-    reward, terminated, truncated, next_state = runner.step(step["action"], env_steps)
-    # A time limit is not a failure: bootstrap the cut-off episode with its value.
-    cut = truncated & ~terminated
-    if cut.any():
-        reward[cut] += agent.cfg.gamma * agent.state_value(next_state[cut], runner.task[cut], runner.robot[cut])
-    return step | {"reward": reward, "done": (terminated | truncated).astype(np.float32), "task": runner.task.copy(),
-                   "robot": runner.robot.copy()}
-
-
 def ppo_loop(cfg: TrainConfig, agent: PPO, runner: EnvRunner, rng: np.random.Generator, logger: Logger,
              steps_done: Callable[[], int], advance: Callable) -> Callable:
     """Runs to `total_steps`; returns the probe of recent (states, task, robot) for routing stats."""
@@ -270,17 +259,11 @@ def ppo_loop(cfg: TrainConfig, agent: PPO, runner: EnvRunner, rng: np.random.Gen
                 np.tile(runner.robot, len(raw_states)))
 
     while steps_done() < cfg.total_steps:
-        keys = ("obs", "pre", "logp", "value", "reward", "done", "task", "robot")
-        rollout: dict[str, list] = {k: [] for k in keys}
         raw_states.clear()
-        for _ in range(horizon):
-            raw_states.append(runner.states.copy())
-            for k, v in ppo_step(agent, runner, steps_done()).items():
-                if k in rollout:
-                    rollout[k].append(v)
-            advance(n, probe)
+        rollout = collect_rollout(agent, runner, horizon, ROLLOUT_KEYS + ("value",), raw_states, steps_done,
+                                  lambda: advance(n, probe))
         last_value = agent.state_value(runner.states, runner.task, runner.robot)
-        metrics = agent.update({k: np.stack(v) for k, v in rollout.items()}, last_value, rng)
+        metrics = agent.update(rollout, last_value, rng)
         agent.norm.update(torch.from_numpy(np.concatenate(raw_states)))
         logger.log({f"train/{k}": v for k, v in metrics.items()}, steps_done())
     return probe

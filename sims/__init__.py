@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from sims.tasks import TASKS, env_id
+from robolearn.sims.tasks import TASKS, env_id
 
 
 def _register() -> None:
     for name, task in TASKS.items():
         gid = env_id(name)
         if gid not in gym.registry:
-            gym.register(id=gid, entry_point="sims.env:RobolearnEnv", kwargs={"task": name},
+            gym.register(id=gid, entry_point="robolearn.sims.env:RobolearnEnv", kwargs={"task": name},
                          max_episode_steps=task.horizon, disable_env_checker=True)
 
 

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sims.objects import ObjectSpec
-from sims.robots import RobotSpec
+from robolearn.sims.objects import ObjectSpec
+from robolearn.sims.robots import RobotSpec
 
 BACKENDS = ("mujoco", "pybullet")
 CONTROL_DT = 0.05  # 20 Hz, DESIGN.md
@@ -90,11 +90,11 @@ def param_name_error(name: str, allowed: list[str]) -> ValueError:
 
 def make_backend(name: str, robot: RobotSpec, objects: list[ObjectSpec], camera: CameraSpec) -> Backend:
     if name == "mujoco":
-        from sims.mujoco.backend import MujocoBackend
+        from robolearn.sims.mujoco.backend import MujocoBackend
 
         return MujocoBackend(robot, objects, camera)
     if name == "pybullet":
-        from sims.pybullet.backend import PybulletBackend
+        from robolearn.sims.pybullet.backend import PybulletBackend
 
         return PybulletBackend(robot, objects, camera)
     raise ValueError(f"unknown backend {name!r}; allowed backends: {', '.join(BACKENDS)}")

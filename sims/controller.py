@@ -20,8 +20,8 @@ import math
 import numpy as np
 
 from robolearn.spec import ACTION_DIM
-from sims.backend import Backend
-from sims.geometry import axis_angle_to_mat, mat_to_axis_angle, quat_to_mat
+from robolearn.sims.backend import Backend
+from robolearn.sims.geometry import axis_angle_to_mat, mat_to_axis_angle, quat_to_mat
 
 # Hand workspace, m: above the table, within reach of all three arms.
 WORKSPACE_LOW = np.array([0.15, -0.45, 0.005])

@@ -21,11 +21,11 @@ import gymnasium as gym
 import numpy as np
 
 from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES, canonical_tcp_quat
-from sims.backend import CONTROL_DT, BACKENDS, CameraSpec, make_backend
-from sims.controller import EndEffectorController
-from sims.randomization import DRConfig, NoRandomizer, Randomizer, backend_values, make_randomizer
-from sims.robots import ROBOTS, robot_spec
-from sims.tasks import TASKS, make_task
+from robolearn.sims.backend import CONTROL_DT, BACKENDS, CameraSpec, make_backend
+from robolearn.sims.controller import EndEffectorController
+from robolearn.sims.randomization import DRConfig, NoRandomizer, Randomizer, backend_values, make_randomizer
+from robolearn.sims.robots import ROBOTS, robot_spec
+from robolearn.sims.tasks import TASKS, make_task
 
 HOME_JITTER = 0.02  # rad of noise on the home posture at reset
 HOLD = np.array([0.0] * 6 + [-1.0])  # what a delayed controller applies before the first action: hold, open

@@ -13,9 +13,9 @@ import gymnasium as gym
 import numpy as np
 
 from robolearn.spec import GRIPPER_CLOSED, GRIPPER_OPEN, STATE_SLICES
-from sims.geometry import axis_angle_to_mat, mat_to_axis_angle, quat_to_mat
-from sims.robots import MAX_POS_STEP as POS_STEP
-from sims.robots import MAX_ROT_STEP as ROT_STEP
+from robolearn.sims.geometry import axis_angle_to_mat, mat_to_axis_angle, quat_to_mat
+from robolearn.sims.robots import MAX_POS_STEP as POS_STEP
+from robolearn.sims.robots import MAX_ROT_STEP as ROT_STEP
 
 S = STATE_SLICES
 # The home orientation: pointing down, TCP x forward, fingers opening along world y.

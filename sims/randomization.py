@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sims.backend import FINGERS_GROUP, ROBOT_GROUP, TABLE_GROUP
+from robolearn.sims.backend import FINGERS_GROUP, ROBOT_GROUP, TABLE_GROUP
 
 _NOT_OBJECTS = {ROBOT_GROUP, FINGERS_GROUP, TABLE_GROUP}
 OBJECTS = "*"  # target wildcard: every task object the backend names

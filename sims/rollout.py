@@ -7,8 +7,8 @@ import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
-from sims.experts import expert_for
-from sims.tasks import env_id
+from robolearn.sims.experts import expert_for
+from robolearn.sims.tasks import env_id
 
 
 def run_episode(env: gym.Env, policy: Callable[[dict], np.ndarray], seed: int, stop_on_success: bool = False,

@@ -11,8 +11,8 @@ import colorsys
 
 import numpy as np
 
-from sims.backend import FINGERS_GROUP, ROBOT_GROUP, TABLE_GROUP, param_name_error
-from sims.objects import ObjectSpec
+from robolearn.sims.backend import FINGERS_GROUP, ROBOT_GROUP, TABLE_GROUP, param_name_error
+from robolearn.sims.objects import ObjectSpec
 
 CAMERA_AXES = ("dx", "dy", "dz")
 OFFSETS = ("table_height", "camera", "hue")  # added to the nominal scene: nominal 0

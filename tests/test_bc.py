@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from demos.devices import ScriptedDevice
-from demos.episodes import read_episodes
-from demos.recorder import record
+from robolearn.demos.devices import ScriptedDevice
+from robolearn.demos.episodes import read_episodes
+from robolearn.demos.recorder import record
 from robolearn.bc_data import CHUNK_SHARE, DemoChunks, build_dataset, bytes_per_step, index_demos
 from robolearn.bc_train import compose_bc, train_bc
 from robolearn.checkpoint import load_checkpoint
@@ -100,7 +100,7 @@ def test_chunked_reading_covers_every_demo_within_the_memory_budget(demos: Path)
 
 
 def test_chunks_pad_past_the_end_and_ensemble_in_time() -> None:
-    from demos.episodes import Episode
+    from robolearn.demos.episodes import Episode
 
     n = 3
     actions = np.arange(n * 7, dtype=np.float32).reshape(n, 7)

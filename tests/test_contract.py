@@ -7,13 +7,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import sims
+import robolearn.sims as sims
 from robolearn.spec import STATE_DIM, STATE_SLICES
-from sims.backend import BACKENDS
-from sims.experts import expert_for
-from sims.robots import ROBOTS
-from sims.rollout import run_episode
-from sims.tasks import TASKS
+from robolearn.sims.backend import BACKENDS
+from robolearn.sims.experts import expert_for
+from robolearn.sims.robots import ROBOTS
+from robolearn.sims.rollout import run_episode
+from robolearn.sims.tasks import TASKS
 
 COMBOS = list(itertools.product(TASKS, ROBOTS, BACKENDS))
 IDS = [f"{t}-{r}-{b}" for t, r, b in COMBOS]

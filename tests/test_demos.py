@@ -16,17 +16,17 @@ import h5py
 import numpy as np
 import pytest
 
-from demos import datasets
-from demos.devices import (
+from robolearn.demos import datasets
+from robolearn.demos.devices import (
     GamepadDevice, KeyboardDevice, ScriptedDevice, SpaceMouseDevice, axes_to_motion, key_to_motion, make_device,
 )
-from demos.episodes import SCHEMA_VERSION, demo_names, read_episode, read_episodes, read_metadata, split_names
-from demos.recorder import record
-from demos.replay import replay
-from demos.robomimic import import_robomimic
+from robolearn.demos.episodes import SCHEMA_VERSION, demo_names, read_episode, read_episodes, read_metadata, split_names
+from robolearn.demos.recorder import record
+from robolearn.demos.replay import replay
+from robolearn.demos.robomimic import import_robomimic
 from robolearn.cli import main
 from robolearn.spec import STATE_SLICES
-from sims.backend import BACKENDS
+from robolearn.sims.backend import BACKENDS
 
 ROBOLEARN = str(Path(sys.executable).parent / "robolearn")
 

@@ -7,11 +7,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import sims
+import robolearn.sims as sims
 from robolearn.deploy.observation import ObservationBuilder
 from robolearn.spec import STATE_SLICES as S
-from sims.backend import BACKENDS
-from sims.robots import ROBOTS
+from robolearn.sims.backend import BACKENDS
+from robolearn.sims.robots import ROBOTS
 
 
 @pytest.mark.parametrize("robot,backend", list(itertools.product(ROBOTS, BACKENDS)))

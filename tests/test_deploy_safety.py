@@ -226,7 +226,7 @@ def test_bad_action_shape_is_an_error() -> None:
 @pytest.mark.parametrize("robot", ["panda", "kuka", "xarm6"])
 def test_deploy_configs_load_and_build_the_safety_layer(robot: str) -> None:
     from robolearn.deploy.config import load_deploy_config
-    from sims.robots import robot_spec
+    from robolearn.sims.robots import robot_spec
 
     cfg = load_deploy_config(robot)
     spec = robot_spec(robot)

@@ -5,9 +5,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import sims
-from sims.backend import BACKENDS
-from sims.randomization import (
+import robolearn.sims as sims
+from robolearn.sims.backend import BACKENDS
+from robolearn.sims.randomization import (
     ADR, DR_PARAMS, ADRConfig, DRConfig, UniformRandomizer, make_randomizer,
 )
 

@@ -9,11 +9,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import sims
+import robolearn.sims as sims
 from robolearn.spec import STATE_SLICES as S
-from sims.backend import BACKENDS
-from sims.experts import expert_for
-from sims.randomization import DR_PARAMS, UniformRandomizer
+from robolearn.sims.backend import BACKENDS
+from robolearn.sims.experts import expert_for
+from robolearn.sims.randomization import DR_PARAMS, UniformRandomizer
 
 backends = pytest.mark.parametrize("backend", BACKENDS)
 

@@ -5,9 +5,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import sims  # noqa: F401  (registers the robolearn/* envs)
+import robolearn.sims as sims  # noqa: F401  (registers the robolearn/* envs)
 from robolearn.cli import main
-from sims.backend import BACKENDS
+from robolearn.sims.backend import BACKENDS
 
 
 @pytest.mark.parametrize("kwargs,needle", [
@@ -20,7 +20,7 @@ def test_unknown_names_list_allowed(kwargs: dict, needle: str) -> None:
 
 
 def test_unknown_task_lists_allowed() -> None:
-    from sims.tasks import make_task
+    from robolearn.sims.tasks import make_task
 
     with pytest.raises(ValueError, match="allowed tasks: reach, push"):
         make_task("juggle")

@@ -5,7 +5,7 @@ import numpy as np
 
 from robolearn.env_runner import EnvRunner, env_pool
 from robolearn.logger import Logger
-from sims.randomization import ADR, ADRConfig
+from robolearn.sims.randomization import ADR, ADRConfig
 
 COMBOS = [("reach", "panda"), ("reach", "panda"), ("drawer_close", "kuka")]  # num_envs=2 of one combo
 STEPS = 90  # past the 50- and 80-step episodes of reach and drawer_close: every env resets once

@@ -17,15 +17,15 @@ import h5py
 import numpy as np
 import pytest
 
-from demos.devices import ScriptedDevice
-from demos.episodes import Episode, EpisodeWriter, demo_names, file_metadata, read_episode, read_episodes
-from demos.recorder import record
+from robolearn.demos.devices import ScriptedDevice
+from robolearn.demos.episodes import Episode, EpisodeWriter, demo_names, file_metadata, read_episode, read_episodes
+from robolearn.demos.recorder import record
 from robolearn.cli import main
 
 # Run by the child writer and by the test, so both know every episode's exact contents.
 EPISODES = '''
 import numpy as np
-from demos.episodes import Episode
+from robolearn.demos.episodes import Episode
 
 def episode(i):
     rng = np.random.default_rng(i)
@@ -38,8 +38,8 @@ def episode(i):
 '''
 WRITER = EPISODES + '''
 import os, sys, time
-import demos.episodes as episodes
-from demos.episodes import EpisodeWriter, file_metadata
+import robolearn.demos.episodes as episodes
+from robolearn.demos.episodes import EpisodeWriter, file_metadata
 
 path, mode = sys.argv[1], sys.argv[2]
 with EpisodeWriter(path, file_metadata("pick_place", "panda", "mujoco", "sim")) as writer:

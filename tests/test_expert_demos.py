@@ -15,7 +15,7 @@ from robolearn.learners.replay import ReplayBuffer, mixed_batch
 from robolearn.learners.sac import SACConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from robolearn.train import train
-from sims.experts import expert_for
+from robolearn.sims.experts import expert_for
 
 
 def test_expert_episodes_are_whole_successful_and_in_range() -> None:

@@ -11,7 +11,7 @@ from robolearn.config import compose_train, to_dataclass
 from robolearn.envs import ExternalTaskEnv, make_env, task_ids
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from robolearn.train import train
-from sims.tasks import TASKS
+from robolearn.sims.tasks import TASKS
 
 
 def test_external_env_is_padded_and_scaled() -> None:

@@ -10,9 +10,9 @@ import pytest
 import ray
 import torch
 
-from demos.devices import ScriptedDevice
-from demos.episodes import read_episodes, read_metadata
-from demos.recorder import record
+from robolearn.demos.devices import ScriptedDevice
+from robolearn.demos.episodes import read_episodes, read_metadata
+from robolearn.demos.recorder import record
 from robolearn.checkpoint import load_checkpoint
 from robolearn.config import to_dataclass
 from robolearn.evaluate import evaluate
@@ -119,7 +119,7 @@ def test_the_learner_owns_one_adr_state_fed_by_every_actor(tmp_path: Path) -> No
 def test_merged_results_move_the_learners_ranges_and_reach_the_actors(tmp_path: Path) -> None:
     from robolearn.fleet.actor import ExperienceActor
     from robolearn.fleet.learner import Fleet
-    from sims.randomization import DR_PARAMS
+    from robolearn.sims.randomization import DR_PARAMS
 
     cfg = to_dataclass(compose_fleet([*SMALL, *SMALL_SAC, f"out={tmp_path}", "adr=adr", "adr.queue=3",
                                       "adr.params=[object_mass]", "adr.p_boundary=1.0"]))

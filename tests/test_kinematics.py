@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sims.backend import CameraSpec, make_backend
-from sims.geometry import mat_to_axis_angle, quat_to_mat
-from sims.robots import ROBOTS, robot_spec
+from robolearn.sims.backend import CameraSpec, make_backend
+from robolearn.sims.geometry import mat_to_axis_angle, quat_to_mat
+from robolearn.sims.robots import ROBOTS, robot_spec
 
 
 @pytest.mark.parametrize("robot", ROBOTS)

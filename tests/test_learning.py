@@ -19,7 +19,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import sims
+import robolearn.sims as sims
 from robolearn.agents import agent_from_checkpoint, make_agent
 from robolearn.checkpoint import load_checkpoint
 from robolearn.config import compose_train, to_dataclass

@@ -11,12 +11,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from demos import datasets
-from demos.devices import ScriptedDevice
-from demos.episodes import read_episodes, read_metadata
-from demos.lerobot import export_lerobot, import_lerobot
-from demos.recorder import record
-from demos.replay import replay
+from robolearn.demos import datasets
+from robolearn.demos.devices import ScriptedDevice
+from robolearn.demos.episodes import read_episodes, read_metadata
+from robolearn.demos.lerobot import export_lerobot, import_lerobot
+from robolearn.demos.recorder import record
+from robolearn.demos.replay import replay
 from robolearn.cli import main
 
 VIDEO = "observation.images.main"

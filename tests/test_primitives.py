@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from demos.devices import ScriptedDevice
-from demos.episodes import read_episodes
-from demos.recorder import record
-from primitives.dmp import DMPPrimitive, trajectory
-from primitives.library import Library, learn_library, sample_within
-from primitives.segment import segment_episode
-from primitives.skill import SkillRunner, load_skill, run_skill
+from robolearn.demos.devices import ScriptedDevice
+from robolearn.demos.episodes import read_episodes
+from robolearn.demos.recorder import record
+from robolearn.primitives.dmp import DMPPrimitive, trajectory
+from robolearn.primitives.library import Library, learn_library, sample_within
+from robolearn.primitives.segment import segment_episode
+from robolearn.primitives.skill import SkillRunner, load_skill, run_skill
 from robolearn.cli import main
 from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES
-from sims.env import RobolearnEnv
+from robolearn.sims.env import RobolearnEnv
 
 S = STATE_SLICES
 DEMOS = 10

@@ -19,15 +19,15 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from demos.devices import ScriptedDevice
-from demos.episodes import read_episodes, read_metadata
-from demos.recorder import record
+from robolearn.demos.devices import ScriptedDevice
+from robolearn.demos.episodes import read_episodes, read_metadata
+from robolearn.demos.recorder import record
 from robolearn.bc_train import compose_bc, train_bc
 from robolearn.deploy import messages as msgs
 from robolearn.deploy.commands import action_to_twist, twist_to_action
 from robolearn.deploy.config import load_deploy_config
 from robolearn.spec import STATE_SLICES
-from sims.robots import robot_spec
+from robolearn.sims.robots import robot_spec
 
 CLI = str(Path(sys.executable).parent / "robolearn")
 ROBOT = "panda"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn.spec import ACTION_DIM
-from sims.backend import CONTROL_DT
-from sims.robots import RobotSpec
+from robolearn.sims.backend import CONTROL_DT
+from robolearn.sims.robots import RobotSpec
 
 
 def action_to_twist(action: np.ndarray, spec: RobotSpec) -> tuple[np.ndarray, np.ndarray]:

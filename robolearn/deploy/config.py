@@ -10,7 +10,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from robolearn.config import CONFIG_DIR
 from robolearn.deploy.safety import SafetyLimits
-from sims.robots import ROBOTS, robot_spec
+from robolearn.sims.robots import ROBOTS, robot_spec
 
 COMMANDS = ("twist", "joints")
 RESETS = ("operator", "topic", "none")  # a person resets the scene | request/acknowledge topics (the twin) | no reset

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn.spec import STATE_DIM, STATE_SLICES, canonical_tcp_quat
-from sims.backend import CameraSpec, make_backend
-from sims.robots import robot_spec
+from robolearn.sims.backend import CameraSpec, make_backend
+from robolearn.sims.robots import robot_spec
 
 TASK_SLOTS = ("obj0_pos", "obj0_quat", "obj1_pos", "obj1_quat", "goal_pos", "articulation", "aux")
 
@@ -64,7 +64,7 @@ class ObservationBuilder:
 
 def task_slot_names(task: str, robot: str) -> tuple[str, ...]:
     """The state slots `task` fills; the others stay zero on a real arm as in simulation."""
-    from sims.env import RobolearnEnv
+    from robolearn.sims.env import RobolearnEnv
 
     env = RobolearnEnv(task, robot, "mujoco")
     env.reset(seed=0)

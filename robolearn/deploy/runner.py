@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from demos.episodes import Episode, EpisodeBuffer, EpisodeWriter, file_metadata
+from robolearn.demos.episodes import Episode, EpisodeBuffer, EpisodeWriter, file_metadata
 from robolearn.deploy import messages as msgs
 from robolearn.deploy.commands import action_to_twist, gripper_opening
 from robolearn.deploy.config import DeployConfig
@@ -33,10 +33,10 @@ from robolearn.deploy.safety import ArmReading, SafetyDecision, SafetyLayer
 from robolearn.deploy.transport import Transport, TransportConfig
 from robolearn.learners import Agent
 from robolearn.spec import STATE_SLICES
-from sims.backend import CONTROL_DT
-from sims.controller import EndEffectorController
-from sims.robots import ROBOTS
-from sims.tasks import TASKS
+from robolearn.sims.backend import CONTROL_DT
+from robolearn.sims.controller import EndEffectorController
+from robolearn.sims.robots import ROBOTS
+from robolearn.sims.tasks import TASKS
 
 RESET_RETRY = 0.25  # s between reset requests until the scene acknowledges
 

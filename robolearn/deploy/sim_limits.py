@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from robolearn.config import CONFIG_DIR
 from robolearn.deploy.safety import ArmReading, SafetyLayer, SafetyLimits
 from robolearn.spec import STATE_SLICES
-from sims.backend import CONTROL_DT
+from robolearn.sims.backend import CONTROL_DT
 
 SHIPPED = "shipped"  # each robot's configs/deploy/<robot>.yaml
 

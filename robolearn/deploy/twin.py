@@ -21,8 +21,8 @@ from robolearn.deploy.commands import gripper_action, twist_to_action
 from robolearn.deploy.config import DeployConfig, load_deploy_config
 from robolearn.deploy.transport import Transport, TransportConfig, make_transport
 from robolearn.spec import ACTION_DIM
-from sims.backend import CONTROL_DT
-from sims.env import RobolearnEnv
+from robolearn.sims.backend import CONTROL_DT
+from robolearn.sims.env import RobolearnEnv
 
 
 @dataclass

@@ -24,9 +24,9 @@ from robolearn.config import TrainConfig
 from robolearn.env_runner import EnvRunner, env_pool
 from robolearn.learners.ppo import PPO
 from robolearn.logger import Logger
+from robolearn.ppo_rollout import ROLLOUT_KEYS, collect_rollout
 from robolearn.spec import ACTION_DIM
-from robolearn.train import ppo_step
-from sims.randomization import ADR, make_randomizer
+from robolearn.sims.randomization import ADR, make_randomizer
 
 
 class EpisodeTally(Logger):
@@ -136,13 +136,6 @@ class ExperienceActor(BatchSource):
         """(T, N) arrays as the single-process PPO loop collects them, plus the raw states (for
         the learner's normalizer) and the normalized last observation (to bootstrap)."""
         runner, agent = self.runner, self.agent
-        keys = ("obs", "pre", "logp", "reward", "done", "task", "robot")
-        rows: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-        raw = []
-        for _ in range(horizon):
-            raw.append(runner.states.copy())
-            for key, value in ppo_step(agent, runner, 0).items():
-                if key in rows:
-                    rows[key].append(value)
-        batch = {k: np.stack(v) for k, v in rows.items()}
+        raw: list[np.ndarray] = []
+        batch = collect_rollout(agent, runner, horizon, ROLLOUT_KEYS, raw, lambda: 0)
         return batch | {"raw": np.concatenate(raw), "last_obs": agent.normalize(runner.states).numpy()}

@@ -52,8 +52,8 @@ from robolearn.learners.ppo import PPO, vtrace
 from robolearn.learners.sac import SAC
 from robolearn.logger import Logger
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from sims.backend import BACKENDS
-from sims.randomization import ADR, training_randomizer
+from robolearn.sims.backend import BACKENDS
+from robolearn.sims.randomization import ADR, training_randomizer
 
 REPLAY_NAME = "replay.npz"
 COUNTERS = ("samples_produced", "samples_received", "samples_trained", "samples_dropped_stale", "episodes_produced",

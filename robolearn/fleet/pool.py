@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from demos.episodes import read_episodes, read_metadata
+from robolearn.demos.episodes import read_episodes, read_metadata
 from robolearn.learners.replay import ReplayBuffer
 from robolearn.policies.actor_critic import RunningNorm
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from sims.robots import ROBOTS
-from sims.tasks import TASKS
+from robolearn.sims.robots import ROBOTS
+from robolearn.sims.tasks import TASKS
 
 
 def load_pooled(paths: list[str], tasks: list[str], skip_bad: bool = False) -> ReplayBuffer:

@@ -21,8 +21,8 @@ from robolearn.deploy.config import load_deploy_config
 from robolearn.deploy.runner import DeployLoop
 from robolearn.deploy.transport import TransportConfig, make_transport
 from robolearn.fleet.actor import TRANSITION_KEYS, BatchSource
-from sims.robots import ROBOTS
-from sims.tasks import TASKS
+from robolearn.sims.robots import ROBOTS
+from robolearn.sims.tasks import TASKS
 
 RESET_WAIT = 30.0  # s for the cell to acknowledge a reset (a person may be doing it)
 

@@ -12,14 +12,14 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from sims.backend import (
+from robolearn.sims.backend import (
     CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, CameraSpec, Pose,
     look_at,
 )
-from sims.geometry import mat_to_quat
-from sims.objects import Geom, ObjectSpec
-from sims.robots import TCP_LINK, RobotSpec, urdf_path
-from sims.scene_params import CAMERA_AXES, check_value, derived_nominals, param_names, shift_hue, split_param
+from robolearn.sims.geometry import mat_to_quat
+from robolearn.sims.objects import Geom, ObjectSpec
+from robolearn.sims.robots import TCP_LINK, RobotSpec, urdf_path
+from robolearn.sims.scene_params import CAMERA_AXES, check_value, derived_nominals, param_names, shift_hue, split_param
 
 PHYSICS_DT = 0.0025
 _GEOM_TYPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER, "sphere": mujoco.mjtGeom.mjGEOM_SPHERE}

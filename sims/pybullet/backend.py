@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import pybullet as p
 
-from sims.backend import (
+from robolearn.sims.backend import (
     CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, CameraSpec, Pose,
 )
-from sims.geometry import wxyz, xyzw
-from sims.objects import Geom, ObjectSpec
-from sims.robots import TCP_LINK, RobotSpec, urdf_path
-from sims.scene_params import CAMERA_AXES, check_value, derived_nominals, param_names, shift_hue, split_param
+from robolearn.sims.geometry import wxyz, xyzw
+from robolearn.sims.objects import Geom, ObjectSpec
+from robolearn.sims.robots import TCP_LINK, RobotSpec, urdf_path
+from robolearn.sims.scene_params import CAMERA_AXES, check_value, derived_nominals, param_names, shift_hue, split_param
 
 PHYSICS_DT = 1.0 / 240.0
 GRAVITY = -9.81

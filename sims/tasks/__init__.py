@@ -1,16 +1,16 @@
 """The task suite. Adding a task: one file with a `Task` subclass, one line below."""
 from __future__ import annotations
 
-from sims.tasks.base import Task
-from sims.tasks.button_press import ButtonPress
-from sims.tasks.door_open import DoorOpen
-from sims.tasks.drawer import DrawerClose, DrawerOpen
-from sims.tasks.lift import Lift
-from sims.tasks.pick_place import PickPlace
-from sims.tasks.pour import Pour
-from sims.tasks.push import Push
-from sims.tasks.reach import Reach
-from sims.tasks.stack import Stack
+from robolearn.sims.tasks.base import Task
+from robolearn.sims.tasks.button_press import ButtonPress
+from robolearn.sims.tasks.door_open import DoorOpen
+from robolearn.sims.tasks.drawer import DrawerClose, DrawerOpen
+from robolearn.sims.tasks.lift import Lift
+from robolearn.sims.tasks.pick_place import PickPlace
+from robolearn.sims.tasks.pour import Pour
+from robolearn.sims.tasks.push import Push
+from robolearn.sims.tasks.reach import Reach
+from robolearn.sims.tasks.stack import Stack
 
 # Order fixes each task's `task_id`; append new tasks at the end.
 TASKS: dict[str, type[Task]] = {t.name: t for t in (Reach, Push, Lift, PickPlace, Stack, DrawerOpen, DrawerClose, ButtonPress, DoorOpen, Pour)}

@@ -10,8 +10,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from sims.backend import Backend
-from sims.objects import ObjectSpec
+from robolearn.sims.backend import Backend
+from robolearn.sims.objects import ObjectSpec
 
 
 class Task:

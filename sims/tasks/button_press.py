@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn.spec import STATE_SLICES as S
-from sims.backend import Backend
-from sims.experts import CLOSE, servo
-from sims.objects import ObjectSpec, button
-from sims.tasks.base import Task, tolerance
+from robolearn.sims.backend import Backend
+from robolearn.sims.experts import CLOSE, servo
+from robolearn.sims.objects import ObjectSpec, button
+from robolearn.sims.tasks.base import Task, tolerance
 
 PRESSED = 0.015
 CAP_HALF = 0.015

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn.spec import STATE_SLICES as S
-from sims.backend import Backend
-from sims.experts import CLOSE, down_yawed, servo
-from sims.objects import DOOR_HANDLE, ObjectSpec, door
-from sims.tasks.base import Task, tolerance
-from sims.tasks.fixtures import grasp_bar, handle_position
+from robolearn.sims.backend import Backend
+from robolearn.sims.experts import CLOSE, down_yawed, servo
+from robolearn.sims.objects import DOOR_HANDLE, ObjectSpec, door
+from robolearn.sims.tasks.base import Task, tolerance
+from robolearn.sims.tasks.fixtures import grasp_bar, handle_position
 
 OPEN_ENOUGH = 0.5  # rad
 GRASP_DZ = 0.01

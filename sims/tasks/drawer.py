@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn.spec import STATE_SLICES as S
-from sims.backend import Backend
-from sims.experts import CLOSE, servo
-from sims.objects import DRAWER_HANDLE, ObjectSpec, drawer
-from sims.tasks.base import Task, tolerance
-from sims.tasks.fixtures import grasp_bar, handle_position
+from robolearn.sims.backend import Backend
+from robolearn.sims.experts import CLOSE, servo
+from robolearn.sims.objects import DRAWER_HANDLE, ObjectSpec, drawer
+from robolearn.sims.tasks.base import Task, tolerance
+from robolearn.sims.tasks.fixtures import grasp_bar, handle_position
 
 OPEN_ENOUGH = 0.10
 CLOSED_ENOUGH = 0.02

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn.spec import STATE_SLICES as S
-from sims.backend import Backend
-from sims.experts import CLOSE, DOWN, OPEN, gripper_opening, servo
-from sims.geometry import quat_to_mat
+from robolearn.sims.backend import Backend
+from robolearn.sims.experts import CLOSE, DOWN, OPEN, gripper_opening, servo
+from robolearn.sims.geometry import quat_to_mat
 
 HOVER = 0.08
 BAR_WIDTH = 0.016  # handle bars are 1.6 cm square

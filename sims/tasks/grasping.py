@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn.spec import STATE_SLICES as S
-from sims.experts import CLOSE, OPEN, down_yawed, gripper_opening, grasp_yaw, servo
+from robolearn.sims.experts import CLOSE, OPEN, down_yawed, gripper_opening, grasp_yaw, servo
 
 HOVER = 0.08  # m above the grasp point before descending
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn.spec import STATE_SLICES as S
-from sims.backend import Backend
-from sims.geometry import yaw_quat
-from sims.objects import ObjectSpec, box, marker
-from sims.tasks.base import Task, tolerance
-from sims.tasks.grasping import carry, grasp, holding
+from robolearn.sims.backend import Backend
+from robolearn.sims.geometry import yaw_quat
+from robolearn.sims.objects import ObjectSpec, box, marker
+from robolearn.sims.tasks.base import Task, tolerance
+from robolearn.sims.tasks.grasping import carry, grasp, holding
 
 HALF = 0.02
 SUCCESS_DIST = 0.04

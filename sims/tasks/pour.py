@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn.spec import STATE_SLICES as S
-from sims.backend import Backend
-from sims.experts import CLOSE, down_yawed, servo
-from sims.geometry import axis_angle_to_mat, quat_to_mat
-from sims.objects import ObjectSpec, bowl, cup, sphere
-from sims.tasks.base import Task, tolerance
-from sims.tasks.fixtures import grasp_bar
+from robolearn.sims.backend import Backend
+from robolearn.sims.experts import CLOSE, down_yawed, servo
+from robolearn.sims.geometry import axis_angle_to_mat, quat_to_mat
+from robolearn.sims.objects import ObjectSpec, bowl, cup, sphere
+from robolearn.sims.tasks.base import Task, tolerance
+from robolearn.sims.tasks.fixtures import grasp_bar
 
 N_BALLS = 6
 BALL_R = 0.008

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn.spec import STATE_SLICES as S
-from sims.backend import Backend
-from sims.experts import OPEN, servo
-from sims.objects import ObjectSpec, marker
-from sims.tasks.base import Task, tolerance
+from robolearn.sims.backend import Backend
+from robolearn.sims.experts import OPEN, servo
+from robolearn.sims.objects import ObjectSpec, marker
+from robolearn.sims.tasks.base import Task, tolerance
 
 SUCCESS_DIST = 0.03
 

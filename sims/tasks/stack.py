@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn.spec import STATE_SLICES as S
-from sims.backend import FINGERS_GROUP, Backend
-from sims.experts import OPEN, down_yawed, grasp_yaw, servo
-from sims.geometry import yaw_quat
-from sims.objects import GREEN, ObjectSpec, box
-from sims.tasks.base import Task, tolerance
-from sims.tasks.grasping import carry, grasp, holding
+from robolearn.sims.backend import FINGERS_GROUP, Backend
+from robolearn.sims.experts import OPEN, down_yawed, grasp_yaw, servo
+from robolearn.sims.geometry import yaw_quat
+from robolearn.sims.objects import GREEN, ObjectSpec, box
+from robolearn.sims.tasks.base import Task, tolerance
+from robolearn.sims.tasks.grasping import carry, grasp, holding
 
 TOP_HALF, BASE_HALF = 0.02, 0.025
 STACKED_DZ = TOP_HALF + BASE_HALF
