@@ -24,7 +24,8 @@ import torch
 from robolearn.checkpoint import load_checkpoint
 from robolearn.deploy.config import load_deploy_config
 from robolearn.deploy.roscore import free_port, start_roscore
-from robolearn.deploy.runner import DeployLoop, Latency, percentile_ms
+from robolearn.deploy.latency import Latency, percentile_ms
+from robolearn.deploy.loop import DeployLoop
 from robolearn.deploy.transport import TransportConfig, make_transport
 from robolearn.agents import agent_from_checkpoint
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from robolearn.deploy.inputs import RECOVERY_S, InputMonitor
-from robolearn.deploy.runner import LATENCY_WINDOW, Latency
+from robolearn.deploy.jsonl import JsonlLog
+from robolearn.deploy.latency import LATENCY_WINDOW, Latency
 from robolearn.deploy.safety import ArmReading, SafetyLayer, SafetyLimits
 
 DT, STEP, ROT = 0.05, 0.025, 0.15
@@ -18,7 +19,8 @@ HAND = ArmReading(np.array([0.5, 0.0, 0.2]))
 
 
 def layer(limits: SafetyLimits = LIMITS, log: Path | None = None, heartbeat: bool = False) -> SafetyLayer:
-    return SafetyLayer(limits, STEP, ROT, DT, -np.ones(7) * 2.9, np.ones(7) * 2.9, log, heartbeat)
+    return SafetyLayer(limits, STEP, ROT, DT, -np.ones(7) * 2.9, np.ones(7) * 2.9, JsonlLog(log) if log else None,
+                       heartbeat)
 
 
 def rows(path: Path) -> list[dict]:
@@ -84,7 +86,7 @@ def test_input_faults_hold_name_the_input_and_recover(tmp_path: Path) -> None:
     monitor.receive("joint_states", {"q": 0.1}, apply)
     fresh = monitor.inputs["joint_states"].last_valid
     assert guard.filter(go, HAND, monitor.faults(fresh), fresh).interventions == []  # recovered: moves again
-    guard.close()
+    guard.sink.close()
     events = [r for r in rows(tmp_path / "safety.jsonl") if "input" in r]
     assert [("fault" in e and e["fault"].split(":")[0]) or "recovered" for e in events] == ["stale", "invalid", "recovered"]
     assert all(e["topic"] == "/arm/joint_states" for e in events)
@@ -107,7 +109,7 @@ def test_estop_latches_until_the_operator_releases_it(tmp_path: Path) -> None:
     guard.estop.engage("key", 0.2)
     guard.estop.on_topic(False, 0.21)
     assert guard.filter(go, HAND, now=0.22).interventions == ["estop"]  # a key e-stop outlives the topic's false
-    guard.close()
+    guard.sink.close()
     log = rows(tmp_path / "log.jsonl")
     events = [(r["estop"], r.get("source") or r.get("by")) for r in log if "estop" in r]
     assert events == [("engaged", "topic"), ("release refused", "key"), ("released", "reset_topic"),
@@ -210,11 +212,11 @@ def test_messages_are_validated_on_arrival() -> None:
 def test_joint_targets_respect_limits_and_velocity() -> None:
     guard = layer(SafetyLimits(max_joint_velocity=1.0, joint_margin=0.1))
     q_now = np.zeros(7)
-    q, reasons = guard.filter_joints(np.full(7, 0.01), q_now)
+    q, reasons = guard.filter_joints(np.full(7, 0.01), q_now, 0.0)
     assert reasons == [] and np.allclose(q, 0.01)
-    q, reasons = guard.filter_joints(np.full(7, 0.5), q_now)
+    q, reasons = guard.filter_joints(np.full(7, 0.5), q_now, 0.0)
     assert reasons == ["joint_velocity"] and np.allclose(q, 0.05)
-    q, reasons = guard.filter_joints(np.full(7, 3.5), np.full(7, 2.79))
+    q, reasons = guard.filter_joints(np.full(7, 3.5), np.full(7, 2.79), 0.0)
     assert reasons == ["joint_limits"] and np.allclose(q, 2.8)
 
 

@@ -366,7 +366,7 @@ class RecordingTransport:
 
 def test_deploy_keys_engage_and_release_the_estop_and_quit(reach_policy: Path, tmp_path: Path) -> None:
     from robolearn.checkpoint import load_checkpoint
-    from robolearn.deploy.runner import DeployLoop
+    from robolearn.deploy.loop import DeployLoop
     from robolearn.agents import agent_from_checkpoint
 
     transport = RecordingTransport()
@@ -393,7 +393,7 @@ class StillAgent:
 
 
 def test_on_fault_stop_ends_the_episode_and_keeps_what_was_recorded(tmp_path: Path) -> None:
-    from robolearn.deploy.runner import DeployLoop
+    from robolearn.deploy.loop import DeployLoop
 
     transport = RecordingTransport()
     cfg = load_deploy_config(ROBOT, on_fault="stop")
@@ -415,7 +415,7 @@ class FailingAgent:
 
 
 def test_an_internal_error_holds_the_arm_before_it_propagates(tmp_path: Path) -> None:
-    from robolearn.deploy.runner import DeployLoop
+    from robolearn.deploy.loop import DeployLoop
 
     transport = RecordingTransport()
     loop = DeployLoop(load_deploy_config(ROBOT), FailingAgent(), "reach", transport, tmp_path)

@@ -8,7 +8,8 @@ it. Hold reasons (the arm is commanded to stay where it is: zero motion, gripper
 - `estop`: the latched e-stop is engaged (robolearn.deploy.estop);
 - `stale_state`: a required input has had no valid message for longer than its timeout;
 - `invalid_input`: a required input's last message was invalid (NaN, wrong size or names);
-- `nonfinite_command`: the final check found a non-finite value in the outgoing command.
+- `nonfinite_command`: the final check found a non-finite value in the outgoing command;
+- `stop`: the deploy loop holds the arm between episodes and on its way out of an error.
 
 Limits, in order:
 
@@ -22,11 +23,9 @@ Limits, in order:
 """
 from __future__ import annotations
 
-import json
-import threading
 import time
 from dataclasses import dataclass, field, fields
-from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -34,7 +33,7 @@ from robolearn.deploy.estop import EStop
 from robolearn.deploy.inputs import STALE
 from robolearn.spec import ACTION_DIM
 
-HOLD_REASONS = ("nonfinite", "estop", "stale_state", "invalid_input", "nonfinite_command")
+HOLD_REASONS = ("nonfinite", "estop", "stale_state", "invalid_input", "nonfinite_command", "stop")
 PINV_RCOND = 1e-3  # singular values below this fraction of the largest are dropped in the joint prediction
 
 
@@ -92,15 +91,16 @@ class SafetyDecision:
 
 class SafetyLayer:
     def __init__(self, limits: SafetyLimits, max_pos_step: float, max_rot_step: float, dt: float,
-                 joint_low: np.ndarray, joint_high: np.ndarray, log_path: str | Path | None = None,
+                 joint_low: np.ndarray, joint_high: np.ndarray, log: Callable[[dict], None] | None = None,
                  heartbeat: bool = False):
+        """`log` receives every decision and event as a dict (the deploy loop writes them to
+        safety.jsonl); the layer itself does no I/O."""
         limits.validate()
         self.limits, self.max_pos_step, self.max_rot_step, self.dt = limits, max_pos_step, max_rot_step, dt
         self.joint_low = np.asarray(joint_low, dtype=np.float64) + limits.joint_margin
         self.joint_high = np.asarray(joint_high, dtype=np.float64) - limits.joint_margin
         self.reset()
-        self.log_file = open(log_path, "a") if log_path else None
-        self.log_lock = threading.Lock()  # transport threads log input faults and e-stop events too
+        self.sink = log
         self.estop = EStop(limits.heartbeat_timeout if heartbeat else None, self.log)
 
     def reset(self) -> None:
@@ -182,7 +182,7 @@ class SafetyLayer:
             scale = float(np.min(fractions))
         return scale, reasons
 
-    def filter_joints(self, q_target: np.ndarray, q_now: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    def filter_joints(self, q_target: np.ndarray, q_now: np.ndarray, now: float) -> tuple[np.ndarray, list[str]]:
         """Joint targets within the limits and the joint velocity bound."""
         reasons = []
         q = np.clip(q_target, self.joint_low, self.joint_high)
@@ -193,7 +193,7 @@ class SafetyLayer:
         if not np.allclose(bounded, q):
             reasons.append("joint_velocity")
         if reasons:
-            self.log({"t": time.monotonic(), "joints": bounded.tolist(), "interventions": reasons})
+            self.log({"t": now, "joints": bounded.tolist(), "interventions": reasons})
         return bounded, reasons
 
     def _done(self, decision: SafetyDecision, now: float) -> SafetyDecision:
@@ -206,12 +206,5 @@ class SafetyLayer:
         return decision
 
     def log(self, row: dict) -> None:
-        with self.log_lock:
-            if self.log_file is not None:
-                self.log_file.write(json.dumps(row) + "\n")
-                self.log_file.flush()
-
-    def close(self) -> None:
-        if self.log_file is not None:
-            self.log_file.close()
-            self.log_file = None
+        if self.sink is not None:
+            self.sink(row)

@@ -18,7 +18,7 @@ import numpy as np
 
 from robolearn.config import TrainConfig
 from robolearn.deploy.config import load_deploy_config
-from robolearn.deploy.runner import DeployLoop
+from robolearn.deploy.loop import DeployLoop
 from robolearn.deploy.transport import TransportConfig, make_transport
 from robolearn.fleet.actor import TRANSITION_KEYS, BatchSource
 from robolearn.sims.robots import ROBOTS
@@ -54,7 +54,7 @@ class RosArmActor(BatchSource):
         transport = make_transport(TransportConfig(spec.transport, f"robolearn_fleet_{index}", spec.host, spec.port,
                                                    spec.secret, tls=spec.tls, ca_cert=spec.ca_cert), deploy.ros_version)
         self.loop = DeployLoop(deploy, self.agent, spec.task, transport, Path(out))
-        self.loop.explore = True
+        self.loop.tick.explore = True
         self.task_id, self.robot_id = list(TASKS).index(spec.task), ROBOTS.index(spec.robot)
 
     def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool,
