@@ -8,6 +8,7 @@ camera offsets m, hue turns) or scales of the nominal (gain, size, light).
 from __future__ import annotations
 
 import colorsys
+from typing import Callable
 
 import numpy as np
 
@@ -71,3 +72,45 @@ def shift_hue(rgba: np.ndarray, turns: float) -> np.ndarray:
         h, s, v = colorsys.rgb_to_hsv(*row[:3])
         row[:3] = colorsys.hsv_to_rgb((h + turns) % 1.0, s, v)
     return rgba
+
+
+Getter = Callable[[str], float]  # target -> value
+Setter = Callable[[str, float], None]  # target, checked value -> applied to the model
+
+
+class SceneParameters:
+    """`get_param`/`set_param` for both backends, one dispatch: the name is checked against the
+    scene's parameters, the value validated, and the scale and offset kinds (whose value a
+    backend keeps itself, in `_derived`) recorded here. A backend registers, per kind, how
+    to apply a value to its model (`param_setters`) and how to read one back (`param_getters`,
+    for the kinds its model holds)."""
+    objects: dict[str, ObjectSpec]
+    _derived: dict[str, float]
+
+    def param_getters(self) -> dict[str, Getter]:
+        raise NotImplementedError
+
+    def param_setters(self) -> dict[str, Setter]:
+        raise NotImplementedError
+
+    def param_names(self) -> list[str]:
+        return param_names(list(self.objects.values()))
+
+    def get_param(self, name: str) -> float:
+        kind, target = split_param(name, list(self.objects.values()))
+        if name in self._derived:
+            return self._derived[name]
+        return self.param_getters()[kind](target)
+
+    def set_param(self, name: str, value: float) -> None:
+        kind, target = split_param(name, list(self.objects.values()))
+        value = check_value(name, value)
+        if name in self._derived:
+            if self._derived[name] == value:
+                return  # its effect on the model follows from the value alone: already applied
+            self._derived[name] = value
+        self.param_setters()[kind](target, value)
+
+    def set_params(self, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            self.set_param(name, value)

@@ -79,6 +79,22 @@ def test_physical_parameters_change_and_restore_exactly(backend: str) -> None:
         sim.set_param("mass:cube", float("nan"))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_parameter_kind_goes_through_one_registry_on_both_backends(backend: str) -> None:
+    env = gym.make("robolearn/Stack-v0", backend=backend)
+    sim = env.unwrapped.sim
+    kinds = {name.partition(":")[0] for name in sim.param_names()}
+    assert kinds <= set(sim.param_setters())
+    kept_by_the_model = {n.partition(":")[0] for n in sim.param_names() if n not in sim._derived}
+    assert kept_by_the_model <= set(sim.param_getters())
+    for name in sim.param_names():  # a changed value reads back from the model, not only from a record
+        value = sim.get_param(name)
+        changed = value * 1.1 if value else 0.01
+        sim.set_param(name, changed)
+        assert sim.get_param(name) == pytest.approx(changed, rel=1e-6), name
+    env.close()
+
+
 def test_gravity_parameter_changes_physics() -> None:
     env = gym.make("robolearn/Lift-v0", backend="mujoco")
     sim = env.unwrapped.sim

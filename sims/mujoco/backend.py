@@ -19,7 +19,7 @@ from robolearn.sims.backend import (
 from robolearn.sims.geometry import mat_to_quat
 from robolearn.sims.objects import Geom, ObjectSpec
 from robolearn.sims.robots import TCP_LINK, RobotSpec, urdf_path
-from robolearn.sims.scene_params import CAMERA_AXES, check_value, derived_nominals, param_names, shift_hue, split_param
+from robolearn.sims.scene_params import CAMERA_AXES, Getter, SceneParameters, Setter, derived_nominals, shift_hue
 
 PHYSICS_DT = 0.0025
 _GEOM_TYPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER, "sphere": mujoco.mjtGeom.mjGEOM_SPHERE}
@@ -51,7 +51,7 @@ def _add_geoms(body: Any, geoms: tuple[Geom, ...], mass: float, friction: float,
             geom.mass = 0.0
 
 
-class MujocoBackend:
+class MujocoBackend(SceneParameters):
     name = "mujoco"
 
     def __init__(self, robot: RobotSpec, objects: list[ObjectSpec], camera: CameraSpec):
@@ -298,67 +298,62 @@ class MujocoBackend:
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         return self._renderer.render().copy()
 
-    def param_names(self) -> list[str]:
-        return param_names(list(self.objects.values()))
-
-    def _param_target(self, name: str) -> tuple[str, str]:
-        return split_param(name, list(self.objects.values()))
-
-    def get_param(self, name: str) -> Any:
-        kind, target = self._param_target(name)
+    def param_getters(self) -> dict[str, Getter]:
         m = self.model
-        if name in self._derived:
-            return self._derived[name]
-        if kind == "gravity":
-            return float(m.opt.gravity[2])
-        if kind == "damping":
-            return float(m.dof_damping[self._arm_dadr][0])
-        if kind == "mass":
-            return float(m.body_mass[m.body(target).id])
-        return float(m.geom_friction[self._groups[target], 0][0])
+        return {"gravity": lambda _: float(m.opt.gravity[2]),
+                "damping": lambda _: float(m.dof_damping[self._arm_dadr][0]),
+                "mass": lambda body: float(m.body_mass[m.body(body).id]),
+                "friction": lambda group: float(m.geom_friction[self._groups[group], 0][0])}
 
-    def set_param(self, name: str, value: Any) -> None:
-        kind, target = self._param_target(name)
-        value = check_value(name, value)
+    def param_setters(self) -> dict[str, Setter]:
+        return {"gravity": self._set_gravity, "damping": self._set_damping, "gain": self._set_gain,
+                "mass": self._set_mass, "size": self._set_size, "table_height": self._set_table_height,
+                "light": self._set_light, "camera": self._set_camera, "hue": self._set_hue,
+                "friction": self._set_friction}
+
+    def _set_gravity(self, _: str, value: float) -> None:
+        self.model.opt.gravity[2] = value
+
+    def _set_damping(self, _: str, value: float) -> None:
+        self.model.dof_damping[self._arm_dadr] = value
+
+    def _set_gain(self, _: str, value: float) -> None:
+        kp = self._nominal_kp * value
+        self.model.actuator_gainprm[self._arm_act, 0] = kp
+        self.model.actuator_biasprm[self._arm_act, 1] = -kp
+
+    def _set_mass(self, body: str, value: float) -> None:
+        self.model.body_mass[self.model.body(body).id] = value
+        self._update_inertia(body)
+
+    def _set_size(self, body: str, value: float) -> None:
         m, nominal = self.model, self._nominal_arrays
-        if name in self._derived:
-            self._derived[name] = value
-        if kind == "gravity":
-            m.opt.gravity[2] = value
-        elif kind == "damping":
-            m.dof_damping[self._arm_dadr] = value
-        elif kind == "gain":
-            kp = self._nominal_kp * value
-            m.actuator_gainprm[self._arm_act, 0] = kp
-            m.actuator_biasprm[self._arm_act, 1] = -kp
-        elif kind == "mass":
-            m.body_mass[m.body(target).id] = value
-            self._update_inertia(target)
-        elif kind == "size":
-            geoms, bid = self._groups[target], m.body(target).id
-            for key in ("geom_size", "geom_pos", "geom_rbound", "geom_aabb"):
-                getattr(m, key)[geoms] = nominal[key][geoms] * value
-            m.body_ipos[bid] = nominal["body_ipos"][bid] * value
-            self._update_inertia(target)
-        elif kind == "table_height":
-            table = m.geom("table").id
-            m.geom_pos[table, 2] = nominal["geom_pos"][table, 2] + value
-        elif kind == "light":
-            m.light_diffuse[:] = nominal["light_diffuse"] * value
-            m.vis.headlight.ambient[:] = self._nominal_headlight[0] * value
-            m.vis.headlight.diffuse[:] = self._nominal_headlight[1] * value
-        elif kind == "camera":
-            cam, axis = m.camera("main").id, CAMERA_AXES.index(target)
-            m.cam_pos[cam, axis] = nominal["cam_pos"][cam, axis] + value
-        elif kind == "hue":
-            geoms = self._groups[target]
-            m.geom_rgba[geoms] = shift_hue(nominal["geom_rgba"][geoms], value)
-        else:
-            m.geom_friction[self._groups[target], 0] = value
+        geoms, bid = self._groups[body], m.body(body).id
+        for key in ("geom_size", "geom_pos", "geom_rbound", "geom_aabb"):
+            getattr(m, key)[geoms] = nominal[key][geoms] * value
+        m.body_ipos[bid] = nominal["body_ipos"][bid] * value
+        self._update_inertia(body)
 
-    def set_params(self, values: dict[str, float]) -> None:
-        for name, value in values.items():
-            self.set_param(name, value)
+    def _set_table_height(self, _: str, value: float) -> None:
+        table = self.model.geom("table").id
+        self.model.geom_pos[table, 2] = self._nominal_arrays["geom_pos"][table, 2] + value
+
+    def _set_light(self, _: str, value: float) -> None:
+        m = self.model
+        m.light_diffuse[:] = self._nominal_arrays["light_diffuse"] * value
+        m.vis.headlight.ambient[:] = self._nominal_headlight[0] * value
+        m.vis.headlight.diffuse[:] = self._nominal_headlight[1] * value
+
+    def _set_camera(self, axis: str, value: float) -> None:
+        cam, index = self.model.camera("main").id, CAMERA_AXES.index(axis)
+        self.model.cam_pos[cam, index] = self._nominal_arrays["cam_pos"][cam, index] + value
+
+    def _set_hue(self, group: str, value: float) -> None:
+        geoms = self._groups[group]
+        self.model.geom_rgba[geoms] = shift_hue(self._nominal_arrays["geom_rgba"][geoms], value)
+
+    def _set_friction(self, group: str, value: float) -> None:
+        self.model.geom_friction[self._groups[group], 0] = value
 
     def _update_inertia(self, name: str) -> None:
         """Inertia follows mass (same shape, other density) and size squared (same density profile)."""

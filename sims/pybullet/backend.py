@@ -21,7 +21,7 @@ from robolearn.sims.backend import (
 from robolearn.sims.geometry import wxyz, xyzw
 from robolearn.sims.objects import Geom, ObjectSpec
 from robolearn.sims.robots import TCP_LINK, RobotSpec, urdf_path
-from robolearn.sims.scene_params import CAMERA_AXES, check_value, derived_nominals, param_names, shift_hue, split_param
+from robolearn.sims.scene_params import CAMERA_AXES, Getter, SceneParameters, Setter, check_value, derived_nominals, shift_hue
 
 PHYSICS_DT = 1.0 / 240.0
 GRAVITY = -9.81
@@ -55,7 +55,7 @@ def _shape_args(geoms: tuple[Geom, ...]) -> dict[str, list]:
     }
 
 
-class PybulletBackend:
+class PybulletBackend(SceneParameters):
     name = "pybullet"
 
     def __init__(self, robot: RobotSpec, objects: list[ObjectSpec], camera: CameraSpec) -> None:
@@ -279,53 +279,45 @@ class PybulletBackend:
                                             physicsClientId=self._cid)
         return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[:, :, :3].copy()
 
-    def param_names(self) -> list[str]:
-        return param_names(list(self.objects.values()))
-
-    def _param_target(self, name: str) -> tuple[str, str]:
-        return split_param(name, list(self.objects.values()))
-
-    def get_param(self, name: str) -> Any:
-        kind, target = self._param_target(name)
+    def param_getters(self) -> dict[str, Getter]:
         cid = self._cid
-        if name in self._derived:
-            return self._derived[name]
-        if kind == "gravity":
-            return float(p.getPhysicsEngineParameters(physicsClientId=cid)["gravityAccelerationZ"])
-        if kind == "mass":
-            return float(p.getDynamicsInfo(self._bodies[target], -1, physicsClientId=cid)[0])
-        body, link = self._friction_parts[target][0]
-        return float(p.getDynamicsInfo(body, link, physicsClientId=cid)[1])
 
-    def set_param(self, name: str, value: Any) -> None:
-        kind, target = self._param_target(name)
-        value = check_value(name, value)
+        def friction(group: str) -> float:
+            body, link = self._friction_parts[group][0]
+            return float(p.getDynamicsInfo(body, link, physicsClientId=cid)[1])
+
+        return {"gravity": lambda _: float(p.getPhysicsEngineParameters(physicsClientId=cid)["gravityAccelerationZ"]),
+                "mass": lambda body: float(p.getDynamicsInfo(self._bodies[body], -1, physicsClientId=cid)[0]),
+                "friction": friction}
+
+    def param_setters(self) -> dict[str, Setter]:
         cid = self._cid
-        if kind == "size" and value != self._derived[name]:
-            self.set_params({name: value})
-            return
-        if name in self._derived:
-            self._derived[name] = value
-        if kind == "gravity":
-            p.setGravity(0.0, 0.0, value, physicsClientId=cid)
-        elif kind == "damping":
-            for j in self._arm_idx:
-                p.changeDynamics(self._robot, j, jointDamping=value, physicsClientId=cid)
-        elif kind == "gain":
-            self.set_targets(self._q_target, self._finger_target)
-        elif kind == "mass":
-            # PyBullet rescales the inertia with the mass: same shape, different density.
-            p.changeDynamics(self._bodies[target], -1, mass=value, physicsClientId=cid)
-        elif kind == "table_height":
-            center = np.add(TABLE_CENTER, [0.0, 0.0, value]).tolist()
-            p.resetBasePositionAndOrientation(self._table, center, _IDENTITY, physicsClientId=cid)
-        elif kind == "camera":
-            self._view = self._view_matrix()
-        elif kind == "hue":
-            self._apply_hue(target)
-        elif kind == "friction":
-            for body, link in self._friction_parts[target]:
-                p.changeDynamics(body, link, lateralFriction=value, physicsClientId=cid)
+        return {"gravity": lambda _, value: p.setGravity(0.0, 0.0, value, physicsClientId=cid),
+                "damping": self._set_damping,
+                "gain": lambda _, value: self.set_targets(self._q_target, self._finger_target),
+                # PyBullet rescales the inertia with the mass: same shape, different density.
+                "mass": lambda body, value: p.changeDynamics(self._bodies[body], -1, mass=value, physicsClientId=cid),
+                "size": lambda body, value: self._rebuild({body}),
+                "table_height": self._set_table_height,
+                "light": lambda _, value: None,  # read by render()
+                "camera": self._set_camera,
+                "hue": lambda group, value: self._apply_hue(group),
+                "friction": self._set_friction}
+
+    def _set_damping(self, _: str, value: float) -> None:
+        for j in self._arm_idx:
+            p.changeDynamics(self._robot, j, jointDamping=value, physicsClientId=self._cid)
+
+    def _set_table_height(self, _: str, value: float) -> None:
+        center = np.add(TABLE_CENTER, [0.0, 0.0, value]).tolist()
+        p.resetBasePositionAndOrientation(self._table, center, _IDENTITY, physicsClientId=self._cid)
+
+    def _set_camera(self, _: str, value: float) -> None:
+        self._view = self._view_matrix()
+
+    def _set_friction(self, group: str, value: float) -> None:
+        for body, link in self._friction_parts[group]:
+            p.changeDynamics(body, link, lateralFriction=value, physicsClientId=self._cid)
 
     def _view_matrix(self) -> list[float]:
         offset = np.array([self._derived.get(f"camera:{a}", 0.0) for a in CAMERA_AXES])
@@ -347,9 +339,7 @@ class PybulletBackend:
     def set_params(self, values: dict[str, float]) -> None:
         """Set many parameters; objects that change size are rebuilt once, together."""
         resized = [n for n, v in values.items() if n.startswith("size:") and check_value(n, v) != self._derived[n]]
-        for name, value in values.items():
-            if name not in resized:
-                self.set_param(name, value)
+        super().set_params({n: v for n, v in values.items() if n not in resized})
         if resized:
             for name in resized:
                 self._derived[name] = float(values[name])
