@@ -6,7 +6,7 @@ export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 export WANDB_MODE ?= offline
 
-.PHONY: venv sysdeps train test bench clean
+.PHONY: venv sysdeps train test test-all bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,8 +34,13 @@ sysdeps:
 train: sysdeps venv
 	$(BIN)/robolearn train
 
+# The CI suite (about 20 min on 2 cores); the 15 slowest tests are listed at the end.
 test: sysdeps venv
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" --durations=15
+
+# Everything, the long statistical checks (marked slow) included.
+test-all: sysdeps venv
+	$(BIN)/python -m pytest -q --durations=15
 
 bench: venv
 	$(BIN)/python bench/sim_speed.py

@@ -9,7 +9,7 @@
                                           multitask training (Hydra config in configs/train.yaml)
     robolearn eval checkpoint=... [episodes=50] [backend=...] [video=dir] [disable_experts=0.0] [device=auto] [out=x.json]
                                           task x robot success table of a checkpoint
-    robolearn check checkpoint=... baseline=x.json [tolerance=0.1] [episodes=20]
+    robolearn check checkpoint=... baseline=x.json [tolerance=0.1] [episodes=0 (auto: 5% chance verdicts)]
                                           fail (exit 3) if any task/robot regressed past the tolerance
     robolearn adr plot run=<run dir> [out=x.png]
                                           plot the ADR ranges and entropy of a run trained with adr=adr
@@ -182,15 +182,29 @@ def cmd_eval(args: list[str]) -> None:
 
 
 def cmd_check(args: list[str]) -> None:
-    """Model regression test: per-task success must not fall below the baseline by more than `tolerance`."""
-    opts = parse_overrides(args, EVAL_OPTIONS | {"baseline": "", "tolerance": 0.1, "episodes": 20})
+    """Model regression test: per-task success must not fall below the baseline by more than
+    `tolerance`; `episodes=0` picks the count that keeps chance verdicts at 5% per entry."""
+    from robolearn.check_stats import episodes_for, false_alarm_rate
+
+    opts = parse_overrides(args, EVAL_OPTIONS | {"baseline": "", "tolerance": 0.1, "episodes": 0})
     if not opts["baseline"]:
         raise ValueError("baseline=<json from `robolearn eval out=...`> is required")
     try:
         with open(opts["baseline"]) as f:
-            baseline = json.load(f)["success"]
-    except (OSError, ValueError, KeyError) as err:
+            recorded = json.load(f)
+        baseline, baseline_episodes = recorded["success"], recorded.get("episodes")
+    except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"baseline={opts['baseline']}: not an eval results file ({err})") from None
+    if opts["episodes"] <= 0:
+        opts["episodes"] = episodes_for(opts["tolerance"], baseline, baseline_episodes)
+        print(f"check: {opts['episodes']} episodes per entry (tolerance {opts['tolerance']:.2f} against a baseline of "
+              f"{baseline_episodes or 'unknown'} episodes: at most 5% chance verdicts per entry)")
+    else:
+        worst = max((false_alarm_rate(opts["tolerance"], p, opts["episodes"], baseline_episodes)
+                     for p in baseline.values()), default=0.0)
+        if worst > 0.05:
+            print(f"warning: with {opts['episodes']} episodes an unchanged policy fails an entry with probability up to "
+                  f"{worst:.0%} (episodes=0 picks the count for 5%)")
     current = evaluate_checkpoint(opts)
     missing = sorted(set(baseline) - set(current))
     if missing:

@@ -1,4 +1,4 @@
-"""Conventions every part of robolearn shares (DESIGN.md, "Shared conventions").
+"""Conventions every part of robolearn shares (docs/design.md).
 
 Action: 7 float32 in [-1, 1] for every robot, task, simulator and real arm
 (Open X-Embodiment): end-effector delta position (3, world frame), delta rotation as

@@ -15,7 +15,7 @@ from robolearn.sims.objects import ObjectSpec
 from robolearn.sims.robots import RobotSpec
 
 BACKENDS = ("mujoco", "pybullet")
-CONTROL_DT = 0.05  # 20 Hz, DESIGN.md
+CONTROL_DT = 0.05  # 20 Hz (docs/design.md)
 
 # The table: a box whose top is the plane z = 0.
 TABLE_HALF = (0.45, 0.6, 0.02)

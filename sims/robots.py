@@ -18,7 +18,7 @@ import pybullet_data
 
 ROBOTS = ("panda", "kuka", "xarm6")
 TCP_LINK = "tcp"
-# Action scale (DESIGN.md): metres and radians per control step at action 1.
+# Action scale (docs/design.md): metres and radians per control step at action 1.
 MAX_POS_STEP = 0.025
 MAX_ROT_STEP = 0.15
 

@@ -102,7 +102,7 @@ class RosbridgeTransport:
     def _on_ready(self, proto: Any) -> None:
         proto.register_message_handlers("status", self._on_status)
         # Twisted leaves Nagle on: small state messages then wait for the peer's delayed
-        # ACK, up to 40 ms at a 20 Hz command rate (measured, docs/benchmarks.md).
+        # ACK, up to 40 ms at a 20 Hz command rate (measured, docs/changelog.md).
         proto.transport.setTcpNoDelay(True)
 
     def _on_status(self, msg: Any) -> None:
