@@ -1,15 +1,18 @@
 """Learning tests: a small MoE trained by multitask SAC must actually learn (minutes, not hours).
 
-One run trains reach on all three arms (MuJoCo) with the fast recipe (`num_envs=4` envs per
-arm in worker processes, few updates per env step) and checks it on every robot, plus the
-routing of its MoE; a second run (marked slow) trains drawer_close (a contact task) on
-the three arms and compares it with an untrained policy; a third trains lift on the Panda with
-scripted-expert demos and compares it with untrained and with the same run from scratch.
+One run is `make train`'s: reach and drawer_close (a contact task) on all three arms in one
+MoE (configs/train.yaml: 2 envs per task x arm in worker processes, 50k env steps, about
+3 min on 2 cores). It is checked on every cell, and its routing: spread over the experts,
+and different for the two tasks. A second run (marked slow) trains drawer_close alone on
+the three arms and compares it with an untrained policy; a third trains lift on the Panda
+with scripted-expert demos and compares it with untrained and with the same run from scratch.
 The last two keep the recipe their budgets were set with: one env per task x arm, 0.5
 updates per env step.
-Thresholds: reach >= 90% on every robot, drawer_close at least 40 points above untrained,
-lift at least 60 points above untrained and 50 above from scratch, routing spread over the
-experts.
+Thresholds: reach >= 90% on every robot, drawer_close >= 60% over the three arms in the
+shared model (seed 0: 0.97 and 0.98 in two runs; seed 1 gave 0.42), alone at least 40 points
+above untrained; lift at least 60
+points above untrained and 50 above from scratch; routing spread over the experts, and the
+two tasks' expert usage at least 0.3 apart (total variation; measured 0.72-0.98).
 """
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ from robolearn.train import train
 ROBOTS = ["panda", "kuka", "xarm6"]
 EPISODES = 20
 ONE_ENV_HALF_UTD = ("num_envs=1", "algo.updates_per_step=0.5")
-REACH_STEPS, REACH_UTD = 30000, 0.1
+MULTITASK = ["reach", "drawer_close"]
+MULTITASK_STEPS = 50000  # configs/train.yaml's
 
 
 def train_run(out: Path, tasks: str, robots: list[str], steps: int, extra: tuple[str, ...] = ()) -> dict:
@@ -41,13 +45,44 @@ def train_run(out: Path, tasks: str, robots: list[str], steps: int, extra: tuple
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return train_run(tmp_path_factory.mktemp("reach"), "reach", ROBOTS, REACH_STEPS,
-                     ("num_envs=4", f"algo.updates_per_step={REACH_UTD}"))
+    return train_run(tmp_path_factory.mktemp("multitask"), ",".join(MULTITASK), ROBOTS, MULTITASK_STEPS)
 
 
-def test_moe_learns_reach_on_every_robot(trained: dict) -> None:
-    table = evaluate(agent_from_checkpoint(trained), ["reach"], ROBOTS, "mujoco", EPISODES)
-    assert all(success >= 0.9 for success in table.values()), table
+@pytest.fixture(scope="module")
+def success(trained: dict) -> dict[tuple[str, str], float]:
+    return evaluate(agent_from_checkpoint(trained), MULTITASK, ROBOTS, "mujoco", EPISODES)
+
+
+def test_moe_learns_reach_on_every_robot(success: dict) -> None:
+    assert all(success[("reach", robot)] >= 0.9 for robot in ROBOTS), success
+
+
+def test_the_same_moe_learns_drawer_close(success: dict) -> None:
+    # On the mean over the arms: this recipe's drawer_close is unstable per arm (seed 1 at 50k:
+    # 0.00 / 0.30 / 0.95; docs/benchmarks.md), so one arm's dip must not hide what is learned.
+    assert np.mean([success[("drawer_close", robot)] for robot in ROBOTS]) >= 0.6, success
+
+
+def expert_usage(agent, task: str, robot: str) -> np.ndarray:
+    """The share of routing choices per expert over the states the policy visits on `task`."""
+    env = gym.make(sims.env_id(task), robot=robot, backend="mujoco")
+    states, tasks, robots = [], [], []
+    for seed in range(5):
+        obs, _ = env.reset(seed=seed)
+        for _ in range(20):
+            states.append(obs["state"]), tasks.append(obs["task_id"]), robots.append(obs["robot_id"])
+            obs, *_ = env.step(agent.act(obs["state"][None], np.array([obs["task_id"]]), np.array([obs["robot_id"]]),
+                                         deterministic=True)[0])
+    env.close()
+    routes = agent.routes(np.stack(states), np.array(tasks), np.array(robots))[0].numpy().ravel()
+    return np.bincount(routes, minlength=agent.actor.net.layers[0].n_experts) / routes.size
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_each_task_routes_to_experts_of_its_own(trained: dict, robot: str) -> None:
+    agent = agent_from_checkpoint(trained)
+    reach, drawer = expert_usage(agent, "reach", robot), expert_usage(agent, "drawer_close", robot)
+    assert 0.5 * np.abs(reach - drawer).sum() >= 0.3, (reach, drawer)
 
 
 @pytest.mark.slow  # 6.5 min on 2 cores: the largest single item of `make test`, run with `pytest -m slow`
@@ -61,18 +96,7 @@ def test_moe_learns_drawer_close_well_above_untrained(tmp_path: Path) -> None:
 
 def test_routing_does_not_collapse(trained: dict) -> None:
     agent = agent_from_checkpoint(trained)
-    states, tasks, robots = [], [], []
-    for robot in ROBOTS:
-        env = gym.make(sims.env_id("reach"), robot=robot, backend="mujoco")
-        for seed in range(10):
-            obs, _ = env.reset(seed=seed)
-            for _ in range(10):
-                states.append(obs["state"]), tasks.append(obs["task_id"]), robots.append(obs["robot_id"])
-                obs, *_ = env.step(agent.act(obs["state"][None], np.array([obs["task_id"]]),
-                                             np.array([obs["robot_id"]]), deterministic=True)[0])
-        env.close()
-    routes = agent.routes(np.stack(states), np.array(tasks), np.array(robots))[0].numpy().ravel()
-    share = np.bincount(routes, minlength=agent.actor.net.layers[0].n_experts) / routes.size
+    share = np.mean([expert_usage(agent, task, robot) for task in MULTITASK for robot in ROBOTS], axis=0)
     assert share.max() < 0.5, share  # k=2: a collapsed gate would put >= 50% on one expert
     assert (share > 0.05).sum() >= 4, share
 

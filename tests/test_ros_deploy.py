@@ -165,9 +165,11 @@ def test_policy_reaches_the_goal_through_rospy_on_the_twin(ros_master: str, reac
     assert len(episodes) == 4 and wins >= 3, done.stdout
     assert read_metadata(tmp_path / "run" / "episodes.hdf5")["source"] == "real"
     assert len(command_rows(tmp_path / "run")) == sum(ep.length for ep in episodes)  # every command logged
-    # the observation rebuilt from joint states moves like the arm: the hand ends near the goal
-    final = episodes[0].next_states_obs[-1]
-    assert np.linalg.norm(final[TCP] - final[STATE_SLICES["goal_pos"]]) < 0.05 or not episodes[0].meta["success"]
+    # the observation rebuilt from joint states moves like the arm: in every success (three or
+    # more, asserted above) the recorded hand ends near the goal
+    for episode in (ep for ep in episodes if ep.meta["success"]):
+        final = episode.next_states_obs[-1]
+        assert np.linalg.norm(final[TCP] - final[STATE_SLICES["goal_pos"]]) < 0.05
 
 
 def test_joint_trajectory_commands_through_the_simulators_ik(ros_master: str, reach_policy: Path, tmp_path: Path,
