@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from robolearn.checkpoint import load_checkpoint
+from test_fleet import assert_consistent
 
 RAY = str(Path(sys.executable).parent / "ray")
 ROBOLEARN = str(Path(sys.executable).parent / "robolearn")
@@ -55,6 +56,6 @@ def test_fleet_actors_on_two_nodes_survive_a_killed_actor(two_node_cluster: tupl
     counters = fleet["counters"]
     assert len(set(fleet["actor_nodes"].values())) == 2, fleet["actor_nodes"]  # one actor per node
     assert counters["actor_restarts"] == 1 and "killing actor 0" in done.stdout
-    assert counters["samples_produced"] == counters["samples_received"] >= 3000
-    assert counters["samples_received"] == counters["samples_trained"] + counters["samples_dropped_stale"]
-    assert counters["episodes_produced"] == counters["episodes_received"] > 0
+    assert_consistent(counters)
+    assert counters["samples_received"] >= 3000
+    assert counters["samples_lost_in_flight"] > 0  # the killed actor's call in flight

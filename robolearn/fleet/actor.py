@@ -46,13 +46,15 @@ class EpisodeTally(Logger):
 class BatchSource:
     """What every fleet actor shares: versioned weights in, numbered and counted batches out."""
 
-    def __init__(self, index: int, cfg: TrainConfig, seed: int, threads: int):
+    def __init__(self, index: int, cfg: TrainConfig, seed: int, threads: int, ledger: Any = None):
+        """`ledger`: the run's ProductionLedger actor (robolearn.fleet.ledger), told what each call
+        produces while it runs."""
         torch.set_num_threads(threads)
         torch.manual_seed(seed)
         self.index = index
         self.incarnation = uuid.uuid4().hex[:8]  # a restarted actor is a new incarnation
         self.seq = 0
-        self.produced = {"samples": 0, "episodes": 0}  # totals of this incarnation
+        self.ledger = ledger
         self.agent = make_agent(cfg.policy, cfg.algo)
         self.version = -1
         import ray
@@ -71,13 +73,20 @@ class BatchSource:
                 self.agent.value.load_state_dict(weights["value"])
             self.version = version
 
+    def report(self, samples: int, episodes: int) -> None:
+        """Tell the ledger what the current call has produced so far (without waiting)."""
+        if self.ledger is not None:
+            self.ledger.add.remote((self.index, self.incarnation, self.seq + 1), samples, episodes)
+
     def package(self, batch: dict[str, np.ndarray], samples: int, episodes: list[dict[str, Any]], started: float
                 ) -> dict[str, Any]:
+        if self.ledger is not None:  # the ledger holds all of this call before its batch leaves
+            import ray
+
+            ray.get(self.ledger.add.remote((self.index, self.incarnation, self.seq + 1), 0, 0))
         self.seq += 1
-        self.produced["samples"] += samples
-        self.produced["episodes"] += len(episodes)
         return batch | {"version": np.full(samples, self.version), "actor": self.index,
-                        "incarnation": self.incarnation, "restarted": self.restarted, "seq": self.seq, "produced": dict(self.produced),
+                        "incarnation": self.incarnation, "restarted": self.restarted, "seq": self.seq,
                         "episodes": episodes, "seconds": time.perf_counter() - started, "node": self.node}
 
 
@@ -85,8 +94,9 @@ TRANSITION_KEYS = ("obs", "action", "reward", "next_obs", "terminal", "task", "r
 
 
 class ExperienceActor(BatchSource):
-    def __init__(self, index: int, robot: str, backend: str, cfg: TrainConfig, seed: int, threads: int = 1):
-        super().__init__(index, cfg, seed, threads)
+    def __init__(self, index: int, robot: str, backend: str, cfg: TrainConfig, seed: int, threads: int = 1,
+                 ledger: Any = None):
+        super().__init__(index, cfg, seed, threads, ledger)
         self.rng = np.random.default_rng(seed)
         randomizer = make_randomizer(cfg.adr)
         # ADR results are collected here and merged by the learner, which owns the one state.
@@ -94,6 +104,7 @@ class ExperienceActor(BatchSource):
         randomizer = self.adr or randomizer
         combos = [(task, robot) for task in cfg.tasks]
         self.tally = EpisodeTally()
+        self.reported_episodes = 0  # of the current call's, told to the ledger
         self.runner = EnvRunner(combos, env_pool(combos, backend, cfg.tasks, cfg.env_kwargs, randomizer, workers=False,
                                                      deploy_limits=cfg.deploy_limits),
                                 seed, self.tally)
@@ -109,6 +120,7 @@ class ExperienceActor(BatchSource):
             self.adr.ranges = {name: list(bounds) for name, bounds in adr_ranges.items()}
         started = time.perf_counter()
         self.tally.finished.clear()
+        self.reported_episodes = 0
         if isinstance(self.agent, PPO):
             batch = self._rollout(-(-steps // self.runner.n))
             return self._package(batch, batch["reward"].size, started)
@@ -121,11 +133,18 @@ class ExperienceActor(BatchSource):
             else:
                 actions = self.agent.act(states, runner.task, runner.robot)
             reward, terminated, _, next_state = runner.step(actions, 0)
+            self._report_step()
             for key, value in zip(TRANSITION_KEYS, (states, actions, reward, next_state, terminated.astype(np.float32),
                                                     runner.task.copy(), runner.robot.copy())):
                 rows[key].append(value)
         batch = {k: np.concatenate(v) for k, v in rows.items()}
         return self._package(batch, len(batch["obs"]), started)
+
+    def _report_step(self) -> None:
+        """One step of every env: its samples and the episodes it finished."""
+        finished = len(self.tally.finished)
+        self.report(self.runner.n, finished - self.reported_episodes)
+        self.reported_episodes = finished
 
     def _package(self, batch: dict[str, np.ndarray], samples: int, started: float) -> dict[str, Any]:
         """The batch plus this call's ADR results ({boundary: successes}), handed over once."""
@@ -137,5 +156,5 @@ class ExperienceActor(BatchSource):
         the learner's normalizer) and the normalized last observation (to bootstrap)."""
         runner, agent = self.runner, self.agent
         raw: list[np.ndarray] = []
-        batch = collect_rollout(agent, runner, horizon, ROLLOUT_KEYS, raw, lambda: 0)
+        batch = collect_rollout(agent, runner, horizon, ROLLOUT_KEYS, raw, lambda: 0, self._report_step)
         return batch | {"raw": np.concatenate(raw), "last_obs": agent.normalize(runner.states).numpy()}

@@ -12,9 +12,10 @@ limiter, as Reverb's). Every `publish_every` updates make a new policy version. 
 V-trace correcting for the policy that collected it being older (IMPALA), then a new
 version. A version is put once into Ray's object store; an actor's next call carries the
 reference when the actor lacks it. A crashed actor is restarted by Ray (`max_restarts`)
-and its lost batch simply never arrives. Counters of
-samples and episodes produced (reported with each delivered batch), received and added
-to the replay prove that nothing was lost or counted twice. Recorded episode files
+and its lost batch never arrives. Every actor tells the run's ledger (robolearn/fleet/ledger.py)
+what each call has produced while it steps, apart from its batch, so the counters account for
+every sample: produced = received + lost with a killed actor + in flight at the end, and
+every delivered batch must hold what its call produced (`calls_miscounted` 0). Recorded episode files
 (`datasets`) mix into every batch at `dataset_ratio`. Actors are pinned round-robin to the
 cluster's nodes (a restart stays on its node; an actor whose node is gone stays down and the
 others go on); each batch names its node.
@@ -45,6 +46,7 @@ from robolearn.envs import check_names
 from robolearn.evaluate import evaluate, format_success
 from robolearn.fleet.actor import TRANSITION_KEYS, ExperienceActor
 from robolearn.fleet.config import FleetConfig
+from robolearn.fleet.ledger import CallKey, ProductionLedger, settle
 from robolearn.fleet.pool import PerRobotStats, load_pooled
 from robolearn.learners.off_policy import OffPolicyCore
 from robolearn.learners.replay import ReplayBuffer
@@ -56,8 +58,12 @@ from robolearn.sims.backend import BACKENDS
 from robolearn.sims.randomization import ADR, training_randomizer
 
 REPLAY_NAME = "replay.npz"
+KILL_MID_CALL_S = 0.01  # fault injection (`kill_actor_at`) kills actor 0 this long into a call it is running
+LEDGER_COUNTERS = ("samples_produced", "episodes_produced", "samples_lost_in_flight", "samples_abandoned",
+                   "calls_miscounted")
 COUNTERS = ("samples_produced", "samples_received", "samples_trained", "samples_dropped_stale", "episodes_produced",
-            "episodes_received", "batches", "actor_restarts", "failed_calls")
+            "episodes_received", "batches", "actor_restarts", "failed_calls", "samples_lost_in_flight",
+            "samples_abandoned", "calls_miscounted")
 RETRY_DELAY = 0.5  # s before calling an actor that just failed again
 
 
@@ -132,7 +138,10 @@ class Fleet:
         self.version = 0
         self.delivered: dict[tuple[int, str], int] = {}  # batches received per (actor, incarnation)
         self.down: set[int] = set()  # actors whose last call failed and that have not delivered since
-        self.reported: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: {"samples": 0, "episodes": 0})
+        self.delivered_calls: dict[CallKey, tuple[int, int]] = {}  # (samples, episodes) of every batch received
+        self.ledger: Any = None  # the run's ProductionLedger actor
+        # The ledger's counters restart with each run; a resumed run adds them to the checkpoint's.
+        self.ledger_base = {k: self.counters[k] for k in LEDGER_COUNTERS}
         self.staleness: Counter[int] = Counter()
         self.robot_success: dict[str, deque] = defaultdict(lambda: deque(maxlen=20))
         self.actor_samples: Counter[int] = Counter()
@@ -169,8 +178,9 @@ class Fleet:
         options = {"max_restarts": cfg.max_restarts, "max_task_retries": 0}
         layout = actor_layout(cfg)
         nodes = sorted(node["NodeID"] for node in ray.nodes() if node["Alive"])
+        self.ledger = ray.remote(num_cpus=0)(ProductionLedger).remote()
         actors = [ray.remote(num_cpus=0)(ExperienceActor).options(**options, scheduling_strategy=placement(nodes, i)).remote(
-            i, robot, backend, cfg, self._actor_seed(i), cfg.actor_threads)
+            i, robot, backend, cfg, self._actor_seed(i), cfg.actor_threads, self.ledger)
             for i, (robot, backend) in enumerate(layout)]
         # ROS actors reach the arm's master from their own processes.
         ros_env = {"env_vars": {k: os.environ[k] for k in ("ROS_MASTER_URI", "ROS_HOME") if k in os.environ}}
@@ -178,7 +188,8 @@ class Fleet:
             i = len(actors)
             layout.append((spec.robot, f"ros:{spec.transport}"))
             actors.append(ray.remote(num_cpus=0)(RosArmActor).options(runtime_env=ros_env, **options).remote(
-                i, spec, cfg, str(self.out / f"real_{i}_{spec.robot}"), self._actor_seed(i), cfg.actor_threads))
+                i, spec, cfg, str(self.out / f"real_{i}_{spec.robot}"), self._actor_seed(i), cfg.actor_threads,
+                self.ledger))
         print(f"fleet: {len(actors)} actors ({', '.join(f'{r}/{b}' for r, b in layout)}) -> one {cfg.algo.name} learner; "
               f"ray {'local' if not cfg.address else cfg.address}", flush=True)
         # A resumed run refills its replay with the policy's own actions, not random ones.
@@ -223,17 +234,17 @@ class Fleet:
             while idle and self._owed() < self.max_owed:
                 index = idle.pop(0)
                 pending[self._launch(index, actors[index], weights)] = index
+            if cfg.kill_actor_at and not killed and self.env_steps >= cfg.kill_actor_at and self._mid_call(pending, 0):
+                killed = True
+                bar.write(f"fault injection: killing actor 0 at {self.env_steps} env steps, in the middle of a call")
+                ray.kill(actors[0], no_restart=False)
+                self.down.add(0)
             if self.core is not None and self.core.run_owed(self.env_steps, most=cfg.publish_every):
                 self.updated = True
             if self.updated:
                 self.version += 1
                 weights = ray.put(self._weights())
                 self.updated = False
-            if cfg.kill_actor_at and not killed and self.env_steps >= cfg.kill_actor_at:
-                killed = True
-                bar.write(f"fault injection: killing actor 0 at {self.env_steps} env steps")
-                ray.kill(actors[0], no_restart=False)
-                self.down.add(0)
             elapsed = time.perf_counter() - started
             bar.set_postfix_str(self._progress(elapsed, start_steps, start_updates), refresh=False)
             if self.env_steps >= next_eval:
@@ -276,6 +287,15 @@ class Fleet:
         for index in sorted(self.down):
             print(f"actor {index} had not come back after {self.cfg.restart_wait_s:.0f} s", flush=True)
 
+    def _mid_call(self, pending: dict[Any, int], index: int) -> bool:
+        """Whether actor `index` is `KILL_MID_CALL_S` into a call it has not finished (fault
+        injection kills it there, so the kill costs a batch in flight)."""
+        refs = [ref for ref, i in pending.items() if i == index]
+        if not refs or self.ray.wait(refs, timeout=0)[0]:
+            return False
+        time.sleep(KILL_MID_CALL_S)
+        return not self.ray.wait(refs, timeout=0)[0]
+
     def _owed(self) -> float:
         return self.core.owed if self.core is not None else 0.0
 
@@ -311,9 +331,7 @@ class Fleet:
         if batch["seq"] != self.delivered[source]:
             raise RuntimeError(f"actor {source}: batch {batch['seq']} arrived as number {self.delivered[source]}")
         self.counters["batches"] += 1
-        self.counters["samples_produced"] += batch["produced"]["samples"] - self.reported[source]["samples"]
-        self.counters["episodes_produced"] += batch["produced"]["episodes"] - self.reported[source]["episodes"]
-        self.reported[source] = batch["produced"]
+        self.delivered_calls[(*source, batch["seq"])] = (n, len(batch["episodes"]))
         self.counters["samples_received"] += n
         self.counters["episodes_received"] += len(batch["episodes"])
         self.actor_samples[batch["actor"]] += n
@@ -387,7 +405,16 @@ class Fleet:
         if bar is not None:
             bar.write(f"[{self.env_steps} steps] " + " ".join(f"{t}/{r}={s:.2f}" for (t, r), s in self.table.items()))
 
+    def _settle(self) -> None:
+        """Produced (as the actors told the ledger) against received: what was lost with a killed
+        actor, what is still in flight, and any delivered call whose size disagrees."""
+        if self.ledger is None:
+            return
+        for key, value in settle(self.ray.get(self.ledger.snapshot.remote()), self.delivered_calls).items():
+            self.counters[key] = self.ledger_base[key] + value
+
     def _checkpoint(self) -> Path:
+        self._settle()
         path = self.out / CHECKPOINT_NAME
         save_checkpoint(path, checkpoint_payload(
             self.config, self.agent, list(self.cfg.tasks), list(self.cfg.robots), self.cfg.backend, self.env_steps,
@@ -410,9 +437,10 @@ class Fleet:
                   f"node {self.actor_nodes[i][:12]}")
         print("staleness (policy versions: samples): " + " ".join(f"{s}:{n}" for s, n in sorted(self.staleness.items())))
         print(f"counts: produced {c['samples_produced']} samples / {c['episodes_produced']} episodes, received "
-              f"{c['samples_received']} / {c['episodes_received']}, trained on {c['samples_trained']}, dropped as stale "
-              f"{c['samples_dropped_stale']}, batches {c['batches']}, actor restarts {c['actor_restarts']} "
-              f"(failed calls {c['failed_calls']})")
+              f"{c['samples_received']} / {c['episodes_received']}, lost with killed actors {c['samples_lost_in_flight']}, "
+              f"in flight at the end {c['samples_abandoned']}, trained on {c['samples_trained']}, dropped as stale "
+              f"{c['samples_dropped_stale']}, batches {c['batches']} ({c['calls_miscounted']} miscounted), actor restarts "
+              f"{c['actor_restarts']} (failed calls {c['failed_calls']})")
         print("per-robot success (last 20 training episodes): "
               + " ".join(f"{r}={np.mean(q):.2f}" for r, q in sorted(self.robot_success.items()) if q))
 

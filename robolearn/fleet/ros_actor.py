@@ -42,8 +42,9 @@ class RosActorConfig:
 
 
 class RosArmActor(BatchSource):
-    def __init__(self, index: int, spec: RosActorConfig, cfg: TrainConfig, out: str, seed: int, threads: int = 1):
-        super().__init__(index, cfg, seed, threads)
+    def __init__(self, index: int, spec: RosActorConfig, cfg: TrainConfig, out: str, seed: int, threads: int = 1,
+                 ledger: Any = None):
+        super().__init__(index, cfg, seed, threads, ledger)
         if spec.task not in cfg.tasks:
             raise ValueError(f"ros_actors: task {spec.task!r} is not one of the run's tasks {cfg.tasks}")
         if spec.reset not in ("topic", "none"):
@@ -77,5 +78,6 @@ class RosArmActor(BatchSource):
                 rows[key].append(value)
             finished.append({"task": self.spec.task, "robot": self.spec.robot, "success": report.success})
             collected += n
+            self.report(n, 1)  # a whole episode at a time: one cut off by a kill is not counted
         batch = {k: np.concatenate(v) for k, v in rows.items()}
         return self.package(batch, len(batch["obs"]), finished, started)
