@@ -14,6 +14,8 @@ $(BIN)/.installed: pyproject.toml
 	# torch first, pinned: an unpinned torch would pull GBs of CUDA wheels.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[test]"
+	# Meta-World without its mujoco==3.3.0 pin (pyproject.toml, extra `metaworld`).
+	$(BIN)/pip install -q --no-deps metaworld==3.1.1
 	touch $@
 
 venv: $(BIN)/.installed

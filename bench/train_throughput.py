@@ -37,7 +37,7 @@ from sac_update import ms_per_update, random_batch  # noqa: E402
 
 from robolearn.config import compose_train, to_dataclass  # noqa: E402
 from robolearn.env_runner import env_pool  # noqa: E402
-from robolearn.envs import combos_for  # noqa: E402
+from robolearn.envs import combos_for, run_vocabulary  # noqa: E402
 from robolearn.learners.sac import SAC  # noqa: E402
 from robolearn.policies.moe import MoELayer  # noqa: E402
 from robolearn.spec import ACTION_DIM, STATE_DIM  # noqa: E402
@@ -74,7 +74,7 @@ def train_rate(name: str, overrides: list[str], short: int, long: int) -> None:
 def raw_env_rate(tasks: list[str], robots: list[str], num_envs: int, steps: int) -> float:
     """Env steps/s of the training envs alone: random actions, one process, no learner."""
     combos = [c for c in combos_for(tasks, robots) for _ in range(num_envs)]
-    envs = env_pool(combos, "mujoco", tasks, None, "none", workers=False)
+    envs = env_pool(combos, "mujoco", run_vocabulary(tasks, robots), None, "none", workers=False)
     envs.reset(list(range(len(combos))))
     rng = np.random.default_rng(0)
     rounds = max(1, steps // len(combos))

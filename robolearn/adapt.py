@@ -7,7 +7,7 @@ tasks start from what the policy does for them now, and train their own copies. 
 experts would never be chosen, because the trained gate's logits for old experts are far
 above a new expert's zero logit, so they would get no gradient. Everything the old tasks
 use (encoder, shared head or their own task heads, old experts, old gate rows, old task
-and robot embeddings) is frozen by zeroing its gradients, so the old tasks' actions are
+and robot embeddings; a new robot's row trains) is frozen by zeroing its gradients, so the old tasks' actions are
 unchanged bit for bit. The critics get fresh new experts and train freely: they are not
 used when acting.
 """
@@ -43,29 +43,39 @@ def check_adaptable(agent: SAC, add_experts: int) -> None:
         raise ValueError(f"add_experts must be >= 1, got {add_experts}")
 
 
-def prepare_adaptation(agent: SAC, new_task_ids: list[int], add_experts: int,
+def prepare_adaptation(agent: SAC, adaptation: dict, add_experts: int,
                        probe: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-    """`probe`: (states, task ids, robot ids) of the new tasks, to find the experts they use."""
+    """`adaptation`: {new_task_ids, new_robot_ids, old_experts}; `probe`: (states, task ids,
+    robot ids) of the new tasks, to find the experts they use."""
     check_adaptable(agent, add_experts)
+    new_task_ids = adaptation["new_task_ids"]
     actor_net = agent.actor.net
     old_experts = actor_net.layers[0].n_experts
     copy_of = most_routed_experts(agent.routes(*probe), old_experts, add_experts)
     actor_net.add_experts(add_experts, new_task_ids, exclusive=True, copy_of=copy_of)
     for net in agent.critic.nets:
         net.add_experts(add_experts, new_task_ids, exclusive=False)
-    freeze_old_tasks(agent, new_task_ids, old_experts)
+    freeze_old_tasks(agent, adaptation)
     agent.reset_optimizers()
 
 
-def freeze_old_tasks(agent: SAC, new_task_ids: list[int], old_experts: int) -> None:
-    """Zero the gradients of everything the old tasks use (also when resuming an adapted run)."""
-    actor_net = agent.actor.net
+def _rows(n: int, ids: list[int]) -> torch.Tensor:
+    rows = torch.zeros(n, dtype=torch.bool)
+    rows[ids] = True
+    return rows
+
+
+def freeze_old_tasks(agent: SAC, adaptation: dict) -> None:
+    """Zero the gradients of everything the old tasks use (also when resuming an adapted run);
+    the embedding rows of new tasks and new robots train."""
+    actor_net, cond = agent.actor.net, agent.actor.cond
     agent.norm.frozen = True
-    for module in (actor_net.encoder, actor_net.norms, agent.actor.cond.robot):
+    for module in (actor_net.encoder, actor_net.norms):
         module.requires_grad_(False)
-    new_rows = torch.zeros(agent.actor.cond.task.num_embeddings, dtype=torch.bool)
-    new_rows[new_task_ids] = True
-    _freeze_rows(agent.actor.cond.task.weight, new_rows)
+    new_rows = _rows(cond.task.num_embeddings, adaptation["new_task_ids"])
+    _freeze_rows(cond.task.weight, new_rows)
+    _freeze_rows(cond.robot.weight, _rows(cond.robot.num_embeddings, adaptation.get("new_robot_ids", [])))
+    old_experts = adaptation["old_experts"]
     if isinstance(actor_net.head, TaskHeads):  # the new tasks' own output layers train
         _freeze_rows(actor_net.head.weight, new_rows)
         _freeze_rows(actor_net.head.bias, new_rows)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from robolearn.demos.episodes import Episode, demo_lengths, demo_names, read_episode, split_names
-from robolearn.envs import task_ids
+from robolearn.envs import suite_vocabulary
 from robolearn.learners.bc import BCData
 from robolearn.spec import ACTION_DIM, STATE_DIM
 from robolearn.sims.robots import ROBOTS
@@ -63,7 +63,7 @@ def build_dataset(episodes: Iterable[Episode], horizon: int, labels: str = "exec
     once and filled episode by episode (no second copy); by default the episodes are listed."""
     episodes = list(episodes) if steps is None else episodes
     steps = sum(ep.length for ep in episodes) if steps is None else steps  # type: ignore[union-attr]
-    ids = task_ids(list(TASKS))
+    vocab = suite_vocabulary()
     obs = np.empty((steps, STATE_DIM), np.float32)
     actions = np.empty((steps, horizon, ACTION_DIM), np.float32)
     mask = np.empty((steps, horizon), np.float32)
@@ -74,7 +74,7 @@ def build_dataset(episodes: Iterable[Episode], horizon: int, labels: str = "exec
         padded = np.concatenate([target, np.repeat(target[-1:], horizon - 1, axis=0)])
         index = np.arange(n)[:, None] + np.arange(horizon)[None]
         obs[at:at + n], actions[at:at + n], mask[at:at + n] = ep.states_obs, padded[index], index < n
-        task[at:at + n], robot[at:at + n] = ids[ep.meta["task"]], ROBOTS.index(ep.meta["robot"])
+        task[at:at + n], robot[at:at + n] = vocab.task_id(ep.meta["task"]), vocab.robot_id(ep.meta["robot"])
         at += n
     return BCData(*(torch.from_numpy(a[:at]) for a in (obs, actions, mask, task, robot)))
 

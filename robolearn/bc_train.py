@@ -16,16 +16,16 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from robolearn.agents import CHECKPOINT_NAME
+from robolearn.agents import CHECKPOINT_NAME, make_agent
 from robolearn.bc_data import DemoChunks, index_demos
 from robolearn.checkpoint import save_checkpoint
 from robolearn.config import LoggerConfig, compose_config
 from robolearn.device import resolve_device
+from robolearn.envs import suite_vocabulary
 from robolearn.evaluate import evaluate, format_success
 from robolearn.learners.bc import BC, BCConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
-from robolearn.spec import ACTION_DIM
 from robolearn.sims.backend import BACKENDS
 
 
@@ -95,13 +95,10 @@ def fit(agent: BC, demos: DemoChunks, plan: list[int], batch_size: int, rng: np.
 
 
 def train_bc(cfg: BCRunConfig) -> Path:
-    from robolearn.envs import N_ROBOT_IDS, N_TASK_IDS
-    from robolearn.spec import STATE_DIM
-
     device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    agent = BC(cfg.policy, cfg.algo, STATE_DIM, ACTION_DIM, N_TASK_IDS, N_ROBOT_IDS, device)
+    agent = make_agent(cfg.policy, cfg.algo, suite_vocabulary(), device)
     demos = DemoChunks(index_demos(cfg.data, cfg.split, cfg.max_demos), agent.horizon, cfg.labels,
                        cfg.max_memory_gb, cfg.skip_bad)
     demos.scan(agent.input_features)
@@ -129,7 +126,7 @@ def train_bc(cfg: BCRunConfig) -> Path:
         print(format_success(table, f"bc eval success ({backend}, {cfg.eval_episodes} episodes)"))
     logger.close()
     path = save_checkpoint(out / CHECKPOINT_NAME, {
-        "config": config, "learner": agent.state_dict(), "tasks": tasks, "robots": robots, "backend": backend,
+        "config": config, "learner": agent.state_dict(), "vocab": agent.vocab.as_dict(), "tasks": tasks, "robots": robots, "backend": backend,
         "env_steps": 0, "eval": {f"{t}/{r}": s for (t, r), s in table.items()}, "adr": None,
         "bc": {"data": list(cfg.data),
                "demos": [f"{src['task']}/{src['robot']}:{ref.name}" for ref, src in zip(demos.refs, demos.sources)]}})

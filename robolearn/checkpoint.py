@@ -13,8 +13,10 @@ from typing import Any
 import torch
 
 # 2 (2026-12-01): tcp_quat in the palm-down hemisphere; SAC networks take relative inputs.
-SCHEMA_VERSION = 2
-REQUIRED = ("schema_version", "config", "learner", "tasks", "robots", "backend", "env_steps")
+# 3 (2026-12-06): task and robot ids from the run's vocabulary (`vocab`), not global constants.
+SCHEMA_VERSION = 3
+SCHEMA_CHANGES = {2: "its task and robot ids were global (fixed 18 task and 4 robot rows)"}
+REQUIRED = ("schema_version", "config", "learner", "vocab", "tasks", "robots", "backend", "env_steps")
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -42,9 +44,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as err:  # torch raises several types for truncated or foreign files
         detail = " ".join(str(err).split())[:200]
         raise ValueError(f"checkpoint={path}: not a readable robolearn checkpoint ({type(err).__name__}: {detail})") from None
-    missing = [key for key in REQUIRED if not isinstance(data, dict) or key not in data]
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version != SCHEMA_VERSION:
+        why = SCHEMA_CHANGES.get(version, "")
+        raise ValueError(f"checkpoint={path}: schema_version {version}, this robolearn reads {SCHEMA_VERSION}"
+                         f"{f' ({why})' if why else ''}; retrain it with this version")
+    missing = [key for key in REQUIRED if key not in data]
     if missing:
         raise ValueError(f"checkpoint={path}: missing fields {missing}")
-    if data["schema_version"] != SCHEMA_VERSION:
-        raise ValueError(f"checkpoint={path}: schema_version {data['schema_version']}, this robolearn reads {SCHEMA_VERSION}")
     return data

@@ -103,6 +103,18 @@ def cmd_envs(args: list[str]) -> None:
         print(f"  {sims.env_id(name):32s} horizon {task.horizon:4d}  {task.description}")
     print(f"robots ({len(ROBOTS)}): {', '.join(ROBOTS)}")
     print(f"backends ({len(BACKENDS)}): {', '.join(BACKENDS)}")
+    from robolearn.metaworld_tasks import BENCHMARKS, INSTALL_HINT, METAWORLD_ROBOT, benchmark_tasks, metaworld_names
+
+    try:
+        names = metaworld_names()
+    except ValueError:
+        print(f"Meta-World tasks: none ({INSTALL_HINT})")
+        return
+    print(f"Meta-World tasks ({len(names)}; robot {METAWORLD_ROBOT}, MuJoCo, horizon 500, 50 goals each; "
+          + "; ".join(f"tasks={b}: its {len(benchmark_tasks(b))}" for b in BENCHMARKS) + "):")
+    for i in range(0, len(names), 4):
+        print("  " + "".join(f"{name:34s}" for name in names[i:i + 4]).rstrip())
+    print("gymnasium envs: gym:<env id> (Box spaces; gym:<env id>@<variant> names it again with other env_kwargs)")
 
 
 def cmd_experts(args: list[str]) -> None:

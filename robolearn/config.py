@@ -64,9 +64,20 @@ _store.store(group="logger", name="logger_schema", node=LoggerConfig)
 _store.store(group="adr", name="adr_schema", node=DRConfig)
 
 
+LIST_KEYS = ("tasks", "robots")  # `tasks=mt10` is read as `tasks=[mt10]`
+
+
+def as_list(override: str) -> str:
+    key, sep, value = override.partition("=")
+    if sep and key.lstrip("+") in LIST_KEYS and value and not value.startswith("["):
+        return f"{key}=[{value}]"
+    return override
+
+
 def compose_config(name: str, schema: type, overrides: list[str]) -> DictConfig:
     """Compose `configs/<name>.yaml` with overrides; a bad key or value is a ValueError naming it.
     With `--help` among them, raises HelpRequested carrying the config the others compose."""
+    overrides = [as_list(o) for o in overrides]
     if wants_help(overrides):
         rest = [o for o in overrides if o not in HELP_FLAGS]
         raise HelpRequested(OmegaConf.to_object(compose_config(name, schema, rest)))

@@ -25,6 +25,7 @@ import numpy as np
 from robolearn.envs import make_env
 from robolearn.logger import Logger
 from robolearn.sims.randomization import ADR, Randomizer
+from robolearn.vocab import Vocabulary
 
 EnvFn = Callable[[], gym.Env]
 
@@ -156,11 +157,11 @@ class EnvPool:
                 process.terminate()
 
 
-def env_pool(combos: list[tuple[str, str]], backend: str, tasks: list[str], env_kwargs: dict[str, dict] | None,
+def env_pool(combos: list[tuple[str, str]], backend: str, vocab: Vocabulary, env_kwargs: dict[str, dict] | None,
              randomizer: Randomizer | str, workers: bool, deploy_limits: str = "") -> EnvPool:
     """One env per entry of `combos` (repeat a combo for several envs of it), over one worker
     process per core when `workers`."""
-    fns = [functools.partial(make_env, task, robot, backend, tasks, env_kwargs, dr=randomizer, deploy_limits=deploy_limits)
+    fns = [functools.partial(make_env, task, robot, backend, vocab, env_kwargs, dr=randomizer, deploy_limits=deploy_limits)
            for task, robot in combos]
     return EnvPool(fns, (os.cpu_count() or 1) if workers else 0, randomizer if isinstance(randomizer, ADR) else None)
 

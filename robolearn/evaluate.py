@@ -1,4 +1,7 @@
-"""Policy evaluation: a task x robot success table (success if any step succeeded)."""
+"""Policy evaluation: a task x robot success table (success if any step succeeded).
+
+Episode i resets with seed `seed + i`: a Meta-World task then plays its goal (seed + i) mod
+50, so 50 episodes are Meta-World's protocol (every goal once, horizon 500)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,7 +23,7 @@ def evaluate(agent: Agent, tasks: list[str], robots: list[str], backend: str, ep
     `dr` randomizes the physics of every episode (e.g. held-out ranges); `deploy_limits` as in training."""
     table = {}
     for task, robot in combos_for(tasks, robots):
-        env = make_env(task, robot, backend, tasks, env_kwargs, render_mode="rgb_array" if video_dir else None, dr=dr,
+        env = make_env(task, robot, backend, agent.vocab, env_kwargs, render_mode="rgb_array" if video_dir else None, dr=dr,
                        deploy_limits=deploy_limits)
         wins = 0
         for episode in range(episodes):

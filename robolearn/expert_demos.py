@@ -1,6 +1,6 @@
 """Scripted-expert demonstrations as replay for off-policy RL (RLPD, Ball et al. 2023).
 
-Each task's scripted expert (sims.experts) runs whole episodes in the training envs,
+Each task's scripted expert (sims.experts; a Meta-World task's own scripted policy) runs whole episodes in the training envs,
 with a little action noise; their transitions go to a replay buffer of their own, and
 every SAC batch draws a fixed share from it (`robolearn.learners.replay.mixed_batch`).
 The critic learns what the expert's actions are worth, and the actor also clones them on
@@ -16,7 +16,7 @@ from tqdm import tqdm
 from robolearn.envs import is_external
 from robolearn.learners.replay import ReplayBuffer
 from robolearn.learners.sac import SACConfig
-from robolearn.spec import ACTION_DIM, STATE_DIM
+from robolearn.spec import ACTION_DIM
 from robolearn.sims.experts import expert_for
 from robolearn.sims.rollout import run_episode
 
@@ -50,12 +50,13 @@ def expert_replay(envs: list[gym.Env], episodes: int, seed: int, noise: float = 
                       obs["robot_id"]))
 
     for i, env in enumerate(tqdm(envs, desc="expert demos", unit="env", mininterval=1.0, leave=False)):
-        expert = expert_for(env)
+        task_env = env.unwrapped
+        expert = task_env.expert() if hasattr(task_env, "expert") else expert_for(env)
         for episode in range(episodes):
             run_episode(env, lambda obs: np.clip(expert(obs) + noise * rng.standard_normal(ACTION_DIM), -1.0,
                                                  1.0).astype(np.float32),
                         seed + 1000 * i + episode, on_step=keep)
-    buffer = ReplayBuffer(len(steps), STATE_DIM, ACTION_DIM)
+    buffer = ReplayBuffer(len(steps), len(steps[0][0]), ACTION_DIM)
     buffer.add(*(np.asarray(column) for column in zip(*steps)))
     return buffer
 

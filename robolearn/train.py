@@ -27,7 +27,7 @@ from robolearn.config import TrainConfig
 from robolearn.device import resolve_device
 from robolearn.env_runner import EnvRunner, env_pool
 from robolearn.deploy.sim_limits import deploy_limits_for
-from robolearn.envs import N_TASK_IDS, check_names, combos_for, make_env, task_ids
+from robolearn.envs import check_names, combos_for, expand_tasks, make_env, run_vocabulary
 from robolearn.evaluate import evaluate, format_success
 from robolearn.expert_demos import check_demo_settings, expert_replay
 from robolearn.learners import Agent
@@ -38,8 +38,9 @@ from robolearn.learners.sac import SAC, SACConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
 from robolearn.ppo_rollout import ROLLOUT_KEYS, collect_rollout
-from robolearn.spec import ACTION_DIM, STATE_DIM
+from robolearn.spec import ACTION_DIM
 from robolearn.sims.randomization import ADR, Randomizer, training_randomizer
+from robolearn.vocab import Vocabulary
 
 MAX_UPDATES_PER_STEP = 64.0
 
@@ -49,7 +50,7 @@ def routing_matrix(agent: Agent, states: np.ndarray, task: np.ndarray, robot: np
     routes = agent.routes(states, task, robot)
     if not routes:
         return None
-    matrix = np.zeros((N_TASK_IDS, agent.actor.net.layers[0].n_experts))
+    matrix = np.zeros((len(agent.vocab.tasks), agent.actor.net.layers[0].n_experts))
     for t, experts in zip(task, routes[0].numpy()):
         np.add.at(matrix[t], experts, 1.0)
     return matrix / np.maximum(matrix.sum(1, keepdims=True), 1.0)
@@ -85,7 +86,26 @@ def check_resumable(cfg: TrainConfig, data: dict) -> None:
                          f"settings: pass the checkpoint's values (or drop the overrides that differ)")
 
 
+def adapted_agent(cfg: TrainConfig, data: dict, device: torch.device) -> tuple[SAC, dict]:
+    """The checkpoint's learner grown by the run's new tasks (and any new robots they run on),
+    and the adaptation record: which ids are new and how many experts the old tasks use."""
+    saved = Vocabulary.from_dict(data["vocab"])
+    new_tasks = [t for t in cfg.tasks if t not in saved.tasks]
+    if not new_tasks:
+        raise ValueError(f"adapt_from: every task in tasks={cfg.tasks} is already in the checkpoint")
+    if data["config"]["algo"]["name"] != "sac":
+        raise ValueError("adapt_from needs a checkpoint trained with algo=sac")
+    wanted = run_vocabulary(cfg.tasks, cfg.robots, cfg.env_kwargs)
+    vocab = saved.grown(list(wanted.tasks), list(wanted.robots), wanted.obs_dim)
+    agent = agent_from_checkpoint(data, device, vocab)
+    check_adaptable(agent, cfg.add_experts)
+    return agent, {"new_task_ids": [vocab.task_id(t) for t in new_tasks],
+                   "new_robot_ids": [vocab.robot_id(r) for r in vocab.robots if r not in saved.robots],
+                   "old_experts": agent.actor.net.layers[0].n_experts}
+
+
 def train(cfg: TrainConfig) -> Path:
+    cfg.tasks = expand_tasks(cfg.tasks)
     check_names(cfg.tasks, cfg.robots, cfg.backend)
     if cfg.algo.name not in ALGOS:
         raise ValueError(f"algo={cfg.algo.name!r}; allowed: {', '.join(ALGOS)}")
@@ -99,48 +119,46 @@ def train(cfg: TrainConfig) -> Path:
     rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
 
-    agent, env_steps, known_tasks, data = make_agent(cfg.policy, cfg.algo, device), 0, [], None
-    adaptation: dict | None = None  # new task ids and old expert count while old tasks stay frozen
+    env_steps, data = 0, None
+    adaptation: dict | None = None  # new task and robot ids and old expert count while old tasks stay frozen
     if cfg.resume and cfg.adapt_from:
         raise ValueError("resume= and adapt_from= exclude each other")
     if cfg.resume:
         data = load_checkpoint(cfg.resume)
         check_resumable(cfg, data)
         agent = agent_from_checkpoint(data, device)
+        unknown = [f"{t}/{r}" for t, r in combos_for(cfg.tasks, cfg.robots)
+                   if t not in agent.vocab.tasks or r not in agent.vocab.robots]
+        if unknown:
+            raise ValueError(f"resume={cfg.resume}: the checkpoint does not know {', '.join(unknown)}; "
+                             "add tasks or robots with adapt_from= instead")
         env_steps = int(data["env_steps"])
         if env_steps >= cfg.total_steps:
             raise ValueError(f"total_steps={cfg.total_steps}: the checkpoint is already at {env_steps} env steps")
         cfg.policy = PolicyConfig(**data["config"]["policy"])  # the weights' own architecture
-        known_tasks = [t for t in data["tasks"] if t not in cfg.tasks]
         adaptation = data.get("adaptation")
         if adaptation:
-            freeze_old_tasks(agent, adaptation["new_task_ids"], adaptation["old_experts"])
-    if cfg.adapt_from:
+            freeze_old_tasks(agent, adaptation)
+    elif cfg.adapt_from:
         data = load_checkpoint(cfg.adapt_from)
-        agent, known_tasks = agent_from_checkpoint(data, device), list(data["tasks"])
-        if not isinstance(agent, SAC):
-            raise ValueError("adapt_from needs a checkpoint trained with algo=sac")
-        new_tasks = [t for t in cfg.tasks if t not in known_tasks]
-        if not new_tasks:
-            raise ValueError(f"adapt_from: every task in tasks={cfg.tasks} is already in the checkpoint")
-        new_ids = [task_ids(known_tasks + cfg.tasks)[t] for t in new_tasks]
-        check_adaptable(agent, cfg.add_experts)
-        adaptation = {"new_task_ids": new_ids, "old_experts": agent.actor.net.layers[0].n_experts}
+        agent, adaptation = adapted_agent(cfg, data, device)
         cfg.policy = PolicyConfig(**data["config"]["policy"])
         cfg.policy.n_experts += cfg.add_experts
+    else:
+        agent = make_agent(cfg.policy, cfg.algo, run_vocabulary(cfg.tasks, cfg.robots, cfg.env_kwargs), device)
     # The checkpoint covers every task the policy knows: evaluation and `check` see them all.
-    all_tasks = list(dict.fromkeys(known_tasks + cfg.tasks))
+    all_tasks = list(agent.vocab.tasks)
     combos = [combo for combo in combos_for(cfg.tasks, cfg.robots) for _ in range(cfg.num_envs)]
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
     randomizer = training_randomizer(cfg.adr, data if cfg.resume else None)
     out.mkdir(parents=True, exist_ok=True)  # only now: bad settings above leave no empty run folder
     logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
     adr = randomizer if isinstance(randomizer, ADR) else None
-    runner = EnvRunner(combos, env_pool(combos, cfg.backend, all_tasks, cfg.env_kwargs, randomizer, workers,
+    runner = EnvRunner(combos, env_pool(combos, cfg.backend, agent.vocab, cfg.env_kwargs, randomizer, workers,
                                         cfg.deploy_limits),
                        cfg.seed, logger)
     if cfg.adapt_from:  # the new tasks' first states pick the experts their new ones copy
-        prepare_adaptation(agent, adaptation["new_task_ids"], cfg.add_experts, (runner.states, runner.task, runner.robot))
+        prepare_adaptation(agent, adaptation, cfg.add_experts, (runner.states, runner.task, runner.robot))
     ckpt_path = out / CHECKPOINT_NAME
     table: dict[tuple[str, str], float] = {}
     next_eval = env_steps + cfg.eval_every
@@ -183,7 +201,7 @@ def train(cfg: TrainConfig) -> Path:
 
     started, start_steps, start_updates = time.perf_counter(), env_steps, agent.updates
     if isinstance(agent, SAC):
-        demos = expert_transitions(cfg, all_tasks, randomizer) if cfg.algo.demo_episodes else None
+        demos = expert_transitions(cfg, agent.vocab, randomizer) if cfg.algo.demo_episodes else None
         probe = sac_loop(cfg, agent, runner, rng, logger, lambda: env_steps, advance, demos)
     else:
         probe = ppo_loop(cfg, agent, runner, rng, logger, lambda: env_steps, advance)
@@ -200,10 +218,10 @@ def train(cfg: TrainConfig) -> Path:
     return ckpt_path
 
 
-def expert_transitions(cfg: TrainConfig, tasks: list[str], randomizer: Randomizer) -> ReplayBuffer:
+def expert_transitions(cfg: TrainConfig, vocab: Vocabulary, randomizer: Randomizer) -> ReplayBuffer:
     """`algo.demo_episodes` scripted-expert episodes per task x robot, in envs of their own
     (expert steps do not count toward total_steps: every policy compared at a budget gets the same ones)."""
-    envs = [make_env(t, r, cfg.backend, tasks, cfg.env_kwargs, dr=randomizer, deploy_limits=cfg.deploy_limits)
+    envs = [make_env(t, r, cfg.backend, vocab, cfg.env_kwargs, dr=randomizer, deploy_limits=cfg.deploy_limits)
             for t, r in combos_for(cfg.tasks, cfg.robots)]
     try:
         return expert_replay(envs, cfg.algo.demo_episodes, cfg.seed, cfg.algo.demo_noise)
@@ -217,7 +235,7 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
     """Runs to `total_steps`; returns the probe of recent (states, task, robot) for routing stats.
     `demos`: expert transitions mixed into every batch (`algo.demo_ratio`)."""
     n = runner.n
-    buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + n), STATE_DIM, ACTION_DIM)
+    buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + n), agent.vocab.obs_dim, ACTION_DIM)
     if demos is not None and not cfg.resume:  # a resumed normalizer has seen them already
         agent.norm.update(torch.from_numpy(demos.obs))
     # A resumed run has no replay: it refills with the policy's own actions, not random ones.

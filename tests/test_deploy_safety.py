@@ -277,13 +277,13 @@ def test_a_hand_outside_the_box_heads_back_no_faster_than_the_speed_limit() -> N
 def test_training_under_the_deploy_limits_moves_the_hand_no_faster_than_deployed() -> None:
     """`deploy_limits=shipped`: the env executes what the safety layer would send the arm."""
     from robolearn.deploy.config import load_deploy_config
-    from robolearn.envs import make_env
+    from robolearn.envs import make_env, run_vocabulary
     from robolearn.spec import STATE_SLICES
 
     cap = load_deploy_config("panda").safety.max_hand_speed
     speeds = {}
     for limits in ("", "shipped"):
-        env = make_env("reach", "panda", "mujoco", ["reach"], deploy_limits=limits)
+        env = make_env("reach", "panda", "mujoco", run_vocabulary(["reach"], ["panda"]), deploy_limits=limits)
         obs, _ = env.reset(seed=0)
         tcp = [obs["state"][STATE_SLICES["tcp_pos"]]]
         for _ in range(15):

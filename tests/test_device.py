@@ -11,6 +11,7 @@ from robolearn.agents import agent_from_checkpoint, checkpoint_payload, make_age
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.config import compose_train, to_dataclass
 from robolearn.device import resolve_device
+from robolearn.envs import run_vocabulary
 
 
 def test_auto_picks_cuda_only_when_there_is_one() -> None:
@@ -25,7 +26,7 @@ def test_auto_picks_cuda_only_when_there_is_one() -> None:
 def test_a_checkpoint_loads_onto_the_cpu_whatever_device_saved_it(tmp_path: Path, algo: str) -> None:
     cfg = to_dataclass(compose_train([f"algo={algo}", "policy.hidden=32", "policy.expert_hidden=16"]))
     saver = "cuda" if torch.cuda.is_available() else "cpu"
-    agent = make_agent(cfg.policy, cfg.algo, saver)
+    agent = make_agent(cfg.policy, cfg.algo, run_vocabulary(["reach"], ["panda"]), saver)
     path = save_checkpoint(tmp_path / "c.pt", checkpoint_payload({"algo": {"name": algo, **vars(cfg.algo)},
                                                                     "policy": vars(cfg.policy)}, agent, ["reach"],
                                                                    ["panda"], "mujoco", 0, {}))

@@ -6,6 +6,7 @@ import numpy as np
 from robolearn.env_runner import EnvRunner, env_pool
 from robolearn.logger import Logger
 from robolearn.sims.randomization import ADR, ADRConfig
+from robolearn.envs import run_vocabulary
 
 COMBOS = [("reach", "panda"), ("reach", "panda"), ("drawer_close", "kuka")]  # num_envs=2 of one combo
 STEPS = 90  # past the 50- and 80-step episodes of reach and drawer_close: every env resets once
@@ -22,7 +23,7 @@ class Episodes(Logger):
 
 def rollout(workers: bool, seed: int, randomizer: ADR | str = "none") -> tuple[list[np.ndarray], Episodes]:
     episodes = Episodes()
-    runner = EnvRunner(COMBOS, env_pool(COMBOS, "mujoco", ["reach", "drawer_close"], None, randomizer, workers), seed,
+    runner = EnvRunner(COMBOS, env_pool(COMBOS, "mujoco", run_vocabulary(["reach", "drawer_close"], ["panda", "kuka"]), None, randomizer, workers), seed,
                        episodes)
     rng = np.random.default_rng(0)
     seen = [runner.states.copy()]

@@ -9,7 +9,7 @@ import torch
 
 from robolearn.checkpoint import load_checkpoint
 from robolearn.config import compose_train, to_dataclass
-from robolearn.envs import make_env
+from robolearn.envs import make_env, run_vocabulary
 from robolearn.expert_demos import check_demo_settings, expert_replay
 from robolearn.learners.replay import ReplayBuffer, mixed_batch
 from robolearn.learners.sac import SACConfig
@@ -19,7 +19,8 @@ from robolearn.sims.experts import expert_for
 
 
 def test_expert_episodes_are_whole_successful_and_in_range() -> None:
-    env = make_env("reach", "xarm6", "mujoco", ["reach"])
+    vocab = run_vocabulary(["reach"], ["panda", "xarm6"])
+    env = make_env("reach", "xarm6", "mujoco", vocab)
     buffer = expert_replay([env], episodes=2, seed=0)
     horizon = env.spec.max_episode_steps
     assert buffer.size == 2 * horizon
@@ -30,12 +31,12 @@ def test_expert_episodes_are_whole_successful_and_in_range() -> None:
         np.testing.assert_array_equal(buffer.next_obs[episode], buffer.obs[start + 1:start + horizon])
         # The reach reward is highest at the goal: the expert ends each episode near the top.
         assert buffer.reward[start + horizon - 1] > buffer.reward[start]
-    assert set(buffer.robot[:buffer.size]) == {env.unwrapped.robot_id}
+    assert set(buffer.robot[:buffer.size]) == {vocab.robot_id("xarm6")} == {1}  # the run's id, not the suite's
     env.close()
 
 
 def test_noisy_expert_episodes_keep_the_executed_action() -> None:
-    env = make_env("reach", "panda", "mujoco", ["reach"])
+    env = make_env("reach", "panda", "mujoco", run_vocabulary(["reach"], ["panda"]))
     clean, noisy = expert_replay([env], 1, seed=0), expert_replay([env], 1, seed=0, noise=0.1)
     env.close()
     assert np.abs(noisy.action[:noisy.size]).max() <= 1.0
@@ -79,7 +80,7 @@ def test_training_with_demos_runs_and_rejects_bad_settings_before_writing(tmp_pa
     assert not (tmp_path / "bad").exists()
     path = train(to_dataclass(compose_train(tiny + ["algo.demo_episodes=1", f"out={tmp_path}/ok"])))
     # The normalizer saw the expert episode's states as well as the 200 online ones.
-    env = make_env("reach", "panda", "mujoco", ["reach"])
+    env = make_env("reach", "panda", "mujoco", run_vocabulary(["reach"], ["panda"]))
     horizon = env.spec.max_episode_steps
     env.close()
     assert load_checkpoint(path)["learner"]["norm"]["count"] == pytest.approx(200 + horizon, abs=1e-3)

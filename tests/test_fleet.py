@@ -22,6 +22,7 @@ from robolearn.fleet.pool import load_pooled
 from robolearn.learners.replay import mixed_batch
 from robolearn.learners.ppo import gae, vtrace
 from robolearn.agents import agent_from_checkpoint
+from robolearn.envs import run_vocabulary
 
 SMALL = ["tasks=[reach]", "logger=none", "eval_episodes=2", "chunk_steps=50", "policy.hidden=64"]
 SMALL_SAC = ["algo.warmup_steps=500", "algo.batch_size=64", "algo.updates_per_step=0.5"]  # the pacing these were set with
@@ -94,8 +95,9 @@ def test_a_restarted_learner_resumes_from_its_checkpoint_and_replay(tmp_path: Pa
 def test_recorded_episodes_mix_into_every_batch(tmp_path: Path) -> None:
     demos = tmp_path / "kuka_reach.hdf5"
     record("reach", "kuka", "pybullet", ScriptedDevice(noise=0.1, seed=0), demos, 5, source="sim")
-    pooled = load_pooled([str(demos)], ["reach"])
-    assert pooled.size > 0 and set(pooled.robot[:pooled.size]) == {1}
+    vocab = run_vocabulary(["reach"], ["panda", "kuka"])
+    pooled = load_pooled([str(demos)], ["reach"], vocab)
+    assert pooled.size > 0 and set(pooled.robot[:pooled.size]) == {vocab.robot_id("kuka")}
     rng = np.random.default_rng(0)
     batch = mixed_batch(pooled, pooled, 0.25, 64, rng)
     assert len(batch.obs) == 64
@@ -105,7 +107,7 @@ def test_recorded_episodes_mix_into_every_batch(tmp_path: Path) -> None:
     kuka = data["robot_norms"]["kuka"]
     assert torch.allclose(kuka["count"], torch.tensor(pooled.size + 1e-4))
     with pytest.raises(ValueError, match="not one of the run's tasks"):
-        load_pooled([str(demos)], ["push"])
+        load_pooled([str(demos)], ["push"], vocab)
 
 
 def test_the_learner_owns_one_adr_state_fed_by_every_actor(tmp_path: Path) -> None:
@@ -132,7 +134,7 @@ def test_merged_results_move_the_learners_ranges_and_reach_the_actors(tmp_path: 
     fleet._merge_adr({"object_mass:high": [True, True, True]}, 10)
     nominal, step = DR_PARAMS["object_mass"].nominal, DR_PARAMS["object_mass"].step
     assert fleet.adr.ranges["object_mass"] == pytest.approx([nominal, nominal + step])
-    actor = ExperienceActor(0, "panda", "mujoco", cfg, seed=0)
+    actor = ExperienceActor(0, "panda", "mujoco", cfg, fleet.agent.vocab, seed=0)
     handed = {"object_mass": [1.5, 1.7]}  # away from nominal: the envs can only get it from the learner
     batch = actor.collect(None, 0, 200, True, handed)  # reach: 50-step episodes, so the envs reset
     assert actor.adr.ranges == handed

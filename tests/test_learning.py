@@ -28,6 +28,7 @@ from robolearn.checkpoint import load_checkpoint
 from robolearn.config import compose_train, to_dataclass
 from robolearn.evaluate import evaluate
 from robolearn.train import train
+from robolearn.envs import run_vocabulary
 
 ROBOTS = ["panda", "kuka", "xarm6"]
 EPISODES = 20
@@ -90,7 +91,7 @@ def test_moe_learns_drawer_close_well_above_untrained(tmp_path: Path) -> None:
     data = train_run(tmp_path, "drawer_close", ROBOTS, 15000, ONE_ENV_HALF_UTD)
     learned = evaluate(agent_from_checkpoint(data), ["drawer_close"], ROBOTS, "mujoco", EPISODES)
     cfg = to_dataclass(compose_train(["logger=none"]))
-    untrained = evaluate(make_agent(cfg.policy, cfg.algo), ["drawer_close"], ROBOTS, "mujoco", EPISODES)
+    untrained = evaluate(make_agent(cfg.policy, cfg.algo, run_vocabulary(["drawer_close"], ROBOTS)), ["drawer_close"], ROBOTS, "mujoco", EPISODES)
     assert np.mean(list(learned.values())) >= np.mean(list(untrained.values())) + 0.4, (learned, untrained)
 
 
@@ -109,5 +110,5 @@ def test_moe_learns_lift_from_expert_demos_and_not_without(tmp_path: Path) -> No
     learned = evaluate(agent_from_checkpoint(demos), ["lift"], ["panda"], "mujoco", EPISODES)[("lift", "panda")]
     alone = evaluate(agent_from_checkpoint(scratch), ["lift"], ["panda"], "mujoco", EPISODES)[("lift", "panda")]
     cfg = to_dataclass(compose_train(["logger=none"]))
-    untrained = evaluate(make_agent(cfg.policy, cfg.algo), ["lift"], ["panda"], "mujoco", EPISODES)[("lift", "panda")]
+    untrained = evaluate(make_agent(cfg.policy, cfg.algo, run_vocabulary(["lift"], ["panda"])), ["lift"], ["panda"], "mujoco", EPISODES)[("lift", "panda")]
     assert learned >= untrained + 0.6 and learned >= alone + 0.5, (learned, alone, untrained)

@@ -28,6 +28,7 @@ from robolearn.deploy.commands import action_to_twist, twist_to_action
 from robolearn.deploy.config import load_deploy_config
 from robolearn.spec import STATE_SLICES
 from robolearn.sims.robots import robot_spec
+from robolearn.envs import suite_vocabulary
 
 CLI = str(Path(sys.executable).parent / "robolearn")
 ROBOT = "panda"
@@ -390,6 +391,8 @@ def test_deploy_keys_engage_and_release_the_estop_and_quit(reach_policy: Path, t
 
 
 class StillAgent:
+    vocab = suite_vocabulary()
+
     def act(self, states: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
         return np.zeros((len(states), 7))
 
@@ -412,6 +415,8 @@ def test_on_fault_stop_ends_the_episode_and_keeps_what_was_recorded(tmp_path: Pa
 
 
 class FailingAgent:
+    vocab = suite_vocabulary()
+
     def act(self, *args: object, **kwargs: object) -> np.ndarray:
         raise RuntimeError("policy crashed")
 

@@ -149,10 +149,13 @@ def test_adapting_to_a_new_task_leaves_old_tasks_untouched(tmp_path: Path, task_
                                                                f"adapt_from={base}", "add_experts=2",
                                                                f"out={tmp_path}/adapted"])))
     before, after = load_checkpoint(base), load_checkpoint(adapted)
-    assert after["tasks"] == ["reach", "push"]
+    assert after["tasks"] == ["reach", "push"] == after["vocab"]["tasks"]
     assert after["config"]["policy"]["n_experts"] == before["config"]["policy"]["n_experts"] + 2
     old_agent, new_agent = agent_from_checkpoint(before), agent_from_checkpoint(after)
     assert new_agent.updates > old_agent.updates
+    # The vocabulary grew by one row: the task embedding and the per-task temperatures.
+    assert (old_agent.actor.cond.task.num_embeddings, new_agent.actor.cond.task.num_embeddings) == (1, 2)
+    assert new_agent.log_alpha.shape == (2,)
     obs = np.random.default_rng(0).normal(size=(16, 38)).astype(np.float32)
     reach, robot = np.zeros(16, np.int64), np.zeros(16, np.int64)
     # Reach (an old task) acts exactly as before; push (the new one) may use the new experts.

@@ -32,8 +32,8 @@ from robolearn.deploy.tick import Command, ControlTick, TickInputs
 from robolearn.deploy.transport import Transport
 from robolearn.learners import Agent
 from robolearn.sims.backend import CONTROL_DT
-from robolearn.sims.robots import ROBOTS
 from robolearn.sims.tasks import TASKS
+from robolearn.spec import STATE_DIM
 
 RESET_RETRY = 0.25  # s between reset requests until the scene acknowledges
 
@@ -53,6 +53,9 @@ class DeployLoop:
                  dry_run: bool = False):
         if task not in TASKS:
             raise ValueError(f"task={task!r}; allowed: {', '.join(TASKS)}")
+        if agent.vocab.obs_dim != STATE_DIM:  # it was trained next to an external env with a larger state
+            raise ValueError(f"checkpoint: the policy takes {agent.vocab.obs_dim}-d states; a deployed policy takes the "
+                             f"suite's {STATE_DIM}-d state")
         self.cfg, self.task, self.transport, self.out, self.dry_run = cfg, task, transport, out, dry_run
         out.mkdir(parents=True, exist_ok=True)
         self.safety_log = JsonlLog(out / "safety.jsonl")
@@ -62,7 +65,7 @@ class DeployLoop:
         lo, hi = builder.model.sim.arm_limits()
         self.safety = SafetyLayer(cfg.safety, spec.max_pos_step, spec.max_rot_step, CONTROL_DT, lo, hi,
                                   self.safety_log, heartbeat=bool(cfg.topics.estop_heartbeat))
-        self.tick = ControlTick(builder, cfg.command, agent, list(TASKS).index(task), ROBOTS.index(cfg.robot),
+        self.tick = ControlTick(builder, cfg.command, agent, agent.vocab.task_id(task), agent.vocab.robot_id(cfg.robot),
                                 self.safety, slot_names)
         self.writer = EpisodeWriter(out / "episodes.hdf5", file_metadata(
             task, cfg.robot, "ros", "real", control_hz=cfg.control_hz, command=cfg.command, dry_run=dry_run))

@@ -22,11 +22,13 @@ import torch
 from robolearn.agents import make_agent
 from robolearn.config import TrainConfig
 from robolearn.env_runner import EnvRunner, env_pool
+from robolearn.envs import combos_for
 from robolearn.learners.ppo import PPO
 from robolearn.logger import Logger
 from robolearn.ppo_rollout import ROLLOUT_KEYS, collect_rollout
 from robolearn.spec import ACTION_DIM
 from robolearn.sims.randomization import ADR, make_randomizer
+from robolearn.vocab import Vocabulary
 
 
 class EpisodeTally(Logger):
@@ -46,16 +48,16 @@ class EpisodeTally(Logger):
 class BatchSource:
     """What every fleet actor shares: versioned weights in, numbered and counted batches out."""
 
-    def __init__(self, index: int, cfg: TrainConfig, seed: int, threads: int, ledger: Any = None):
-        """`ledger`: the run's ProductionLedger actor (robolearn.fleet.ledger), told what each call
-        produces while it runs."""
+    def __init__(self, index: int, cfg: TrainConfig, vocab: Vocabulary, seed: int, threads: int, ledger: Any = None):
+        """`vocab`: the learner's; `ledger`: the run's ProductionLedger actor (robolearn.fleet.ledger),
+        told what each call produces while it runs."""
         torch.set_num_threads(threads)
         torch.manual_seed(seed)
         self.index = index
         self.incarnation = uuid.uuid4().hex[:8]  # a restarted actor is a new incarnation
         self.seq = 0
         self.ledger = ledger
-        self.agent = make_agent(cfg.policy, cfg.algo)
+        self.agent = make_agent(cfg.policy, cfg.algo, vocab)
         self.version = -1
         import ray
 
@@ -94,18 +96,18 @@ TRANSITION_KEYS = ("obs", "action", "reward", "next_obs", "terminal", "task", "r
 
 
 class ExperienceActor(BatchSource):
-    def __init__(self, index: int, robot: str, backend: str, cfg: TrainConfig, seed: int, threads: int = 1,
-                 ledger: Any = None):
-        super().__init__(index, cfg, seed, threads, ledger)
+    def __init__(self, index: int, robot: str, backend: str, cfg: TrainConfig, vocab: Vocabulary, seed: int,
+                 threads: int = 1, ledger: Any = None):
+        super().__init__(index, cfg, vocab, seed, threads, ledger)
         self.rng = np.random.default_rng(seed)
         randomizer = make_randomizer(cfg.adr)
         # ADR results are collected here and merged by the learner, which owns the one state.
         self.adr = randomizer.worker_copy() if isinstance(randomizer, ADR) else None
         randomizer = self.adr or randomizer
-        combos = [(task, robot) for task in cfg.tasks]
+        combos = combos_for(cfg.tasks, [robot])
         self.tally = EpisodeTally()
         self.reported_episodes = 0  # of the current call's, told to the ledger
-        self.runner = EnvRunner(combos, env_pool(combos, backend, cfg.tasks, cfg.env_kwargs, randomizer, workers=False,
+        self.runner = EnvRunner(combos, env_pool(combos, backend, vocab, cfg.env_kwargs, randomizer, workers=False,
                                                      deploy_limits=cfg.deploy_limits),
                                 seed, self.tally)
 

@@ -42,7 +42,7 @@ from robolearn.agents import CHECKPOINT_NAME, agent_from_checkpoint, checkpoint_
 from robolearn.checkpoint import load_checkpoint, save_checkpoint
 from robolearn.device import resolve_device
 from robolearn.deploy.sim_limits import deploy_limits_for
-from robolearn.envs import check_names
+from robolearn.envs import check_names, expand_tasks, run_vocabulary
 from robolearn.evaluate import evaluate, format_success
 from robolearn.fleet.actor import TRANSITION_KEYS, ExperienceActor
 from robolearn.fleet.config import FleetConfig
@@ -53,17 +53,18 @@ from robolearn.learners.replay import ReplayBuffer
 from robolearn.learners.ppo import PPO, vtrace
 from robolearn.learners.sac import SAC
 from robolearn.logger import Logger
-from robolearn.spec import ACTION_DIM, STATE_DIM
+from robolearn.spec import ACTION_DIM
+from robolearn.sims.robots import ROBOTS
 from robolearn.sims.backend import BACKENDS
 from robolearn.sims.randomization import ADR, training_randomizer
 
 REPLAY_NAME = "replay.npz"
-KILL_MID_CALL_S = 0.01  # fault injection (`kill_actor_at`) kills actor 0 this long into a call it is running
 LEDGER_COUNTERS = ("samples_produced", "episodes_produced", "samples_lost_in_flight", "samples_abandoned",
                    "calls_miscounted")
 COUNTERS = ("samples_produced", "samples_received", "samples_trained", "samples_dropped_stale", "episodes_produced",
             "episodes_received", "batches", "actor_restarts", "failed_calls", "samples_lost_in_flight",
             "samples_abandoned", "calls_miscounted")
+KILL_POLL_S = 1.0  # fault injection (`kill_actor_at`) waits at most this long for actor 0 to be mid-call
 RETRY_DELAY = 0.5  # s before calling an actor that just failed again
 
 
@@ -75,6 +76,7 @@ def actor_layout(cfg: FleetConfig) -> list[tuple[str, str]]:
 
 
 def check_fleet(cfg: FleetConfig) -> None:
+    cfg.tasks = expand_tasks(cfg.tasks)
     check_names(cfg.tasks, cfg.robots, cfg.backend)
     for backend in cfg.backends:
         if backend not in BACKENDS:
@@ -112,8 +114,11 @@ class Fleet:
         import ray
 
         check_fleet(cfg)
+        # Pooled episodes may come from any of the suite's robots, not only the run's.
+        robots = list(dict.fromkeys([*cfg.robots, *ROBOTS])) if cfg.datasets else list(cfg.robots)
+        vocab = run_vocabulary(cfg.tasks, robots, cfg.env_kwargs)
         # Datasets are read (and validated) before anything is written.
-        self.pooled = load_pooled(cfg.datasets, cfg.tasks, cfg.skip_bad) if cfg.datasets else None
+        self.pooled = load_pooled(cfg.datasets, cfg.tasks, vocab, cfg.skip_bad) if cfg.datasets else None
         self.device = resolve_device(cfg.device)  # the learner's; actors act on their CPUs
         self.ray, self.cfg = ray, cfg
         torch.set_num_threads(cfg.threads)
@@ -122,12 +127,12 @@ class Fleet:
         self.out = Path(cfg.out or f"runs/fleet-{time.strftime('%Y%m%d-%H%M%S')}")
         self.out.mkdir(parents=True, exist_ok=True)
         self.config = OmegaConf.to_container(OmegaConf.structured(cfg))
-        self.agent: SAC | PPO = make_agent(cfg.policy, cfg.algo, self.device)  # type: ignore[assignment]
+        self.agent: SAC | PPO = make_agent(cfg.policy, cfg.algo, vocab, self.device)  # type: ignore[assignment]
         self.off_policy = isinstance(self.agent, SAC)
         self.env_steps, self.counters = 0, Counter({k: 0 for k in COUNTERS})
         self.buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + cfg.actors * cfg.chunk_steps * 2),
-                                   STATE_DIM, ACTION_DIM) if self.off_policy else None
-        self.robot_stats = PerRobotStats()
+                                   vocab.obs_dim, ACTION_DIM) if self.off_policy else None
+        self.robot_stats = PerRobotStats(vocab)
         randomizer = training_randomizer(cfg.adr)
         self.adr: ADR | None = randomizer if isinstance(randomizer, ADR) else None
         if cfg.resume:
@@ -155,6 +160,9 @@ class Fleet:
             raise ValueError(f"resume={path}: a {data['config']['algo']['name']} checkpoint, this run is "
                              f"algo={self.cfg.algo.name}")
         self.agent = agent_from_checkpoint(data, self.device)  # type: ignore[assignment]
+        if self.agent.vocab != self.robot_stats.vocab:
+            raise ValueError(f"resume={path}: the checkpoint's tasks and robots {self.agent.vocab.as_dict()} are not "
+                             f"this run's {self.robot_stats.vocab.as_dict()}")
         self.env_steps = int(data["env_steps"])
         self.counters.update(data.get("fleet", {}).get("counters", {}))
         self.robot_stats.load(data.get("robot_norms", {}))
@@ -180,7 +188,7 @@ class Fleet:
         nodes = sorted(node["NodeID"] for node in ray.nodes() if node["Alive"])
         self.ledger = ray.remote(num_cpus=0)(ProductionLedger).remote()
         actors = [ray.remote(num_cpus=0)(ExperienceActor).options(**options, scheduling_strategy=placement(nodes, i)).remote(
-            i, robot, backend, cfg, self._actor_seed(i), cfg.actor_threads, self.ledger)
+            i, robot, backend, cfg, self.agent.vocab, self._actor_seed(i), cfg.actor_threads, self.ledger)
             for i, (robot, backend) in enumerate(layout)]
         # ROS actors reach the arm's master from their own processes.
         ros_env = {"env_vars": {k: os.environ[k] for k in ("ROS_MASTER_URI", "ROS_HOME") if k in os.environ}}
@@ -188,8 +196,8 @@ class Fleet:
             i = len(actors)
             layout.append((spec.robot, f"ros:{spec.transport}"))
             actors.append(ray.remote(num_cpus=0)(RosArmActor).options(runtime_env=ros_env, **options).remote(
-                i, spec, cfg, str(self.out / f"real_{i}_{spec.robot}"), self._actor_seed(i), cfg.actor_threads,
-                self.ledger))
+                i, spec, cfg, self.agent.vocab, str(self.out / f"real_{i}_{spec.robot}"), self._actor_seed(i),
+                cfg.actor_threads, self.ledger))
         print(f"fleet: {len(actors)} actors ({', '.join(f'{r}/{b}' for r, b in layout)}) -> one {cfg.algo.name} learner; "
               f"ray {'local' if not cfg.address else cfg.address}", flush=True)
         # A resumed run refills its replay with the policy's own actions, not random ones.
@@ -288,13 +296,18 @@ class Fleet:
             print(f"actor {index} had not come back after {self.cfg.restart_wait_s:.0f} s", flush=True)
 
     def _mid_call(self, pending: dict[Any, int], index: int) -> bool:
-        """Whether actor `index` is `KILL_MID_CALL_S` into a call it has not finished (fault
-        injection kills it there, so the kill costs a batch in flight)."""
+        """Whether actor `index` is inside a call that has produced samples (the ledger says so)
+        and not finished: fault injection kills it there, so the kill costs a batch in flight.
+        Polls while the call runs, for at most KILL_POLL_S."""
         refs = [ref for ref, i in pending.items() if i == index]
-        if not refs or self.ray.wait(refs, timeout=0)[0]:
-            return False
-        time.sleep(KILL_MID_CALL_S)
-        return not self.ray.wait(refs, timeout=0)[0]
+        deadline = time.monotonic() + KILL_POLL_S
+        while refs and not self.ray.wait(refs, timeout=0)[0] and time.monotonic() < deadline:
+            calls = self.ray.get(self.ledger.snapshot.remote())
+            if any(call[0] == index and call not in self.delivered_calls and counts[0] > 0
+                   for call, counts in calls.items()):
+                return True
+            time.sleep(0.005)
+        return False
 
     def _owed(self) -> float:
         return self.core.owed if self.core is not None else 0.0

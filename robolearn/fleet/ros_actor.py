@@ -21,8 +21,8 @@ from robolearn.deploy.config import load_deploy_config
 from robolearn.deploy.loop import DeployLoop
 from robolearn.deploy.transport import TransportConfig, make_transport
 from robolearn.fleet.actor import TRANSITION_KEYS, BatchSource
-from robolearn.sims.robots import ROBOTS
 from robolearn.sims.tasks import TASKS
+from robolearn.vocab import Vocabulary
 
 RESET_WAIT = 30.0  # s for the cell to acknowledge a reset (a person may be doing it)
 
@@ -42,9 +42,9 @@ class RosActorConfig:
 
 
 class RosArmActor(BatchSource):
-    def __init__(self, index: int, spec: RosActorConfig, cfg: TrainConfig, out: str, seed: int, threads: int = 1,
-                 ledger: Any = None):
-        super().__init__(index, cfg, seed, threads, ledger)
+    def __init__(self, index: int, spec: RosActorConfig, cfg: TrainConfig, vocab: Vocabulary, out: str, seed: int,
+                 threads: int = 1, ledger: Any = None):
+        super().__init__(index, cfg, vocab, seed, threads, ledger)
         if spec.task not in cfg.tasks:
             raise ValueError(f"ros_actors: task {spec.task!r} is not one of the run's tasks {cfg.tasks}")
         if spec.reset not in ("topic", "none"):
@@ -56,7 +56,7 @@ class RosArmActor(BatchSource):
                                                    spec.secret, tls=spec.tls, ca_cert=spec.ca_cert), deploy.ros_version)
         self.loop = DeployLoop(deploy, self.agent, spec.task, transport, Path(out))
         self.loop.tick.explore = True
-        self.task_id, self.robot_id = list(TASKS).index(spec.task), ROBOTS.index(spec.robot)
+        self.task_id, self.robot_id = self.agent.vocab.task_id(spec.task), self.agent.vocab.robot_id(spec.robot)
 
     def collect(self, weights: dict[str, Any] | None, version: int, steps: int, explore_uniform: bool,
                 adr_ranges: dict[str, list[float]] | None = None) -> dict[str, Any]:
