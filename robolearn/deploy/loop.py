@@ -11,7 +11,6 @@ the latched e-stop and end the run.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
