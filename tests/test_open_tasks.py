@@ -183,3 +183,21 @@ def test_an_old_checkpoint_is_a_schema_error(tmp_path: Path) -> None:
 def _policy_and_algo() -> tuple:
     cfg = to_dataclass(compose_train(["policy.hidden=32", "policy.expert_hidden=16", "policy.n_experts=4"]))
     return cfg.policy, cfg.algo
+
+
+def test_adding_a_meta_world_task_grows_tasks_and_robots_and_keeps_old_tasks_exact(tmp_path: Path) -> None:
+    tiny = [*SMALL, "robots=[panda]", "policy.n_experts=4"]
+    base = train(to_dataclass(compose_train([*tiny, "tasks=[reach]", "total_steps=150", "eval_every=150",
+                                             f"out={tmp_path}/base"])))
+    adapted = train(to_dataclass(compose_train([*tiny, "tasks=[mw:reach-v3]", "total_steps=400", "eval_every=400",
+                                                f"adapt_from={base}", f"out={tmp_path}/adapted"])))
+    before, after = load_checkpoint(base), load_checkpoint(adapted)
+    assert after["vocab"]["tasks"] == ["reach", "mw:reach-v3"] and after["vocab"]["robots"] == ["panda", "sawyer"]
+    assert after["adaptation"]["new_task_ids"] == [1] and after["adaptation"]["new_robot_ids"] == [1]
+    old, new = agent_from_checkpoint(before), agent_from_checkpoint(after)
+    obs = np.random.default_rng(0).normal(size=(16, STATE_DIM)).astype(np.float32)
+    zeros = np.zeros(16, np.int64)
+    assert np.array_equal(old.act(obs, zeros, zeros, True), new.act(obs, zeros, zeros, True))
+    # The old robot's embedding row is frozen (the new robot's row is the one that may train).
+    torch.testing.assert_close(old.actor.cond.robot.weight[0], new.actor.cond.robot.weight[0], rtol=0, atol=0)
+    assert set(after["eval"]) == {"reach/panda", "mw:reach-v3/sawyer"}
