@@ -39,11 +39,9 @@ def agent_from_checkpoint(data: dict, device: torch.device | str = "cpu", vocab:
     if vocab is None or vocab == saved:
         agent.load_state_dict(data["learner"])
         return agent
-    fresh = agent.state_dict()
-    grown = {key: value if key.endswith("_opt") else grow_rows(value, fresh[key], key)
-             for key, value in data["learner"].items()}
-    agent.load_state_dict(grown)
-    agent.reset_optimizers()
+    fresh = agent.state_dict()  # its optimizers' state is empty: they start afresh
+    agent.load_state_dict({key: fresh[key] if key.endswith("_opt") else grow_rows(value, fresh[key], key)
+                           for key, value in data["learner"].items()})
     return agent
 
 
@@ -63,6 +61,6 @@ def checkpoint_payload(config: dict, agent: Agent, tasks: list[str], robots: lis
                        table: dict[tuple[str, str], float], adr: ADR | None = None, adaptation: dict | None = None,
                        **extra: object) -> dict:
     """What a training checkpoint holds (robolearn/checkpoint.py): `eval`, `deploy` and `resume` need nothing else."""
-    return {"config": config, "learner": agent.state_dict(), "vocab": agent.vocab.as_dict(), "tasks": tasks, "robots": robots, "backend": backend,
-            "env_steps": env_steps, "eval": {f"{t}/{r}": s for (t, r), s in table.items()},
+    return {"config": config, "learner": agent.state_dict(), "vocab": agent.vocab.as_dict(), "tasks": tasks,
+            "robots": robots, "backend": backend, "env_steps": env_steps, "eval": {f"{t}/{r}": s for (t, r), s in table.items()},
             "adr": adr.state_dict() if adr else None, "adaptation": adaptation} | extra

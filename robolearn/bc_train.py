@@ -16,7 +16,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from robolearn.agents import CHECKPOINT_NAME, make_agent
+from robolearn.agents import CHECKPOINT_NAME, checkpoint_payload, make_agent
 from robolearn.bc_data import DemoChunks, index_demos
 from robolearn.checkpoint import save_checkpoint
 from robolearn.config import LoggerConfig, compose_config
@@ -125,10 +125,9 @@ def train_bc(cfg: BCRunConfig) -> Path:
         logger.log({f"eval/{t}/{r}/success": s for (t, r), s in table.items()}, cfg.algo.steps)
         print(format_success(table, f"bc eval success ({backend}, {cfg.eval_episodes} episodes)"))
     logger.close()
-    path = save_checkpoint(out / CHECKPOINT_NAME, {
-        "config": config, "learner": agent.state_dict(), "vocab": agent.vocab.as_dict(), "tasks": tasks, "robots": robots, "backend": backend,
-        "env_steps": 0, "eval": {f"{t}/{r}": s for (t, r), s in table.items()}, "adr": None,
-        "bc": {"data": list(cfg.data),
-               "demos": [f"{src['task']}/{src['robot']}:{ref.name}" for ref, src in zip(demos.refs, demos.sources)]}})
+    path = save_checkpoint(out / CHECKPOINT_NAME, checkpoint_payload(
+        config, agent, tasks, robots, backend, 0, table,
+        bc={"data": list(cfg.data),
+            "demos": [f"{src['task']}/{src['robot']}:{ref.name}" for ref, src in zip(demos.refs, demos.sources)]}))
     print(f"checkpoint: {path}")
     return path

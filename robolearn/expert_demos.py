@@ -50,8 +50,7 @@ def expert_replay(envs: list[gym.Env], episodes: int, seed: int, noise: float = 
                       obs["robot_id"]))
 
     for i, env in enumerate(tqdm(envs, desc="expert demos", unit="env", mininterval=1.0, leave=False)):
-        task_env = env.unwrapped
-        expert = task_env.expert() if hasattr(task_env, "expert") else expert_for(env)
+        expert = expert_for(env)
         for episode in range(episodes):
             run_episode(env, lambda obs: np.clip(expert(obs) + noise * rng.standard_normal(ACTION_DIM), -1.0,
                                                  1.0).astype(np.float32),

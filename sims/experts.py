@@ -61,6 +61,9 @@ def grasp_yaw(quat: np.ndarray, symmetry: float = np.pi / 2) -> float:
 
 
 def expert_for(env: gym.Env) -> Callable[[dict], np.ndarray]:
-    """The scripted expert of `env`'s task: `obs -> 7-d action`."""
+    """The scripted expert of `env`'s task: `obs -> 7-d action`. An env that brings its own
+    experts (Meta-World's tasks, robolearn/metaworld_tasks.py) hands it out with `expert()`."""
+    if hasattr(env.unwrapped, "expert"):
+        return env.unwrapped.expert()
     task = env.unwrapped.task
     return lambda obs: task.expert(np.asarray(obs["state"], dtype=np.float64))

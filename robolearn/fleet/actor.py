@@ -75,17 +75,20 @@ class BatchSource:
                 self.agent.value.load_state_dict(weights["value"])
             self.version = version
 
-    def report(self, samples: int, episodes: int) -> None:
-        """Tell the ledger what the current call has produced so far (without waiting)."""
+    def report(self, samples: int, episodes: int) -> Any:
+        """Tell the ledger what the current call has produced so far, without waiting (the
+        reference to wait on, or None without a ledger)."""
         if self.ledger is not None:
-            self.ledger.add.remote((self.index, self.incarnation, self.seq + 1), samples, episodes)
+            return self.ledger.add.remote((self.index, self.incarnation, self.seq + 1), samples, episodes)
+        return None
 
     def package(self, batch: dict[str, np.ndarray], samples: int, episodes: list[dict[str, Any]], started: float
                 ) -> dict[str, Any]:
-        if self.ledger is not None:  # the ledger holds all of this call before its batch leaves
+        flushed = self.report(0, 0)
+        if flushed is not None:  # the ledger holds all of this call before its batch leaves
             import ray
 
-            ray.get(self.ledger.add.remote((self.index, self.incarnation, self.seq + 1), 0, 0))
+            ray.get(flushed)
         self.seq += 1
         return batch | {"version": np.full(samples, self.version), "actor": self.index,
                         "incarnation": self.incarnation, "restarted": self.restarted, "seq": self.seq,

@@ -159,10 +159,11 @@ class Fleet:
         if data["config"]["algo"]["name"] != self.cfg.algo.name:
             raise ValueError(f"resume={path}: a {data['config']['algo']['name']} checkpoint, this run is "
                              f"algo={self.cfg.algo.name}")
+        wanted = self.agent.vocab
         self.agent = agent_from_checkpoint(data, self.device)  # type: ignore[assignment]
-        if self.agent.vocab != self.robot_stats.vocab:
+        if self.agent.vocab != wanted:
             raise ValueError(f"resume={path}: the checkpoint's tasks and robots {self.agent.vocab.as_dict()} are not "
-                             f"this run's {self.robot_stats.vocab.as_dict()}")
+                             f"this run's {wanted.as_dict()}")
         self.env_steps = int(data["env_steps"])
         self.counters.update(data.get("fleet", {}).get("counters", {}))
         self.robot_stats.load(data.get("robot_norms", {}))
