@@ -40,7 +40,7 @@ def make_episode(rng: np.random.Generator, steps: int, size: int) -> Episode:
     states = rng.normal(size=(steps, STATE_DIM)).astype(np.float32)
     return Episode(states, states, rng.uniform(-1, 1, (steps, ACTION_DIM)).astype(np.float32),
                    rng.normal(size=steps).astype(np.float32), np.eye(1, steps, steps - 1, dtype=np.uint8)[0],
-                   rng.normal(size=(steps, 40)), {"seed": 0, "success": True}, images=camera_frames(rng, steps, size))
+                   rng.normal(size=(steps, 40)), {"seed": 0, "success": True}, images={"front": camera_frames(rng, steps, size)})
 
 
 def main() -> None:
@@ -71,7 +71,7 @@ def main() -> None:
         at_1000 = statistics.median(seconds[1000 - WINDOW:1000 + WINDOW])
         started = time.perf_counter()
         names = demo_names(path)
-        frames = sum(read_episode(path, name, images=True).images.shape[0] for name in names)
+        frames = sum(read_episode(path, name, images=True).images["front"].shape[0] for name in names)
         read_s = time.perf_counter() - started
     print(f"episodes: {args.episodes}")
     print(f"steps_per_episode: {steps}")

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 
 from robolearn.demos.episodes import (
-    DEMO_KEYS, SCHEMA_VERSION, commit, open_episode_file, read_episodes, read_metadata, write_splits,
+    DEMO_KEYS, SCHEMA_VERSION, commit, demo_cameras, open_episode_file, read_episodes, read_metadata, write_splits,
 )
 
 
@@ -20,6 +20,7 @@ def info(path: str | Path, skip_bad: bool = False) -> dict[str, Any]:
     groups = Counter(tuple(ep.meta.get(k, "?") for k in DEMO_KEYS) for ep in episodes)
     with open_episode_file(path) as f:
         splits = {k: len(v) for k, v in f["mask"].items()} if "mask" in f else {}
+    cameras = Counter((camera, shape) for ep in episodes for camera, shape in demo_cameras(path, ep.name).items())
     return {
         "file": str(path), "schema_version": meta["schema_version"], "demos": len(episodes),
         "samples": int(sum(ep.length for ep in episodes)),
@@ -27,6 +28,7 @@ def info(path: str | Path, skip_bad: bool = False) -> dict[str, Any]:
         "mean_length": float(np.mean([ep.length for ep in episodes])) if episodes else 0.0,
         "by_task_robot_backend_source": {"/".join(map(str, k)): n for k, n in sorted(groups.items())},
         "splits": splits,
+        "cameras": {f"{camera} {'x'.join(map(str, shape))}": n for (camera, shape), n in sorted(cameras.items())},
     }
 
 
@@ -34,6 +36,8 @@ def format_info(summary: dict[str, Any]) -> str:
     lines = [f"{summary['file']}: {summary['demos']} demos, {summary['samples']} samples, "
              f"success {summary['success_rate']:.2f}, mean length {summary['mean_length']:.1f}"]
     lines += [f"  {key}: {n}" for key, n in summary["by_task_robot_backend_source"].items()]
+    if summary["cameras"]:
+        lines.append("  cameras: " + ", ".join(f"{k} ({n} demos)" for k, n in summary["cameras"].items()))
     if summary["splits"]:
         lines.append("  splits: " + ", ".join(f"{k}={n}" for k, n in summary["splits"].items()))
     return "\n".join(lines)

@@ -4,7 +4,7 @@
     data/demo_<i>/             attrs: num_samples, meta (JSON: task, robot, backend, source, seed,
                                success, dr_params, ...)
         obs/state              (T, STATE_DIM) float32  observation before each action
-        obs/image              (T, H, W, 3) uint8      optional camera
+        obs/<camera>_image     (T, H, W, 3) uint8      optional, per camera (front, wrist), gzip per frame
         next_obs/state         (T, STATE_DIM) float32
         actions                (T, 7) float32          the shared end-effector action, as executed
         action_labels          (T, 7) float32          optional: what a scripted expert wanted before its
@@ -55,7 +55,7 @@ class Episode:
     dones: np.ndarray  # (T,)
     sim_states: np.ndarray  # (T, S)
     meta: dict[str, Any]  # task, robot, backend, source, seed, success, dr_params, ...
-    images: np.ndarray | None = None  # (T, H, W, 3) uint8
+    images: dict[str, np.ndarray] = field(default_factory=dict)  # camera -> (T, H, W, 3) uint8
     action_labels: np.ndarray | None = None  # (T, 7) a scripted expert's noise-free actions
     name: str = ""  # demo_<i> once stored
 
@@ -73,7 +73,7 @@ class EpisodeBuffer:
     actions: list[np.ndarray] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
     sim_states: list[np.ndarray] = field(default_factory=list)
-    images: list[np.ndarray] = field(default_factory=list)
+    images: dict[str, list[np.ndarray]] = field(default_factory=dict)
     labels: list[np.ndarray] = field(default_factory=list)
     frames: list[np.ndarray] = field(default_factory=list)  # camera frames for an optional mp4, not stored
 
@@ -84,8 +84,8 @@ class EpisodeBuffer:
         self.actions.append(np.asarray(action, np.float32))
         self.rewards.append(float(reward))
         self.sim_states.append(np.asarray(sim_state, np.float64))
-        if "image" in obs:
-            self.images.append(np.asarray(obs["image"], np.uint8))
+        for camera, image in obs.get("images", {}).items():
+            self.images.setdefault(camera, []).append(np.asarray(image, np.uint8))
         if label is not None:
             self.labels.append(np.asarray(label, np.float32))
 
@@ -96,13 +96,14 @@ class EpisodeBuffer:
         dones[-1] = 1
         return Episode(np.stack(self.obs), np.stack(self.next_obs), np.stack(self.actions),
                        np.asarray(self.rewards, np.float32), dones, np.stack(self.sim_states), self.meta | meta,
-                       np.stack(self.images) if self.images else None,
+                       {camera: np.stack(frames) for camera, frames in self.images.items()},
                        np.stack(self.labels) if len(self.labels) == len(self.actions) else None)
 
 
 def imported_episode(states: np.ndarray, actions: np.ndarray, meta: dict[str, Any], next_states: np.ndarray | None = None,
                      rewards: np.ndarray | None = None, dones: np.ndarray | None = None,
-                     sim_states: np.ndarray | None = None, labels: np.ndarray | None = None) -> Episode:
+                     sim_states: np.ndarray | None = None, labels: np.ndarray | None = None,
+                     images: dict[str, np.ndarray] | None = None) -> Episode:
     """An episode from another format, in this format's dtypes; what the source lacks gets a
     neutral value: next states by shifting (the last repeated), zero rewards, done only at
     the end, no simulator state."""
@@ -114,7 +115,8 @@ def imported_episode(states: np.ndarray, actions: np.ndarray, meta: dict[str, An
         np.asarray(rewards if rewards is not None else np.zeros(n), np.float32).reshape(n),
         np.asarray(dones if dones is not None else np.eye(1, n, n - 1)[0], np.uint8).reshape(n),
         np.asarray(sim_states if sim_states is not None else np.zeros((n, 0)), np.float64),
-        meta, action_labels=None if labels is None else np.asarray(labels, np.float32))
+        meta, {camera: np.asarray(frames, np.uint8) for camera, frames in (images or {}).items()},
+        action_labels=None if labels is None else np.asarray(labels, np.float32))
 
 
 def file_metadata(task: str, robot: str, backend: str, source: str, **extra: Any) -> dict[str, Any]:
@@ -141,8 +143,8 @@ def _write_demo(data: h5py.Group, name: str, ep: Episode) -> None:
 
     put("obs/state", ep.states_obs, compression="gzip")
     put("next_obs/state", ep.next_states_obs, compression="gzip")
-    if ep.images is not None:
-        put("obs/image", ep.images, compression="gzip", chunks=(1, *ep.images.shape[1:]))
+    for camera, frames in ep.images.items():
+        put(image_key(camera), frames, compression="gzip", chunks=(1, *frames.shape[1:]))
     put("actions", ep.actions)
     if ep.action_labels is not None:
         put("action_labels", ep.action_labels)
@@ -302,6 +304,7 @@ def _file_descriptor(f: h5py.File) -> int:
 # Every command that reads episodes comes through here: a bad file or demo is refused with
 # one line naming the file, the demo and the field, before anything is computed from it.
 FINITE_KEYS = ("obs/state", "next_obs/state", "actions", "rewards", "action_labels", "states")
+IMAGE_SUFFIX = "_image"
 READ_RETRIES = 4
 
 
@@ -356,6 +359,24 @@ def demo_names(path: str | Path) -> list[str]:
         return _committed(_data_group(path, f))
 
 
+def image_key(camera: str) -> str:
+    """Where a camera's frames live in a demo group (robomimic's obs/<name>_image)."""
+    return f"obs/{camera}{IMAGE_SUFFIX}"
+
+
+def _group_cameras(group: h5py.Group) -> list[str]:
+    obs = group.get("obs")
+    names = list(obs) if isinstance(obs, h5py.Group) else []
+    return sorted(n[:-len(IMAGE_SUFFIX)] for n in names if n.endswith(IMAGE_SUFFIX))
+
+
+def demo_cameras(path: str | Path, name: str) -> dict[str, tuple[int, int, int]]:
+    """The cameras a demo recorded and their frame shapes (H, W, 3), from the file's structure alone."""
+    with open_episode_file(path) as f:
+        group = _data_group(path, f)[name]
+        return {camera: tuple(group[image_key(camera)].shape[1:]) for camera in _group_cameras(group)}
+
+
 def _check_demo(where: str, group: h5py.Group) -> None:
     for key in ("obs/state", "next_obs/state", "actions", "rewards", "dones", "states"):
         if key not in group or not isinstance(group[key], h5py.Dataset):
@@ -365,7 +386,13 @@ def _check_demo(where: str, group: h5py.Group) -> None:
         raise ValueError(f"{where}: actions have shape {actions.shape}, expected (T, {ACTION_DIM})")
     if obs.ndim != 2 or obs.shape[1] != STATE_DIM:
         raise ValueError(f"{where}: obs/state has shape {obs.shape}, expected (T, {STATE_DIM})")
-    keys = ("obs/state", "next_obs/state", "actions", "rewards", "dones", "states", "action_labels")
+    images = tuple(image_key(c) for c in _group_cameras(group))
+    for key in images:
+        frames = group[key]
+        if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"{where}: {key} has shape {frames.shape} and dtype {frames.dtype}, "
+                             "expected (T, H, W, 3) uint8")
+    keys = ("obs/state", "next_obs/state", "actions", "rewards", "dones", "states", "action_labels", *images)
     lengths = {k: group[k].shape[0] for k in keys if k in group}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"{where}: datasets disagree on the episode length: {lengths}")
@@ -398,10 +425,9 @@ def read_episode(path: str | Path, name: str, images: bool = False) -> Episode:
         meta = _json_attr(where, g.attrs, "meta") if "meta" in g.attrs else {}
         try:
             values = {k: g[k][()] for k in FINITE_KEYS if k in g}
+            frames = {c: g[image_key(c)][()] for c in _group_cameras(g)} if images else {}
             episode = Episode(values["obs/state"], values["next_obs/state"], values["actions"], values["rewards"],
-                              g["dones"][()], values["states"], meta,
-                              g["obs/image"][()] if images and "obs/image" in g else None,
-                              values.get("action_labels"), name)
+                              g["dones"][()], values["states"], meta, frames, values.get("action_labels"), name)
         except OSError as err:
             raise ValueError(f"{where} is corrupted ({err})") from None
     _check_finite(where, values)

@@ -12,21 +12,25 @@
                                    std, count}, and robolearn/meta (the demo's metadata, JSON)
     <root>/meta/robolearn.json     the episode file's metadata
     <root>/data/chunk-000/file-000.parquet                         many episodes a file, in order
-    <root>/videos/observation.images.main/chunk-000/file-000.mp4   the same episodes back to back
+    <root>/videos/observation.images.<camera>/chunk-000/file-000.mp4   the same episodes back to back
 
 Columns: observation.state (38), action (7), next.observation.state, next.reward, next.done,
 observation.environment_state (the simulator state; of varying length when a merged file mixes
 robots), timestamp, frame_index, episode_index, index, task_index, and action.expert where every
 episode recorded it. A parquet or mp4 file takes episodes until it holds `data_file_mb` (100) or
 `video_file_mb` (200), then they go on in the next file, 1000 files a chunk, as in LeRobot.
-Videos are rendered from the recorded simulator states (sim episodes only). Import reads v3.0
-and v2.1 (one parquet file per episode, meta/episodes.jsonl and meta/tasks.jsonl), told apart
-by meta/info.json's codebase_version.
+Videos: one per camera the episodes recorded (obs/<camera>_image, e.g. front and wrist); a
+file without recorded cameras gets the front camera rendered from the recorded simulator
+states (sim episodes only). Import reads v3.0 with its videos back into the episodes' camera
+frames (mp4 is lossy: values come back within a few levels, tests/test_lerobot.py), and v2.1
+(one parquet file per episode, meta/episodes.jsonl and meta/tasks.jsonl; its videos are not
+read), told apart by meta/info.json's codebase_version.
 """
 from __future__ import annotations
 
+import io
 import json
-import tempfile
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +39,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from robolearn.demos.episodes import (
-    DEMO_KEYS, Episode, EpisodeWriter, file_metadata, imported_episode, read_episodes, read_metadata,
+    DEMO_KEYS, Episode, EpisodeWriter, demo_cameras, file_metadata, imported_episode, read_episode, read_episodes,
+    read_metadata,
 )
 from robolearn.demos.replay import recorded_reset
+from robolearn.sims.cameras import DEFAULT_CAMERA
 from robolearn.spec import ACTION_DIM, CONTROL_HZ, STATE_DIM
 
 CODEBASE_VERSION = "v3.0"
@@ -46,8 +52,9 @@ DATA_FILE_MB, VIDEO_FILE_MB = 100, 200  # LeRobot's defaults
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
-VIDEO_KEY = "observation.images.main"
-VIDEO_SIZE = 128
+VIDEO_PREFIX = "observation.images."
+VIDEO_CODEC, VIDEO_PIX_FMT = "libsvtav1", "yuv420p"  # AV1, as LeRobot encodes (PyAV's own FFmpeg)
+VIDEO_SIZE = 128  # of the front camera rendered from states
 LABEL_KEY = "action.expert"  # a scripted expert's noise-free action, where recorded
 ENV_STATE = "observation.environment_state"
 META_KEY = "robolearn/meta"
@@ -63,9 +70,22 @@ def _render_states(episode: Episode) -> np.ndarray:
     frames = []
     for state in episode.sim_states:
         sim.set_state(state)
-        frames.append(sim.render(VIDEO_SIZE, VIDEO_SIZE))
+        frames.append(sim.render(DEFAULT_CAMERA, VIDEO_SIZE, VIDEO_SIZE))
     env.close()
     return np.stack(frames)
+
+
+def _shared_cameras(path: str | Path, episodes: list[Episode]) -> dict[str, tuple[int, int, int]]:
+    """The cameras every episode recorded, with their frame shapes (one video feature each);
+    a camera recorded at different sizes in different episodes is an error."""
+    shapes = [demo_cameras(path, ep.name) for ep in episodes]
+    shared = {c: shape for c, shape in shapes[0].items() if all(c in s for s in shapes)}
+    for camera, shape in shared.items():
+        other = next((s[camera] for s in shapes if s[camera] != shape), None)
+        if other is not None:
+            raise ValueError(f"{path}: camera {camera!r} was recorded at {shape} and at {other}; "
+                             "a LeRobot video has one size")
+    return shared
 
 
 def _stats(samples: np.ndarray, count: int, shape: tuple[int, ...], scale: float = 1.0) -> Stats:
@@ -124,18 +144,38 @@ class _DataFiles(_Files):
             self.tables = []
 
 
-def _video_writer(path: Path, size: tuple[int, int]):
-    import cv2
+def _open_video(target: Path | io.BytesIO, width: int, height: int) -> tuple[Any, Any]:
+    """An mp4 container and its AV1 stream in LeRobot's default encoding (libsvtav1, yuv420p, g=2, crf=30)."""
+    import av
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), CONTROL_HZ, size)
+    os.environ.setdefault("SVT_LOG", "2")  # SVT-AV1 prints its configuration at info level; errors only
+    if isinstance(target, Path):
+        target.parent.mkdir(parents=True, exist_ok=True)
+    container = av.open(target if isinstance(target, io.BytesIO) else str(target), "w", format="mp4")
+    stream = container.add_stream(VIDEO_CODEC, rate=CONTROL_HZ, options={"g": "2", "crf": "30"})
+    stream.width, stream.height, stream.pix_fmt = width, height, VIDEO_PIX_FMT
+    return container, stream
 
 
-def _write_frames(writer, frames: np.ndarray) -> None:
-    import cv2
+def _encode(stream: Any, container: Any, frames: np.ndarray | None) -> None:
+    """Encode `frames` into `stream` (None: flush the encoder) and mux the packets."""
+    import av
 
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    for frame in ([None] if frames is None else frames):
+        picture = None if frame is None else av.VideoFrame.from_ndarray(frame, format="rgb24")
+        for packet in stream.encode(picture):
+            container.mux(packet)
+
+
+def _encoded_mb(frames: np.ndarray) -> float:
+    """The size of an episode's frames encoded on their own (the encoder holds frames back, so
+    the shared file's size shows only once it is closed)."""
+    buffer = io.BytesIO()
+    container, stream = _open_video(buffer, frames.shape[2], frames.shape[1])
+    _encode(stream, container, frames)
+    _encode(stream, container, None)
+    container.close()
+    return len(buffer.getvalue()) / MB
 
 
 class _VideoFiles(_Files):
@@ -143,30 +183,26 @@ class _VideoFiles(_Files):
 
     def __init__(self, root: Path, key: str, limit_mb: float):
         super().__init__(root, limit_mb)
-        self.key, self.writer, self.frames = key, None, 0  # frames: in the current file
+        self.key, self.container, self.stream, self.frames = key, None, None, 0  # frames: in the current file
 
     def add(self, frames: np.ndarray) -> dict[str, int | float]:
         self._roll()
-        size = (frames.shape[2], frames.shape[1])
-        if self.writer is None:
+        if self.container is None:
             path = self.root / VIDEO_PATH.format(video_key=self.key, chunk_index=self.chunk, file_index=self.file)
-            self.writer, self.frames = _video_writer(path, size), 0
-        _write_frames(self.writer, frames)
-        # OpenCV shows a file's size only once it is closed: measure the episode encoded on its own.
-        with tempfile.TemporaryDirectory() as tmp:
-            probe = _video_writer(Path(tmp) / "episode.mp4", size)
-            _write_frames(probe, frames)
-            probe.release()
-            self.size_mb += (Path(tmp) / "episode.mp4").stat().st_size / MB
+            self.container, self.stream = _open_video(path, frames.shape[2], frames.shape[1])
+            self.frames = 0
+        _encode(self.stream, self.container, frames)
+        self.size_mb += _encoded_mb(frames)
         prefix, start = f"videos/{self.key}/", self.frames
         self.frames += len(frames)
         return {prefix + "chunk_index": self.chunk, prefix + "file_index": self.file,
                 prefix + "from_timestamp": start / CONTROL_HZ, prefix + "to_timestamp": self.frames / CONTROL_HZ}
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
-            self.writer = None
+        if self.container is not None:
+            _encode(self.stream, self.container, None)
+            self.container.close()
+            self.container = None
 
 
 def _arrow(values: np.ndarray, ragged: bool = False) -> pa.Array:
@@ -201,9 +237,13 @@ def export_lerobot(path: str | Path, out: str | Path, videos: bool = True, data_
     state_dims = {ep.sim_states.shape[1] for ep in episodes}
     ragged = len(state_dims) > 1  # merged files may mix robots with different simulator states
     labels = all(ep.action_labels is not None for ep in episodes)  # one schema for every file
-    with_video = videos and all(ep.meta.get("source") != "real" and ep.sim_states.shape[1] for ep in episodes)
+    cameras = _shared_cameras(path, episodes) if videos else {}
+    rendered = videos and not cameras and all(ep.meta.get("source") != "real" and ep.sim_states.shape[1]
+                                              for ep in episodes)
+    if rendered:
+        cameras = {DEFAULT_CAMERA: (VIDEO_SIZE, VIDEO_SIZE, 3)}
     data = _DataFiles(root, data_file_mb)
-    video = _VideoFiles(root, VIDEO_KEY, video_file_mb) if with_video else None
+    video = {camera: _VideoFiles(root, VIDEO_PREFIX + camera, video_file_mb) for camera in cameras}
     rows, episode_stats = [], []
     index = 0
     for i, ep in enumerate(episodes):
@@ -222,27 +262,28 @@ def export_lerobot(path: str | Path, out: str | Path, videos: bool = True, data_
         row = {"episode_index": i, "tasks": [ep.meta["task"]], "length": n, **data.add(table),
                "dataset_from_index": index, "dataset_to_index": index + n}
         stats = {k: _stats(v.reshape(n, -1), n, (-1,)) for k, v in columns.items()}
-        if video is not None:
-            frames = _render_states(ep)
-            row |= video.add(frames)
-            stats[VIDEO_KEY] = _stats(frames.reshape(-1, 3), n, (3, 1, 1), scale=255.0)
+        recorded = read_episode(path, ep.name, images=True).images if cameras and not rendered else {}
+        for camera, files in video.items():
+            frames = _render_states(ep) if rendered else recorded[camera]
+            row |= files.add(frames)
+            stats[VIDEO_PREFIX + camera] = _stats(frames.reshape(-1, 3), n, (3, 1, 1), scale=255.0)
         row |= {"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
         row |= {f"stats/{k}/{s}": v.tolist() for k, feature in stats.items() for s, v in feature.items()}
         rows.append(row | {META_KEY: json.dumps(ep.meta)})
         episode_stats.append(stats)
         index += n
     data.close()
-    if video is not None:
-        video.close()
+    for files in video.values():
+        files.close()
 
     features = {k: {"dtype": v.dtype.name, "shape": [v.shape[1] if v.ndim == 2 else 1], "names": None}
                 for k, v in columns.items()}
     if ragged:
         features[ENV_STATE]["shape"] = [-1]
-    if with_video:
-        features[VIDEO_KEY] = {
-            "dtype": "video", "shape": [VIDEO_SIZE, VIDEO_SIZE, 3], "names": ["height", "width", "channels"],
-            "info": {"video.height": VIDEO_SIZE, "video.width": VIDEO_SIZE, "video.codec": "mpeg4",  # OpenCV's mp4v
+    for camera, (height, width, _) in cameras.items():
+        features[VIDEO_PREFIX + camera] = {
+            "dtype": "video", "shape": [height, width, 3], "names": ["height", "width", "channels"],
+            "info": {"video.height": height, "video.width": width, "video.codec": "av1",
                      "video.pix_fmt": "yuv420p", "video.is_depth_map": False, "video.fps": CONTROL_HZ,
                      "video.channels": 3, "has_audio": False}}
     robots = {ep.meta.get("robot") for ep in episodes}
@@ -251,7 +292,7 @@ def export_lerobot(path: str | Path, out: str | Path, videos: bool = True, data_
             "chunks_size": CHUNKS_SIZE, "data_files_size_in_mb": data_file_mb, "video_files_size_in_mb": video_file_mb,
             "fps": CONTROL_HZ,
             "splits": {"train": f"0:{len(episodes)}"}, "data_path": DATA_PATH,
-            "video_path": VIDEO_PATH if with_video else None, "features": features}
+            "video_path": VIDEO_PATH if cameras else None, "features": features}
     # Dataset statistics of the features whose shape every episode shares.
     stats = {k: {s: v.tolist() for s, v in _aggregate([e[k] for e in episode_stats]).items()}
              for k in episode_stats[0] if len({e[k]["mean"].shape for e in episode_stats}) == 1}
@@ -320,6 +361,63 @@ def _v21_meta(root: Path, info: dict) -> tuple[dict[int, dict], dict[int, str], 
 _READERS = {"v3.0": _v30_meta, "v2.1": _v21_meta}
 
 
+class _VideoReader:
+    """Frames of one camera's mp4 files, read in order: consecutive episodes of a file are
+    decoded without seeking (a file is reopened only to go back)."""
+
+    def __init__(self, root: Path, key: str, fps: float):
+        self.root, self.key, self.fps = root, key, fps
+        self.container, self.decoded, self.file, self.position = None, None, (-1, -1), 0
+
+    def read(self, row: dict, length: int) -> np.ndarray:
+        import av
+
+        prefix = f"videos/{self.key}/"
+        file = (int(row[prefix + "chunk_index"]), int(row[prefix + "file_index"]))
+        start = int(round(float(row[prefix + "from_timestamp"]) * self.fps))
+        path = self.root / VIDEO_PATH.format(video_key=self.key, chunk_index=file[0], file_index=file[1])
+        if self.container is None or file != self.file or start < self.position:
+            if not path.is_file():
+                raise ValueError(f"{self.root}: episode {row['episode_index']} names {path.relative_to(self.root)}, "
+                                 "which does not exist")
+            self.close()
+            try:
+                self.container = av.open(str(path))
+            except av.error.FFmpegError as err:
+                raise ValueError(f"{path}: not a readable video ({err})") from None
+            self.decoded, self.file, self.position = self.container.decode(video=0), file, 0
+        frames = []
+        while self.position < start + length:
+            frame = next(self.decoded, None)
+            if frame is None:
+                raise ValueError(f"{path}: ends at frame {self.position}; episode {row['episode_index']} needs "
+                                 f"frames {start} to {start + length}")
+            if self.position >= start:
+                frames.append(frame.to_ndarray(format="rgb24"))
+            self.position += 1
+        return np.stack(frames)
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+
+def _video_rows(root: Path, info: dict) -> tuple[dict[str, _VideoReader], dict[int, dict]]:
+    """A reader per camera of a v3.0 dataset, and each episode's row of meta/episodes (where its frames are)."""
+    keys = [k for k, f in (info.get("features") or {}).items()
+            if isinstance(f, dict) and f.get("dtype") == "video" and k.startswith(VIDEO_PREFIX)]
+    if not keys:
+        return {}, {}
+    rows = {}
+    for file in sorted((root / "meta" / "episodes").glob("*/*.parquet")):
+        fields = ("episode_index", *(f"videos/{k}/{f}" for k in keys for f in ("chunk_index", "file_index",
+                                                                                   "from_timestamp")))
+        rows |= {row["episode_index"]: row for row in _records(root, file.relative_to(root).as_posix(), fields)}
+    fps = float(info.get("fps") or CONTROL_HZ)
+    return {k[len(VIDEO_PREFIX):]: _VideoReader(root, k, fps) for k in keys}, rows
+
+
 def _column(table: pa.Table, name: str, where: Path, dim: int | None = None) -> np.ndarray:
     if name not in table.column_names:
         raise ValueError(f"{where}: no column {name!r}; columns: {', '.join(table.column_names)}")
@@ -340,6 +438,7 @@ def import_lerobot(src: str | Path, out: str | Path) -> int:
     if version not in _READERS:
         raise ValueError(f"{info_path}: codebase_version {version!r}; this robolearn reads {', '.join(_READERS)}")
     episode_meta, tasks, base = _READERS[version](root, info)
+    videos, video_rows = _video_rows(root, info) if version == "v3.0" else ({}, {})
     files = sorted((root / "data").rglob("*.parquet"))
     if not files:
         raise ValueError(f"{root}: no parquet files under data/")
@@ -371,9 +470,12 @@ def import_lerobot(src: str | Path, out: str | Path) -> int:
                            if "task_index" in has else meta["task"])
         for key in DEMO_KEYS:
             ep_meta.setdefault(key, meta[key])
+        images = {camera: reader.read(video_rows[e], len(order)) for camera, reader in videos.items()}
         imported.append(imported_episode(state, action, ep_meta, optional("next.observation.state", STATE_DIM),
                                          optional("next.reward"), optional("next.done"),
-                                         optional(ENV_STATE), optional(LABEL_KEY, ACTION_DIM)))
+                                         optional(ENV_STATE), optional(LABEL_KEY, ACTION_DIM), images))
+    for reader in videos.values():
+        reader.close()
     with EpisodeWriter(out, meta) as writer:  # only once everything read: a bad dataset leaves `out` untouched
         for episode in imported:
             writer.append(episode)

@@ -23,6 +23,7 @@ from robolearn.demos.devices import KEY_HELP, Device
 from robolearn.demos.episodes import EpisodeBuffer, EpisodeWriter, file_metadata
 from robolearn.evaluate import write_video
 from robolearn.sims.backend import CONTROL_DT
+from robolearn.sims.cameras import check_cameras
 from robolearn.sims.tasks import TASKS
 
 WINDOW = "robolearn record"
@@ -67,8 +68,10 @@ class LiveView:
 
 def record(task: str, robot: str, backend: str, device: Device, out: str | Path, episodes: int, seed: int = 0,
            hold: int = 10, keep: str = "success", window: bool | None = None, video: bool = False,
-           dr: str = "none", source: str = "human") -> RecordResult:
-    """Record up to `episodes` kept episodes (or until the operator quits)."""
+           dr: str = "none", source: str = "human", cameras: tuple[str, ...] = (), image_size: int = 84
+           ) -> RecordResult:
+    """Record up to `episodes` kept episodes (or until the operator quits), with the frames of
+    `cameras` (sims.cameras) at image_size x image_size in every step."""
     if keep not in KEEP:
         raise ValueError(f"keep={keep!r}; allowed: {', '.join(KEEP)}")
     if episodes < 1:
@@ -79,7 +82,8 @@ def record(task: str, robot: str, backend: str, device: Device, out: str | Path,
                          f"run it on a desktop or under xvfb-run")
     if task not in TASKS:
         raise ValueError(f"task={task!r}; allowed: {', '.join(TASKS)}")
-    env = gym.make(sims.env_id(task), robot=robot, backend=backend, render_mode="rgb_array", dr=dr)
+    env = gym.make(sims.env_id(task), robot=robot, backend=backend, render_mode="rgb_array", dr=dr,
+                   cameras=check_cameras(cameras), image_size=image_size)
     writer = EpisodeWriter(out, file_metadata(task, robot, backend, source, device=device.name))
     view = LiveView(device) if window else None
     saved = discarded = attempt = 0

@@ -243,7 +243,7 @@ def cmd_adr(args: list[str]) -> None:
 def cmd_record(args: list[str]) -> None:
     opts = parse_overrides(args, {"task": "", "robot": "panda", "backend": "mujoco", "device": "keyboard", "out": "",
                                   "episodes": 10, "seed": 0, "keep": "", "noise": 0.0, "hold": 10, "video": "false",
-                                  "window": "auto", "dr": "none"})
+                                  "window": "auto", "dr": "none", "cameras": [], "image_size": 84})
     if not opts["task"] or not opts["out"]:
         raise ValueError("task=<task> and out=<file.hdf5> are required")
     from robolearn.demos.devices import make_device
@@ -254,7 +254,8 @@ def cmd_record(args: list[str]) -> None:
     keep = opts["keep"] or ("ask" if device.needs_window else "success")
     window = None if opts["window"] == "auto" else parse_bool("window", opts["window"])
     result = record(opts["task"], opts["robot"], opts["backend"], device, opts["out"], opts["episodes"], opts["seed"],
-                    opts["hold"], keep, window, parse_bool("video", opts["video"]), opts["dr"], source)
+                    opts["hold"], keep, window, parse_bool("video", opts["video"]), opts["dr"], source,
+                    cameras=tuple(opts["cameras"]), image_size=opts["image_size"])
     print(f"saved {result.saved} episodes ({result.discarded} discarded) to {result.path}")
 
 

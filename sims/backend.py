@@ -6,7 +6,6 @@ is the robot base on the table top (z = 0), x pointing away from the robot.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,15 +22,6 @@ TABLE_CENTER = (0.4, 0.0, -0.02)
 ROBOT_GROUP = "robot"  # contact names besides object names
 FINGERS_GROUP = "fingers"
 TABLE_GROUP = "table"
-
-
-@dataclass(frozen=True)
-class CameraSpec:
-    eye: tuple[float, float, float] = (1.25, 0.0, 0.65)
-    target: tuple[float, float, float] = (0.45, 0.0, 0.05)
-    fovy: float = 50.0
-    width: int = 128
-    height: int = 128
 
 
 Pose = tuple[np.ndarray, np.ndarray]
@@ -65,7 +55,7 @@ class Backend(Protocol):
 
     # simulation
     def step(self, n: int | None = None) -> None: ...  # n physics steps; default one control step
-    def render(self, width: int, height: int) -> np.ndarray: ...
+    def render(self, camera: str, width: int, height: int) -> np.ndarray: ...  # sims.cameras.CAMERAS; uint8 (H, W, 3)
     def set_param(self, name: str, value: Any) -> None: ...
     def set_params(self, values: dict[str, float]) -> None: ...  # many at once (PyBullet rebuilds resized objects once)
     def get_param(self, name: str) -> Any: ...
@@ -75,26 +65,17 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Camera frame (columns x right, y up, z backward) looking from eye at target."""
-    z = eye - target
-    z = z / np.linalg.norm(z)
-    x = np.cross([0.0, 0.0, 1.0], z)
-    x = x / np.linalg.norm(x)
-    return np.stack([x, np.cross(z, x), z], axis=1)
-
-
 def param_name_error(name: str, allowed: list[str]) -> ValueError:
     return ValueError(f"unknown physical parameter {name!r}; allowed: {', '.join(sorted(allowed))}")
 
 
-def make_backend(name: str, robot: RobotSpec, objects: list[ObjectSpec], camera: CameraSpec) -> Backend:
+def make_backend(name: str, robot: RobotSpec, objects: list[ObjectSpec]) -> Backend:
     if name == "mujoco":
         from robolearn.sims.mujoco.backend import MujocoBackend
 
-        return MujocoBackend(robot, objects, camera)
+        return MujocoBackend(robot, objects)
     if name == "pybullet":
         from robolearn.sims.pybullet.backend import PybulletBackend
 
-        return PybulletBackend(robot, objects, camera)
+        return PybulletBackend(robot, objects)
     raise ValueError(f"unknown backend {name!r}; allowed backends: {', '.join(BACKENDS)}")

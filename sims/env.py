@@ -3,7 +3,9 @@
     gymnasium.make("robolearn/PickPlace-v0", robot="kuka", backend="pybullet")
 
 Observation: {"state": float32[STATE_DIM], "task_id": int, "robot_id": int} plus
-"image" (uint8 HxWx3) with `image_obs=True`. Action: the shared 7-d end-effector
+"images": {camera: uint8 (image_size, image_size, 3)} for the cameras named in
+`cameras` (sims.cameras: front, wrist); `render()` draws the front camera at
+render_size x render_size. Action: the shared 7-d end-effector
 delta (robolearn.spec). `info["success"]` is set on every step; episodes are
 truncated at the task's horizon (gymnasium's TimeLimit, registered per task).
 
@@ -21,7 +23,8 @@ import gymnasium as gym
 import numpy as np
 
 from robolearn.spec import ACTION_DIM, STATE_DIM, STATE_SLICES, canonical_tcp_quat
-from robolearn.sims.backend import CONTROL_DT, BACKENDS, CameraSpec, make_backend
+from robolearn.sims.backend import CONTROL_DT, BACKENDS, make_backend
+from robolearn.sims.cameras import DEFAULT_CAMERA, check_cameras
 from robolearn.sims.controller import EndEffectorController
 from robolearn.sims.randomization import DRConfig, NoRandomizer, Randomizer, backend_values, make_randomizer
 from robolearn.sims.robots import ROBOTS, robot_spec
@@ -35,20 +38,22 @@ class RobolearnEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": int(round(1 / CONTROL_DT))}
 
     def __init__(self, task: str, robot: str = "panda", backend: str = "mujoco", render_mode: str | None = None,
-                 image_obs: bool = False, image_size: int = 128, camera: CameraSpec | None = None,
+                 cameras: tuple[str, ...] | list[str] = (), image_size: int = 84, render_size: int = 128,
                  dr: str | DRConfig | Randomizer | None = "none"):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unsupported render_mode {render_mode!r}; allowed: None, 'rgb_array'")
+        for key, size in (("image_size", image_size), ("render_size", render_size)):
+            if not 8 <= size <= 1024:
+                raise ValueError(f"{key}={size}: allowed 8 to 1024 pixels")
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; allowed backends: {', '.join(BACKENDS)}")
         self.task = make_task(task)
         self.robot = robot_spec(robot)
         self.backend_name = backend
         self.render_mode = render_mode
-        self.image_obs = image_obs
-        self.image_size = image_size
-        self.camera = camera or CameraSpec(width=image_size, height=image_size)
-        self.sim = make_backend(backend, self.robot, self.task.objects(), self.camera)
+        self.cameras = check_cameras(cameras)
+        self.image_size, self.render_size = image_size, render_size
+        self.sim = make_backend(backend, self.robot, self.task.objects())
         self.controller = EndEffectorController(self.sim, self.robot.max_pos_step, self.robot.max_rot_step, CONTROL_DT)
         self.task_id = list(TASKS).index(self.task.name)
         self.robot_id = ROBOTS.index(self.robot.name)
@@ -57,8 +62,9 @@ class RobolearnEnv(gym.Env):
             "task_id": gym.spaces.Discrete(len(TASKS)),
             "robot_id": gym.spaces.Discrete(len(ROBOTS)),
         }
-        if image_obs:
-            spaces["image"] = gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+        if self.cameras:
+            image = gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+            spaces["images"] = gym.spaces.Dict({name: image for name in self.cameras})
         self.observation_space = gym.spaces.Dict(spaces)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
         self._state = np.zeros(STATE_DIM, dtype=np.float32)
@@ -126,7 +132,7 @@ class RobolearnEnv(gym.Env):
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
-        return self.sim.render(self.camera.width, self.camera.height)
+        return self.sim.render(DEFAULT_CAMERA, self.render_size, self.render_size)
 
     def close(self) -> None:
         self.sim.close()
@@ -173,6 +179,6 @@ class RobolearnEnv(gym.Env):
             used[STATE_SLICES["joint_pos"].start:STATE_SLICES["joint_pos"].start + self.robot.dof] = True
             state[used] += self.np_random.normal(0.0, noise, int(used.sum())).astype(np.float32)
         obs = {"state": state, "task_id": self.task_id, "robot_id": self.robot_id}
-        if self.image_obs:
-            obs["image"] = sim.render(self.image_size, self.image_size)
+        if self.cameras:
+            obs["images"] = {name: sim.render(name, self.image_size, self.image_size) for name in self.cameras}
         return obs, task_obs

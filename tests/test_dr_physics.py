@@ -196,7 +196,7 @@ def test_observation_noise_only_on_used_slots(backend: str) -> None:
                                         ("object_hue", 0.5), ("table_hue", 0.5)])
 def test_image_parameters_change_the_picture(backend: str, name: str, value: float) -> None:
     def picture(values: dict[str, float]) -> np.ndarray:
-        env = make("push", backend, values, render_mode="rgb_array", image_size=64)
+        env = make("push", backend, values, render_mode="rgb_array", render_size=64)
         env.reset(seed=0)
         return env.render().astype(np.float64)
 

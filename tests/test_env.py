@@ -42,16 +42,6 @@ def test_nan_action_rejected_and_out_of_range_clipped(backend: str) -> None:
     np.testing.assert_array_equal(big, unit)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_rgb_array_render_and_image_obs(backend: str) -> None:
-    env = gym.make("robolearn/PickPlace-v0", robot="kuka", backend=backend, render_mode="rgb_array", image_obs=True, image_size=64)
-    obs, _ = env.reset(seed=0)
-    frame = env.render()
-    assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8 and frame.std() > 5
-    assert obs["image"].shape == (64, 64, 3)
-    env.close()
-
-
 def test_sync_vector_env() -> None:
     envs = gym.vector.SyncVectorEnv([lambda: gym.make("robolearn/Push-v0", backend="mujoco"),
                                      lambda: gym.make("robolearn/Push-v0", robot="xarm6", backend="mujoco")])

@@ -35,7 +35,8 @@ def episode(i):
     return Episode(states, np.roll(states, -1, 0), rng.uniform(-1, 1, (n, 7)).astype(np.float32),
                    rng.normal(size=n).astype(np.float32), np.eye(1, n, n - 1, dtype=np.uint8)[0],
                    rng.normal(size=(n, 40)), {"seed": i, "success": bool(i % 2)},
-                   images=rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8))
+                   images={"front": rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8),
+                           "wrist": rng.integers(0, 255, (n, 24, 24, 3), dtype=np.uint8)})
 '''
 WRITER = EPISODES + '''
 import os, sys, time
@@ -74,9 +75,12 @@ def start_writer(path: Path, mode: str) -> subprocess.Popen:
 def assert_identical(path: Path, names: list[str]) -> None:
     for name in names:
         got, want = read_episode(path, name, images=True), episode(int(name.rpartition("_")[2]))
-        for field in ("states_obs", "next_states_obs", "actions", "rewards", "dones", "sim_states", "images"):
-            a, b = getattr(got, field), getattr(want, field)
-            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), (name, field)
+        fields = [(f, getattr(got, f), getattr(want, f))
+                  for f in ("states_obs", "next_states_obs", "actions", "rewards", "dones", "sim_states")]
+        assert set(got.images) == set(want.images) == {"front", "wrist"}
+        fields += [(f"images/{c}", got.images[c], want.images[c]) for c in want.images]
+        for field, a, b in fields:
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), (name, field)
         assert {k: got.meta[k] for k in want.meta} == want.meta
 
 

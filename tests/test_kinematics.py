@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robolearn.sims.backend import CameraSpec, make_backend
+from robolearn.sims.backend import make_backend
 from robolearn.sims.geometry import mat_to_axis_angle, quat_to_mat
 from robolearn.sims.robots import ROBOTS, robot_spec
 
@@ -12,8 +12,8 @@ from robolearn.sims.robots import ROBOTS, robot_spec
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_backends_agree_on_hand_pose(robot: str) -> None:
     spec = robot_spec(robot)
-    mj = make_backend("mujoco", spec, [], CameraSpec())
-    pb = make_backend("pybullet", spec, [], CameraSpec())
+    mj = make_backend("mujoco", spec, [])
+    pb = make_backend("pybullet", spec, [])
     lo, hi = mj.arm_limits()
     np.testing.assert_allclose(lo, pb.arm_limits()[0])
     rng = np.random.default_rng(0)
@@ -32,7 +32,7 @@ def test_backends_agree_on_hand_pose(robot: str) -> None:
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_home_pose_points_down_at_table_centre(robot: str) -> None:
     spec = robot_spec(robot)
-    sim = make_backend("mujoco", spec, [], CameraSpec())
+    sim = make_backend("mujoco", spec, [])
     sim.reset_robot(np.array(spec.home_q), 0.04)
     pos, quat = sim.tcp_pose()
     np.testing.assert_allclose(pos, [0.45, 0.0, 0.25], atol=1e-3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from robolearn.spec import STATE_DIM, STATE_SLICES, canonical_tcp_quat
-from robolearn.sims.backend import CameraSpec, make_backend
+from robolearn.sims.backend import make_backend
 from robolearn.sims.robots import robot_spec
 
 TASK_SLOTS = ("obj0_pos", "obj0_quat", "obj1_pos", "obj1_quat", "goal_pos", "articulation", "aux")
@@ -22,7 +22,7 @@ class ArmModel:
 
     def __init__(self, robot: str):
         self.spec = robot_spec(robot)
-        self.sim = make_backend("mujoco", self.spec, [], CameraSpec())
+        self.sim = make_backend("mujoco", self.spec, [])
 
     def set_joints(self, q: np.ndarray, finger: float) -> None:
         self.sim.reset_robot(np.asarray(q, dtype=np.float64), finger)

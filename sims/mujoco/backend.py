@@ -13,9 +13,9 @@ import mujoco
 import numpy as np
 
 from robolearn.sims.backend import (
-    CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, CameraSpec, Pose,
-    look_at,
+    CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, Pose,
 )
+from robolearn.sims.cameras import CAMERAS, DEFAULT_CAMERA, NEAR, look_at
 from robolearn.sims.geometry import mat_to_quat
 from robolearn.sims.objects import Geom, ObjectSpec
 from robolearn.sims.robots import TCP_LINK, RobotSpec, urdf_path
@@ -54,14 +54,14 @@ def _add_geoms(body: Any, geoms: tuple[Geom, ...], mass: float, friction: float,
 class MujocoBackend(SceneParameters):
     name = "mujoco"
 
-    def __init__(self, robot: RobotSpec, objects: list[ObjectSpec], camera: CameraSpec):
+    def __init__(self, robot: RobotSpec, objects: list[ObjectSpec]):
         self.robot = robot
         self.objects = {o.name: o for o in objects}
-        self.camera = camera
         self.physics_dt = PHYSICS_DT
         self.substeps = int(round(CONTROL_DT / PHYSICS_DT))
         self.pose_writes = 0
         self.model = self._build_spec().compile()
+        self.model.vis.map.znear = NEAR / self.model.stat.extent  # MuJoCo scales the near plane by the extent
         self.data = mujoco.MjData(self.model)
         self._index()
         m = self.model
@@ -82,6 +82,8 @@ class MujocoBackend(SceneParameters):
     def _build_spec(self) -> mujoco.MjSpec:
         r = self.robot
         spec = mujoco.MjSpec.from_file(urdf_path(r.name))
+        # MuJoCo's URDF import discards geoms that never collide: goal markers are only drawn.
+        spec.compiler.discardvisual = False
         spec.option.timestep = PHYSICS_DT
         spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
         spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
@@ -142,9 +144,10 @@ class MujocoBackend(SceneParameters):
                 _add_geoms(link, obj.link_geoms, obj.link_mass, obj.friction, obj.collide)
                 # A mocap parent does not get MuJoCo's parent-child contact filter.
                 spec.add_exclude(bodyname1=obj.name, bodyname2=f"{obj.name}_link")
-        cam = self.camera
-        frame = look_at(np.array(cam.eye), np.array(cam.target))
-        world.add_camera(name="main", pos=cam.eye, quat=mat_to_quat(frame), fovy=cam.fovy)
+        mounts = {"world": world, "tcp": spec.body(TCP_LINK)}
+        for cam in CAMERAS.values():
+            frame = look_at(np.array(cam.eye), np.array(cam.target), np.array(cam.up))
+            mounts[cam.mount].add_camera(name=cam.name, pos=cam.eye, quat=mat_to_quat(frame), fovy=cam.fovy)
         return spec
 
     def _index(self) -> None:
@@ -289,12 +292,12 @@ class MujocoBackend(SceneParameters):
         # last integration; recompute them so observations match the joint positions.
         mujoco.mj_forward(self.model, self.data)
 
-    def render(self, width: int, height: int) -> np.ndarray:
+    def render(self, camera: str, width: int, height: int) -> np.ndarray:
         if self._renderer is None or (self._renderer.width, self._renderer.height) != (width, height):
             if self._renderer is not None:
                 self._renderer.close()
             self._renderer = mujoco.Renderer(self.model, height=height, width=width)
-        self._renderer.update_scene(self.data, camera="main")
+        self._renderer.update_scene(self.data, camera=camera)
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         return self._renderer.render().copy()
 
@@ -345,7 +348,7 @@ class MujocoBackend(SceneParameters):
         m.vis.headlight.diffuse[:] = self._nominal_headlight[1] * value
 
     def _set_camera(self, axis: str, value: float) -> None:
-        cam, index = self.model.camera("main").id, CAMERA_AXES.index(axis)
+        cam, index = self.model.camera(DEFAULT_CAMERA).id, CAMERA_AXES.index(axis)
         self.model.cam_pos[cam, index] = self._nominal_arrays["cam_pos"][cam, index] + value
 
     def _set_hue(self, group: str, value: float) -> None:

@@ -16,9 +16,10 @@ import numpy as np
 import pybullet as p
 
 from robolearn.sims.backend import (
-    CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, CameraSpec, Pose,
+    CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, Pose,
 )
-from robolearn.sims.geometry import wxyz, xyzw
+from robolearn.sims.cameras import CAMERAS, FAR, NEAR, world_pose
+from robolearn.sims.geometry import quat_to_mat, wxyz, xyzw
 from robolearn.sims.objects import Geom, ObjectSpec
 from robolearn.sims.robots import TCP_LINK, RobotSpec, urdf_path
 from robolearn.sims.scene_params import CAMERA_AXES, Getter, SceneParameters, Setter, check_value, derived_nominals, shift_hue
@@ -31,7 +32,6 @@ TABLE_FRICTION = 1.0
 TABLE_RGBA = (0.82, 0.76, 0.65, 1.0)
 _SHAPES = {"box": p.GEOM_BOX, "cylinder": p.GEOM_CYLINDER, "sphere": p.GEOM_SPHERE}
 _IDENTITY = (0.0, 0.0, 0.0, 1.0)  # xyzw
-_NEAR, _FAR = 0.01, 5.0
 POSITION_GAIN, VELOCITY_GAIN = 0.1, 1.0  # PyBullet's own defaults for POSITION_CONTROL
 # TinyRenderer's default light coefficients (ambient, diffuse, specular), scaled by `light`.
 LIGHT_COEFFS = (0.6, 0.35, 0.05)
@@ -58,10 +58,9 @@ def _shape_args(geoms: tuple[Geom, ...]) -> dict[str, list]:
 class PybulletBackend(SceneParameters):
     name = "pybullet"
 
-    def __init__(self, robot: RobotSpec, objects: list[ObjectSpec], camera: CameraSpec) -> None:
+    def __init__(self, robot: RobotSpec, objects: list[ObjectSpec]) -> None:
         self.robot = robot
         self.objects = {o.name: o for o in objects}
-        self.camera = camera
         self.physics_dt = PHYSICS_DT
         self.substeps = int(round(CONTROL_DT / PHYSICS_DT))
         self.pose_writes = 0
@@ -85,7 +84,6 @@ class PybulletBackend(SceneParameters):
             self._register(obj, self._add_object(obj))
         # Parameters PyBullet has no getter for, or that live on this side (gain, light, camera).
         self._derived = {"damping:robot": ARM_DAMPING} | derived_nominals(self.param_names())
-        self._view = self._view_matrix()
         self.set_targets(np.zeros(robot.dof), 0.0)  # as MuJoCo's zero controls
 
     # ---------------------------------------------------------------- building
@@ -270,10 +268,11 @@ class PybulletBackend(SceneParameters):
         for _ in range(self.substeps if n is None else n):
             p.stepSimulation(physicsClientId=self._cid)
 
-    def render(self, width: int, height: int) -> np.ndarray:
-        proj = p.computeProjectionMatrixFOV(self.camera.fovy, width / height, _NEAR, _FAR)
+    def render(self, camera: str, width: int, height: int) -> np.ndarray:
+        spec = CAMERAS[camera]
+        proj = p.computeProjectionMatrixFOV(spec.fovy, width / height, NEAR, FAR)
         ambient, diffuse, specular = (c * self._derived["light"] for c in LIGHT_COEFFS)
-        _, _, rgba, _, _ = p.getCameraImage(width, height, self._view, proj, renderer=p.ER_TINY_RENDERER,
+        _, _, rgba, _, _ = p.getCameraImage(width, height, self._view_matrix(camera), proj, renderer=p.ER_TINY_RENDERER,
                                             flags=p.ER_NO_SEGMENTATION_MASK, lightAmbientCoeff=ambient,
                                             lightDiffuseCoeff=diffuse, lightSpecularCoeff=specular,
                                             physicsClientId=self._cid)
@@ -300,7 +299,7 @@ class PybulletBackend(SceneParameters):
                 "size": lambda body, value: self._rebuild({body}),
                 "table_height": self._set_table_height,
                 "light": lambda _, value: None,  # read by render()
-                "camera": self._set_camera,
+                "camera": lambda *_: None,  # the offset is read at every render (_view_matrix)
                 "hue": lambda group, value: self._apply_hue(group),
                 "friction": self._set_friction}
 
@@ -312,17 +311,19 @@ class PybulletBackend(SceneParameters):
         center = np.add(TABLE_CENTER, [0.0, 0.0, value]).tolist()
         p.resetBasePositionAndOrientation(self._table, center, _IDENTITY, physicsClientId=self._cid)
 
-    def _set_camera(self, _: str, value: float) -> None:
-        self._view = self._view_matrix()
-
     def _set_friction(self, group: str, value: float) -> None:
         for body, link in self._friction_parts[group]:
             p.changeDynamics(body, link, lateralFriction=value, physicsClientId=self._cid)
 
-    def _view_matrix(self) -> list[float]:
-        offset = np.array([self._derived.get(f"camera:{a}", 0.0) for a in CAMERA_AXES])
-        eye, target = np.add(self.camera.eye, offset), np.add(self.camera.target, offset)
-        return p.computeViewMatrix(eye.tolist(), target.tolist(), [0.0, 0.0, 1.0])
+    def _view_matrix(self, camera: str) -> list[float]:
+        spec = CAMERAS[camera]
+        if spec.mount == "world":  # domain randomization shifts the world's cameras
+            offset = np.array([self._derived.get(f"camera:{a}", 0.0) for a in CAMERA_AXES])
+            eye, target, up = world_pose(spec, np.zeros(3), np.eye(3), offset)
+        else:
+            pos, quat = self.tcp_pose()
+            eye, target, up = world_pose(spec, pos, quat_to_mat(quat))
+        return p.computeViewMatrix(eye.tolist(), target.tolist(), up.tolist())
 
     def _apply_hue(self, target: str) -> None:
         turns = self._derived[f"hue:{target}"]
