@@ -4,7 +4,8 @@ A dataset that fits in `max_memory_gb` is read once and kept whole. A larger one
 chunks: one streaming pass validates every demo and accumulates the normalizers' moments,
 then training cycles over random chunks of demos, each read from disk, trained on for its
 share of the updates and dropped before the next is read. Only the fields BC uses are kept
-(state, action labels); images and simulator states never enter the budget.
+(state, action labels, and the frames of the cameras a policy sees); simulator states never
+enter the budget.
 """
 from __future__ import annotations
 
@@ -35,9 +36,30 @@ class DemoRef:
     length: int
 
 
-def bytes_per_step(horizon: int) -> int:
-    """Memory one step takes in `BCData` (float32 values, int64 ids)."""
-    return 4 * (STATE_DIM + horizon * ACTION_DIM + horizon) + 2 * 8
+def bytes_per_step(horizon: int, image_bytes: int = 0) -> int:
+    """Memory one step takes in `BCData` (float32 values, int64 ids, `image_bytes` of uint8 frames)."""
+    return 4 * (STATE_DIM + horizon * ACTION_DIM + horizon) + 2 * 8 + image_bytes
+
+
+@dataclass(frozen=True)
+class Frames:
+    """The cameras a policy sees and their frame size: what every demo must have recorded."""
+    cameras: tuple[str, ...] = ()
+    size: int = 0
+
+    @property
+    def bytes(self) -> int:
+        return len(self.cameras) * self.size * self.size * 3
+
+    def check(self, episode: Episode) -> None:
+        for camera in self.cameras:
+            frames = episode.images.get(camera)
+            if frames is None:
+                raise ValueError(f"{episode.name}: no frames of camera {camera!r} (recorded: "
+                                 f"{', '.join(episode.images) or 'none'}); record with cameras=[{camera},...]")
+            if frames.shape[1:] != (self.size, self.size, 3):
+                raise ValueError(f"{episode.name}: camera {camera} has frames of shape {frames.shape[1:]}, "
+                                 f"expected ({self.size}, {self.size}, 3)")
 
 
 def check_suite(episode: Episode) -> None:
@@ -57,13 +79,14 @@ def label_actions(episode: Episode, labels: str) -> np.ndarray:
     return target
 
 
-def build_dataset(episodes: Iterable[Episode], horizon: int, labels: str = "executed", steps: int | None = None
-                  ) -> BCData:
+def build_dataset(episodes: Iterable[Episode], horizon: int, labels: str = "executed", steps: int | None = None,
+                  frames: Frames = Frames()) -> BCData:
     """`steps`: an upper bound on the episodes' total length, so the arrays are allocated
     once and filled episode by episode (no second copy); by default the episodes are listed."""
     episodes = list(episodes) if steps is None else episodes
     steps = sum(ep.length for ep in episodes) if steps is None else steps  # type: ignore[union-attr]
     vocab = suite_vocabulary()
+    images = {c: np.empty((steps, frames.size, frames.size, 3), np.uint8) for c in frames.cameras}
     obs = np.empty((steps, STATE_DIM), np.float32)
     actions = np.empty((steps, horizon, ACTION_DIM), np.float32)
     mask = np.empty((steps, horizon), np.float32)
@@ -75,8 +98,11 @@ def build_dataset(episodes: Iterable[Episode], horizon: int, labels: str = "exec
         index = np.arange(n)[:, None] + np.arange(horizon)[None]
         obs[at:at + n], actions[at:at + n], mask[at:at + n] = ep.states_obs, padded[index], index < n
         task[at:at + n], robot[at:at + n] = vocab.task_id(ep.meta["task"]), vocab.robot_id(ep.meta["robot"])
+        for camera, array in images.items():
+            array[at:at + n] = ep.images[camera]
         at += n
-    return BCData(*(torch.from_numpy(a[:at]) for a in (obs, actions, mask, task, robot)))
+    return BCData(*(torch.from_numpy(a[:at]) for a in (obs, actions, mask, task, robot)),
+                  {c: torch.from_numpy(a[:at]) for c, a in images.items()})
 
 
 class Moments:
@@ -117,12 +143,14 @@ def index_demos(paths: list[str], split: str | None = None, max_demos: int = 0) 
     return refs
 
 
-def read_refs(refs: list[DemoRef], skip_bad: bool) -> Iterator[tuple[DemoRef, Episode]]:
-    """The episodes of `refs` in their order, one at a time, each validated."""
+def read_refs(refs: list[DemoRef], skip_bad: bool, frames: Frames = Frames()) -> Iterator[tuple[DemoRef, Episode]]:
+    """The episodes of `refs` in their order, one at a time, each validated (with the frames of
+    `frames.cameras`, checked)."""
     for ref in refs:
         try:
-            episode = read_episode(ref.path, ref.name)
+            episode = read_episode(ref.path, ref.name, images=bool(frames.cameras))
             check_suite(episode)
+            frames.check(episode)
         except ValueError as err:
             if not skip_bad:
                 raise
@@ -139,11 +167,12 @@ class DemoChunks:
     inputs and of the first action label, and keeps the data when it all fits; `chunks` then
     yields that one chunk on every pass, reading nothing."""
 
-    def __init__(self, refs: list[DemoRef], horizon: int, labels: str, max_memory_gb: float, skip_bad: bool = False):
+    def __init__(self, refs: list[DemoRef], horizon: int, labels: str, max_memory_gb: float, skip_bad: bool = False,
+                 frames: Frames = Frames()):
         if max_memory_gb <= 0:
             raise ValueError(f"max_memory_gb={max_memory_gb}: must be > 0")
-        self.horizon, self.labels, self.skip_bad = horizon, labels, skip_bad
-        self.capacity = max(1, int(max_memory_gb * 1e9 * CHUNK_SHARE / bytes_per_step(horizon)))
+        self.horizon, self.labels, self.skip_bad, self.frames = horizon, labels, skip_bad, frames
+        self.capacity = max(1, int(max_memory_gb * 1e9 * CHUNK_SHARE / bytes_per_step(horizon, frames.bytes)))
         self.refs = refs
         self.sources: list[dict[str, str]] = []  # task, robot, backend of each demo in `refs`
         self.whole: BCData | None = None
@@ -167,7 +196,7 @@ class DemoChunks:
         good: list[DemoRef] = []
 
         def measured() -> Iterator[Episode]:
-            for ref, episode in read_refs(self.refs, self.skip_bad):
+            for ref, episode in read_refs(self.refs, self.skip_bad, self.frames):
                 self.obs_moments.add(inputs(episode.states_obs))
                 self.action_moments.add(label_actions(episode, self.labels))
                 good.append(DemoRef(ref.path, ref.name, episode.length))
@@ -175,7 +204,7 @@ class DemoChunks:
                 yield episode
 
         if self.fits:  # kept as it is read: the arrays BC uses, never the whole episodes
-            self.whole = build_dataset(measured(), self.horizon, self.labels, steps=self.steps)
+            self.whole = build_dataset(measured(), self.horizon, self.labels, steps=self.steps, frames=self.frames)
         else:
             for _ in measured():
                 pass
@@ -201,5 +230,5 @@ class DemoChunks:
             yield self._read(group)
 
     def _read(self, group: list[DemoRef]) -> BCData:
-        episodes = (episode for _, episode in read_refs(group, skip_bad=False))  # validated by `scan`
-        return build_dataset(episodes, self.horizon, self.labels, steps=sum(r.length for r in group))
+        episodes = (episode for _, episode in read_refs(group, False, self.frames))  # validated by `scan`
+        return build_dataset(episodes, self.horizon, self.labels, sum(r.length for r in group), self.frames)

@@ -1,13 +1,14 @@
 """`robolearn bc`: behaviour cloning from episode files into a checkpoint that `robolearn eval` reads.
 
     robolearn bc data=[demos.hdf5] policy=mlp|moe algo.model=mlp|chunk algo.steps=4000 out=runs/bc
+    robolearn bc data=[demos.hdf5] inputs=image+proprio cameras=[front,wrist]   (from camera frames)
 
 Config: `configs/bc.yaml` (Hydra; `policy` group shared with training, `algo` is BCConfig).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,9 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from robolearn.agents import CHECKPOINT_NAME, checkpoint_payload, make_agent
-from robolearn.bc_data import DemoChunks, index_demos
+from robolearn.bc_data import DemoChunks, DemoRef, Frames, index_demos
 from robolearn.checkpoint import save_checkpoint
+from robolearn.demos.episodes import demo_cameras
 from robolearn.config import LoggerConfig, compose_config
 from robolearn.device import resolve_device
 from robolearn.envs import suite_vocabulary
@@ -26,7 +28,9 @@ from robolearn.evaluate import evaluate, format_success
 from robolearn.learners.bc import BC, BCConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
+from robolearn.policies.vision import check_inputs
 from robolearn.sims.backend import BACKENDS
+from robolearn.sims.cameras import check_cameras
 
 
 @dataclass
@@ -38,6 +42,8 @@ class BCRunConfig:
     # Memory for the training data: a larger dataset is read from disk in chunks (bc_data.py).
     max_memory_gb: float = 4.0
     labels: str = "executed"  # executed: the recorded actions | expert: a scripted expert's noise-free ones (DART)
+    inputs: str = "state"  # state (poses of objects and goals) | image | image+proprio (camera frames instead)
+    cameras: list[str] = field(default_factory=list)  # with images: the cameras to see (default: all the data has)
     out: str | None = None  # default: runs/bc-<date-time>
     seed: int = 0
     threads: int = 2
@@ -57,6 +63,28 @@ MIN_UPDATES_PER_CHUNK = 50
 
 def compose_bc(overrides: list[str]) -> BCRunConfig:
     return OmegaConf.to_object(compose_config("bc", BCRunConfig, overrides))  # type: ignore[return-value]
+
+
+def frames_for(cfg: BCRunConfig, refs: list[DemoRef]) -> Frames:
+    """The cameras the policy sees and their size, from `inputs`, `cameras` and the first demo's frames."""
+    check_inputs(cfg.inputs)
+    if cfg.inputs == "state":
+        if cfg.cameras:
+            raise ValueError(f"cameras={cfg.cameras}: only with inputs=image or inputs=image+proprio")
+        return Frames()
+    recorded = demo_cameras(refs[0].path, refs[0].name)
+    cameras = check_cameras(cfg.cameras) or tuple(recorded)
+    if not cameras:
+        raise ValueError(f"inputs={cfg.inputs}: {refs[0].path} recorded no camera frames; record with "
+                         "cameras=[front,wrist]")
+    missing = [c for c in cameras if c not in recorded]
+    if missing:
+        raise ValueError(f"cameras: {refs[0].path} {refs[0].name} has no frames of {', '.join(missing)} "
+                         f"(recorded: {', '.join(recorded) or 'none'})")
+    sizes = {recorded[c] for c in cameras}
+    if len(sizes) > 1 or recorded[cameras[0]][0] != recorded[cameras[0]][1]:
+        raise ValueError(f"cameras: {refs[0].path} has frames of shapes {sorted(sizes)}; the policy takes one square size")
+    return Frames(cameras, recorded[cameras[0]][0])
 
 
 def updates_per_pass(cfg: BCRunConfig, demos: DemoChunks) -> list[int]:
@@ -98,9 +126,11 @@ def train_bc(cfg: BCRunConfig) -> Path:
     device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    refs = index_demos(cfg.data, cfg.split, cfg.max_demos)
+    frames = frames_for(cfg, refs)
+    cfg.algo = replace(cfg.algo, inputs=cfg.inputs, cameras=list(frames.cameras), image_size=frames.size or cfg.algo.image_size)
     agent = make_agent(cfg.policy, cfg.algo, suite_vocabulary(), device)
-    demos = DemoChunks(index_demos(cfg.data, cfg.split, cfg.max_demos), agent.horizon, cfg.labels,
-                       cfg.max_memory_gb, cfg.skip_bad)
+    demos = DemoChunks(refs, agent.horizon, cfg.labels, cfg.max_memory_gb, cfg.skip_bad, frames)
     demos.scan(agent.input_features)
     obs, act = demos.obs_moments, demos.action_moments
     agent.set_normalizers(obs.mean, obs.var, obs.count, act.mean, act.std)

@@ -22,8 +22,10 @@ def evaluate(agent: Agent, tasks: list[str], robots: list[str], backend: str, ep
     """Deterministic actions; `expert_mask` (bool, E) disables experts in every MoE layer's gate;
     `dr` randomizes the physics of every episode (e.g. held-out ranges); `deploy_limits` as in training."""
     table = {}
+    seen = cameras_of(agent)
     for task, robot in combos_for(tasks, robots):
-        env = make_env(task, robot, backend, agent.vocab, env_kwargs, render_mode="rgb_array" if video_dir else None, dr=dr,
+        kwargs = (env_kwargs or {}) | ({task: (env_kwargs or {}).get(task, {}) | seen} if seen else {})
+        env = make_env(task, robot, backend, agent.vocab, kwargs, render_mode="rgb_array" if video_dir else None, dr=dr,
                        deploy_limits=deploy_limits)
         wins = 0
         for episode in range(episodes):
@@ -32,8 +34,9 @@ def evaluate(agent: Agent, tasks: list[str], robots: list[str], backend: str, ep
                 agent.reset_episode()
             success, done, frames = bool(info["success"]), False, []
             while not done:
+                images = {"images": {c: f[None] for c, f in obs["images"].items()}} if seen else {}
                 action = agent.act(obs["state"][None], np.array([obs["task_id"]]), np.array([obs["robot_id"]]),
-                                   deterministic=True, expert_mask=expert_mask)[0]
+                                   deterministic=True, expert_mask=expert_mask, **images)[0]
                 obs, _, terminated, truncated, info = env.step(action)
                 success |= bool(info["success"])
                 done = terminated or truncated
@@ -46,6 +49,12 @@ def evaluate(agent: Agent, tasks: list[str], robots: list[str], backend: str, ep
         env.close()
         table[(task, robot)] = wins / episodes
     return table
+
+
+def cameras_of(agent: Agent) -> dict:
+    """The env settings a policy that sees needs (its cameras at its image size); {} for the others."""
+    vision = getattr(agent, "vision", None)
+    return {"cameras": vision.cameras, "image_size": vision.size} if vision is not None else {}
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:

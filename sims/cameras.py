@@ -32,7 +32,7 @@ class CameraSpec:
 
 
 CAMERAS: dict[str, CameraSpec] = {c.name: c for c in (
-    CameraSpec("front", eye=(1.25, 0.0, 0.65), target=(0.45, 0.0, 0.05), up=(0.0, 0.0, 1.0), fovy=50.0, mount="world"),
+    CameraSpec("front", eye=(1.05, 0.0, 0.5), target=(0.5, 0.0, 0.12), up=(0.0, 0.0, 1.0), fovy=50.0, mount="world"),
     # Tool x points away from the robot when the hand is palm down: the camera sits 7 cm
     # toward the robot and 10 cm up the approach axis, the top of its image away from the robot.
     CameraSpec("wrist", eye=(-0.07, 0.0, -0.10), target=(0.05, 0.0, 0.15), up=(1.0, 0.0, 0.0), fovy=75.0, mount="tcp"),

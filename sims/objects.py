@@ -72,7 +72,7 @@ def sphere(name: str, radius: float, mass: float = 0.005, rgba: RGBA = YELLOW, f
     return ObjectSpec(name, (Geom("sphere", (radius,), rgba=rgba),), mass, friction)
 
 
-def marker(name: str, radius: float = 0.015, rgba: RGBA = (0.2, 0.9, 0.2, 0.5)) -> ObjectSpec:
+def marker(name: str, radius: float = 0.02, rgba: RGBA = (0.2, 0.9, 0.2, 0.5)) -> ObjectSpec:
     return ObjectSpec(name, (Geom("sphere", (radius,), rgba=rgba),), 0.0, collide=False)
 
 

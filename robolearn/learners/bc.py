@@ -7,6 +7,11 @@ buffers, so they travel in the checkpoint. Two models:
 actions at once and executes them with ACT's temporal ensembling (Zhao et al. 2023):
 at each step every stored prediction for that step is averaged with weights
 exp(-ensemble_decay * i), oldest first. The loss is MSE plus the MoE balance loss.
+
+With `inputs=image` or `image+proprio` the policy sees camera frames through
+robolearn.policies.vision (keypoints per camera, randomly shifted while training) instead
+of object and goal poses; `image+proprio` adds the arm's own state (PROPRIO slots not in
+`drop`), `image` nothing else.
 """
 from __future__ import annotations
 
@@ -21,7 +26,9 @@ from torch import nn
 from robolearn.device import on_device
 from robolearn.policies import PolicyConfig, build_net
 from robolearn.policies.actor_critic import Conditioner, RunningNorm
-from robolearn.policies.inputs import PolicyInputs
+from robolearn.policies.inputs import PROPRIO, PolicyInputs
+from robolearn.policies.vision import ImageEncoders, check_inputs
+from robolearn.sims.cameras import check_cameras
 
 BC_MODELS = ("mlp", "chunk")
 # Left out of the inputs by default (algo.drop). Joint angles mean different things on
@@ -48,6 +55,12 @@ class BCConfig:
     # Std of Gaussian noise on the normalized inputs while training: the policy learns to act
     # sensibly a little off the demonstrated states (pick_place, 15 demos: 0.78 without, 0.88 with 0.1).
     obs_noise: float = 0.1
+    # What the policy sees; `robolearn bc` sets these from its `inputs` and `cameras` and the data.
+    inputs: str = "state"  # state | image | image+proprio
+    cameras: list[str] = field(default_factory=list)
+    image_size: int = 84
+    keypoints: int = 16  # per camera (spatial softmax)
+    image_shift: int = 4  # pixels of DrQ random shift while training
 
 
 @dataclass(frozen=True)
@@ -59,15 +72,18 @@ class BCData:
     mask: torch.Tensor  # (N, horizon)
     task: torch.Tensor  # (N,)
     robot: torch.Tensor  # (N,)
+    images: dict[str, torch.Tensor] = field(default_factory=dict)  # camera -> (N, H, W, 3) uint8
 
     def __len__(self) -> int:
         return len(self.obs)
 
     def take(self, index: torch.Tensor) -> BCData:
-        return BCData(self.obs[index], self.actions[index], self.mask[index], self.task[index], self.robot[index])
+        return BCData(self.obs[index], self.actions[index], self.mask[index], self.task[index], self.robot[index],
+                      {c: frames[index] for c, frames in self.images.items()})
 
     def to(self, device: torch.device) -> BCData:
-        return BCData(*(t.to(device) for t in (self.obs, self.actions, self.mask, self.task, self.robot)))
+        return BCData(*(t.to(device) for t in (self.obs, self.actions, self.mask, self.task, self.robot)),
+                      {c: frames.to(device) for c, frames in self.images.items()})
 
 
 class ActionNorm(nn.Module):
@@ -98,15 +114,22 @@ class BC:
             raise ValueError(f"algo.chunk={cfg.chunk}: must be >= 1")
         self.cfg, self.act_dim, self.device = cfg, act_dim, device
         self.horizon = cfg.chunk if cfg.model == "chunk" else 1
-        self.norm = RunningNorm(obs_dim, inputs=PolicyInputs(cfg.drop, cfg.planar_invariant, obs_dim))
-        in_dim = self.norm.dim
+        sees = check_inputs(cfg.inputs) != "state"
+        drop = list(cfg.drop) + (list(PROPRIO) if cfg.inputs == "image" else [])
+        self.norm = RunningNorm(obs_dim, inputs=PolicyInputs(drop, cfg.planar_invariant, obs_dim, proprio_only=sees))
+        self.vision = ImageEncoders(check_cameras(cfg.cameras), cfg.image_size, cfg.keypoints, cfg.image_shift) \
+            if sees else None
+        self.cameras: tuple[str, ...] = self.vision.cameras if self.vision else ()
+        in_dim = self.norm.dim + (self.vision.dim if self.vision else 0)
         self.action_norm = ActionNorm(act_dim)
         self.cond = Conditioner(n_tasks, n_robots, policy.embed_dim)
         self.net = build_net(policy, in_dim, act_dim * self.horizon, self.cond.dim, n_tasks)
-        for module in (self.norm, self.action_norm, self.cond, self.net):
+        modules = [self.norm, self.action_norm, self.cond, self.net] + ([self.vision] if self.vision else [])
+        for module in modules:
             module.to(device)
         self.actor = self  # evaluation and routing statistics look for `agent.actor.net`
-        self.opt = torch.optim.AdamW(list(self.net.parameters()) + list(self.cond.parameters()), lr=cfg.lr,
+        trained = [self.net, self.cond] + ([self.vision] if self.vision else [])
+        self.opt = torch.optim.AdamW([p for m in trained for p in m.parameters()], lr=cfg.lr,
                                      weight_decay=cfg.weight_decay)
         self.updates = 0
         self.reset_episode()
@@ -126,16 +149,20 @@ class BC:
         """What the normalizer sees of raw states (the chosen slots and relative vectors)."""
         return self.norm.inputs(torch.as_tensor(states, dtype=torch.float32, device=self.device)).cpu().numpy()
 
-    def _predict(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor,
-                 expert_mask: torch.Tensor | None = None, noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, list]:
+    def _predict(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor, images: dict[str, torch.Tensor],
+                 expert_mask: torch.Tensor | None = None, noise: float = 0.0,
+                 augment: bool = False) -> tuple[torch.Tensor, torch.Tensor, list]:
         x = self.norm(obs)
         x = x + noise * torch.randn_like(x)
+        if self.vision is not None:
+            x = torch.cat([x, self.vision(images, augment)], dim=-1)
         out, balance, routes = self.net(x, self.cond(task, robot), task, expert_mask)
         return out.view(len(obs), self.horizon, self.act_dim), balance, routes
 
     def update(self, batch: BCData) -> dict[str, float]:
         self.net.train()
-        pred, balance, _ = self._predict(batch.obs, batch.task, batch.robot, noise=self.cfg.obs_noise)
+        pred, balance, _ = self._predict(batch.obs, batch.task, batch.robot, batch.images, noise=self.cfg.obs_noise,
+                                         augment=True)
         err = F.mse_loss(pred, self.action_norm(batch.actions), reduction="none").mean(-1)
         loss = (err * batch.mask).sum() / batch.mask.sum() + self.cfg.balance_coef * balance
         self.opt.zero_grad(set_to_none=True)
@@ -149,11 +176,20 @@ class BC:
         self._chunks: deque[tuple[int, np.ndarray]] = deque(maxlen=self.horizon)
         self._t = 0
 
+    def _frames(self, images: dict[str, np.ndarray] | None) -> dict[str, torch.Tensor]:
+        """Camera frames (B, H, W, 3) uint8 as tensors on the device; a policy that sees cameras needs them."""
+        if self.vision is None:
+            return {}
+        if images is None:
+            raise ValueError(f"this policy was trained with images (cameras: {', '.join(self.cameras)}, "
+                             f"{self.cfg.image_size}x{self.cfg.image_size}); give it their frames")
+        return {c: torch.as_tensor(np.asarray(f), device=self.device) for c, f in images.items()}
+
     @torch.no_grad()
     def act(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray, deterministic: bool = True,
-            expert_mask: torch.Tensor | None = None) -> np.ndarray:
+            expert_mask: torch.Tensor | None = None, images: dict[str, np.ndarray] | None = None) -> np.ndarray:
         self.net.eval()
-        pred, _, _ = self._predict(*on_device(self.device, obs, task, robot), expert_mask)
+        pred, _, _ = self._predict(*on_device(self.device, obs, task, robot), self._frames(images), expert_mask)
         actions = self.action_norm.inverse(pred).clamp(-1.0, 1.0).cpu().numpy()  # (B, horizon, A)
         if self.horizon == 1:
             return actions[:, 0]
@@ -167,20 +203,23 @@ class BC:
         return (np.average(covering, axis=0, weights=weights))[None].astype(np.float32)
 
     @torch.no_grad()
-    def routes(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray) -> list[torch.Tensor]:
+    def routes(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray,
+               images: dict[str, np.ndarray] | None = None) -> list[torch.Tensor]:
         self.net.eval()
-        _, _, routes = self._predict(*on_device(self.device, obs, task, robot))
+        _, _, routes = self._predict(*on_device(self.device, obs, task, robot), self._frames(images))
         return [r.cpu() for r in routes]
 
     def state_dict(self) -> dict:
         return {"norm": self.norm.state_dict(), "action_norm": self.action_norm.state_dict(),
                 "cond": self.cond.state_dict(), "net": self.net.state_dict(), "opt": self.opt.state_dict(),
-                "updates": self.updates}
+                "updates": self.updates} | ({"vision": self.vision.state_dict()} if self.vision else {})
 
     def load_state_dict(self, state: dict) -> None:
         self.norm.load_state_dict(state["norm"])
         self.action_norm.load_state_dict(state["action_norm"])
         self.cond.load_state_dict(state["cond"])
         self.net.load_state_dict(state["net"])
+        if self.vision is not None:
+            self.vision.load_state_dict(state["vision"])
         self.opt.load_state_dict(state["opt"])
         self.updates = state["updates"]
