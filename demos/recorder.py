@@ -24,6 +24,7 @@ from robolearn.demos.episodes import EpisodeBuffer, EpisodeWriter, file_metadata
 from robolearn.evaluate import write_video
 from robolearn.sims.backend import CONTROL_DT
 from robolearn.sims.cameras import check_cameras
+from robolearn.sims.randomization import DRConfig
 from robolearn.sims.tasks import TASKS
 
 WINDOW = "robolearn record"
@@ -68,7 +69,7 @@ class LiveView:
 
 def record(task: str, robot: str, backend: str, device: Device, out: str | Path, episodes: int, seed: int = 0,
            hold: int = 10, keep: str = "success", window: bool | None = None, video: bool = False,
-           dr: str = "none", source: str = "human", cameras: tuple[str, ...] = (), image_size: int = 84
+           dr: str | DRConfig = "none", source: str = "human", cameras: tuple[str, ...] = (), image_size: int = 84
            ) -> RecordResult:
     """Record up to `episodes` kept episodes (or until the operator quits), with the frames of
     `cameras` (sims.cameras) at image_size x image_size in every step."""
