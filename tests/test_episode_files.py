@@ -180,7 +180,8 @@ def broken_corpus(good: Path, root: Path) -> dict[str, Path]:
 
     def replace(key: str, value: np.ndarray) -> Callable[[h5py.File], None]:
         def edit(f: h5py.File) -> None:
-            del f[f"data/demo_1/{key}"]
+            if key in f["data/demo_1"]:
+                del f[f"data/demo_1/{key}"]
             f[f"data/demo_1/{key}"] = value
         return edit
 
@@ -200,6 +201,8 @@ def broken_corpus(good: Path, root: Path) -> dict[str, Path]:
     edited("nan_actions", replace("actions", np.full((n, 7), np.nan, np.float32)))
     edited("inf_states", replace("obs/state", np.full((n, 38), np.inf, np.float32)))
     edited("text_actions", replace("actions", np.array([["a"] * 7] * n, dtype="S1")))
+    edited("four_channel_frames", replace("obs/front_image", np.zeros((n, 8, 8, 4), np.uint8)))
+    edited("frames_short_of_steps", replace("obs/front_image", np.zeros((n - 1, 8, 8, 3), np.uint8)))
     edited("garbled_file_metadata", lambda f: f["data"].attrs.__setitem__("robolearn", '{"task": "pick'))
     edited("garbled_demo_metadata", lambda f: f["data/demo_1"].attrs.__setitem__("meta", "not json"))
     edited("future_schema", lambda f: f["data"].attrs.__setitem__(
