@@ -40,7 +40,8 @@ def make_episode(rng: np.random.Generator, steps: int, size: int) -> Episode:
     states = rng.normal(size=(steps, STATE_DIM)).astype(np.float32)
     return Episode(states, states, rng.uniform(-1, 1, (steps, ACTION_DIM)).astype(np.float32),
                    rng.normal(size=steps).astype(np.float32), np.eye(1, steps, steps - 1, dtype=np.uint8)[0],
-                   rng.normal(size=(steps, 40)), {"seed": 0, "success": True}, images={"front": camera_frames(rng, steps, size)})
+                   rng.normal(size=(steps, 40)), {"seed": 0, "success": True},
+                   images={"front": camera_frames(rng, steps, size)})
 
 
 def main() -> None:

@@ -83,7 +83,8 @@ def frames_for(cfg: BCRunConfig, refs: list[DemoRef]) -> Frames:
                          f"(recorded: {', '.join(recorded) or 'none'})")
     sizes = {recorded[c] for c in cameras}
     if len(sizes) > 1 or recorded[cameras[0]][0] != recorded[cameras[0]][1]:
-        raise ValueError(f"cameras: {refs[0].path} has frames of shapes {sorted(sizes)}; the policy takes one square size")
+        raise ValueError(f"cameras: {refs[0].path} has frames of shapes {sorted(sizes)}; "
+                         "the policy takes one square size")
     return Frames(cameras, recorded[cameras[0]][0])
 
 
@@ -128,7 +129,8 @@ def train_bc(cfg: BCRunConfig) -> Path:
     torch.manual_seed(cfg.seed)
     refs = index_demos(cfg.data, cfg.split, cfg.max_demos)
     frames = frames_for(cfg, refs)
-    cfg.algo = replace(cfg.algo, inputs=cfg.inputs, cameras=list(frames.cameras), image_size=frames.size or cfg.algo.image_size)
+    cfg.algo = replace(cfg.algo, inputs=cfg.inputs, cameras=list(frames.cameras),
+                       image_size=frames.size or cfg.algo.image_size)
     agent = make_agent(cfg.policy, cfg.algo, suite_vocabulary(), device)
     demos = DemoChunks(refs, agent.horizon, cfg.labels, cfg.max_memory_gb, cfg.skip_bad, frames)
     demos.scan(agent.input_features)
