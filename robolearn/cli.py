@@ -15,6 +15,7 @@
                                           plot the ADR ranges and entropy of a run trained with adr=adr
     robolearn record task=... robot=... backend=... device=keyboard|spacemouse|gamepad|scripted out=x.hdf5
                      [episodes=10] [keep=success|all|ask] [noise=0.0] [video=false] [window=auto]
+                     [cameras=[front,wrist]] [image_size=84]
                                           record demonstrations (live window for the keyboard)
     robolearn replay file=x.hdf5 demo=0   replay a demo's actions from its initial state, report the state error
     robolearn data info|merge|split|export|import ...
