@@ -1,4 +1,5 @@
-"""Policy evaluation: a task x robot success table (success if any step succeeded).
+"""Policy evaluation: a task x robot success table (success if any step succeeded; an
+episode stops at its first success).
 
 Episode i resets with seed `seed + i`: a Meta-World task then plays its goal (seed + i) mod
 50, so 50 episodes are Meta-World's protocol (every goal once, horizon 500)."""
@@ -39,8 +40,10 @@ def evaluate(agent: Agent, tasks: list[str], robots: list[str], backend: str, ep
                                    deterministic=True, expert_mask=expert_mask, **images)[0]
                 obs, _, terminated, truncated, info = env.step(action)
                 success |= bool(info["success"])
-                done = terminated or truncated
-                if video_dir and episode == 0:
+                filming = video_dir and episode == 0
+                # Success at any step decides the episode: the rest cannot change it (a filmed one plays out).
+                done = terminated or truncated or (success and not filming)
+                if filming:
                     frames.append(env.render())
             if frames:
                 name = f"{task}_{robot}_{backend}.mp4".replace(":", "_").replace("/", "_")
