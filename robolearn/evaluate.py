@@ -25,7 +25,9 @@ def evaluate(agent: Agent, tasks: list[str], robots: list[str], backend: str, ep
     table = {}
     seen = cameras_of(agent)
     for task, robot in combos_for(tasks, robots):
-        kwargs = (env_kwargs or {}) | ({task: (env_kwargs or {}).get(task, {}) | seen} if seen else {})
+        kwargs = dict(env_kwargs or {})
+        if seen:
+            kwargs[task] = kwargs.get(task, {}) | seen
         env = make_env(task, robot, backend, agent.vocab, kwargs, render_mode="rgb_array" if video_dir else None, dr=dr,
                        deploy_limits=deploy_limits)
         wins = 0

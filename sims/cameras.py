@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robolearn.sims.geometry import quat_to_mat
+
 MOUNTS = ("world", "tcp")
 # Clipping planes of both renderers, m: the wrist camera sees the fingers from ~0.1 m.
 NEAR, FAR = 0.01, 5.0
@@ -60,14 +62,16 @@ def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0,
     return np.stack([x, np.cross(z, x), z], axis=1)
 
 
-def world_pose(camera: CameraSpec, mount_pos: np.ndarray, mount_rot: np.ndarray,
+def world_pose(camera: CameraSpec, tcp_pos: np.ndarray, tcp_quat: np.ndarray,
                offset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Eye, target and up in the world for a camera whose mount frame is (`mount_pos`,
-    `mount_rot` 3x3); `offset` shifts a world camera (domain randomization)."""
+    """Eye, target and up in the world of `camera`, given the TCP pose (position, quaternion
+    wxyz) for a camera on the hand; `offset` shifts a world camera (domain randomization)."""
+    if camera.mount == "world":
+        mount_pos, mount_rot = np.zeros(3) if offset is None else np.asarray(offset), np.eye(3)
+    else:
+        mount_pos, mount_rot = np.asarray(tcp_pos), quat_to_mat(tcp_quat)
     eye = mount_pos + mount_rot @ np.asarray(camera.eye)
     target = mount_pos + mount_rot @ np.asarray(camera.target)
-    if offset is not None:
-        eye, target = eye + offset, target + offset
     return eye, target, mount_rot @ np.asarray(camera.up)
 
 

@@ -8,7 +8,6 @@ import pytest
 import robolearn.sims  # noqa: F401  (registers the envs)
 from robolearn.sims.backend import BACKENDS
 from robolearn.sims.cameras import CAMERAS, look_at, project, world_pose
-from robolearn.sims.geometry import quat_to_mat
 from robolearn.sims.robots import ROBOTS
 
 SIZE = 128
@@ -46,9 +45,7 @@ def test_a_point_lands_on_the_same_pixel_on_both_backends(robot: str) -> None:
 def centroid_at_projection(env: gym.Env, obs: dict, name: str) -> np.ndarray:
     """The cube's centroid in camera `name`, checked to lie within 2 pixels of its centre's projection."""
     sim, camera = env.unwrapped.sim, CAMERAS[name]
-    tcp_pos, tcp_quat = sim.tcp_pose()
-    mount = (np.zeros(3), np.eye(3)) if camera.mount == "world" else (tcp_pos, quat_to_mat(tcp_quat))
-    eye, target, up = world_pose(camera, *mount)
+    eye, target, up = world_pose(camera, *sim.tcp_pose())
     pixel = project(sim.object_pose("cube")[0], eye, look_at(eye, target, up), camera, SIZE, SIZE)
     centroid = red_centroid(obs["images"][name], pixel)
     assert np.abs(centroid - pixel).max() < 2.0, (sim.name, name, centroid, pixel)

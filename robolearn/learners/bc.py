@@ -119,7 +119,6 @@ class BC:
         self.norm = RunningNorm(obs_dim, inputs=PolicyInputs(drop, cfg.planar_invariant, obs_dim, proprio_only=sees))
         self.vision = ImageEncoders(check_cameras(cfg.cameras), cfg.image_size, cfg.keypoints, cfg.image_shift) \
             if sees else None
-        self.cameras: tuple[str, ...] = self.vision.cameras if self.vision else ()
         in_dim = self.norm.dim + (self.vision.dim if self.vision else 0)
         self.action_norm = ActionNorm(act_dim)
         self.cond = Conditioner(n_tasks, n_robots, policy.embed_dim)
@@ -175,6 +174,11 @@ class BC:
         """Forget the action chunks predicted in the previous episode."""
         self._chunks: deque[tuple[int, np.ndarray]] = deque(maxlen=self.horizon)
         self._t = 0
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """The cameras the policy sees (none for a state policy)."""
+        return self.vision.cameras if self.vision else ()
 
     def _frames(self, images: dict[str, np.ndarray] | None) -> dict[str, torch.Tensor]:
         """Camera frames (B, H, W, 3) uint8 as tensors on the device; a policy that sees cameras needs them."""

@@ -15,7 +15,7 @@ import numpy as np
 from robolearn.sims.backend import (
     CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, Pose,
 )
-from robolearn.sims.cameras import CAMERAS, DEFAULT_CAMERA, NEAR, look_at
+from robolearn.sims.cameras import CAMERAS, NEAR, look_at
 from robolearn.sims.geometry import mat_to_quat
 from robolearn.sims.objects import Geom, ObjectSpec
 from robolearn.sims.robots import TCP_LINK, RobotSpec, urdf_path
@@ -348,8 +348,10 @@ class MujocoBackend(SceneParameters):
         m.vis.headlight.diffuse[:] = self._nominal_headlight[1] * value
 
     def _set_camera(self, axis: str, value: float) -> None:
-        cam, index = self.model.camera(DEFAULT_CAMERA).id, CAMERA_AXES.index(axis)
-        self.model.cam_pos[cam, index] = self._nominal_arrays["cam_pos"][cam, index] + value
+        """Shifts every camera fixed in the world (the wrist camera rides on the hand)."""
+        index = CAMERA_AXES.index(axis)
+        for cam in (self.model.camera(c.name).id for c in CAMERAS.values() if c.mount == "world"):
+            self.model.cam_pos[cam, index] = self._nominal_arrays["cam_pos"][cam, index] + value
 
     def _set_hue(self, group: str, value: float) -> None:
         geoms = self._groups[group]

@@ -19,7 +19,7 @@ from robolearn.sims.backend import (
     CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, Pose,
 )
 from robolearn.sims.cameras import CAMERAS, FAR, NEAR, world_pose
-from robolearn.sims.geometry import quat_to_mat, wxyz, xyzw
+from robolearn.sims.geometry import wxyz, xyzw
 from robolearn.sims.objects import Geom, ObjectSpec
 from robolearn.sims.robots import TCP_LINK, RobotSpec, urdf_path
 from robolearn.sims.scene_params import CAMERA_AXES, Getter, SceneParameters, Setter, check_value, derived_nominals, shift_hue
@@ -316,13 +316,8 @@ class PybulletBackend(SceneParameters):
             p.changeDynamics(body, link, lateralFriction=value, physicsClientId=self._cid)
 
     def _view_matrix(self, camera: str) -> list[float]:
-        spec = CAMERAS[camera]
-        if spec.mount == "world":  # domain randomization shifts the world's cameras
-            offset = np.array([self._derived.get(f"camera:{a}", 0.0) for a in CAMERA_AXES])
-            eye, target, up = world_pose(spec, np.zeros(3), np.eye(3), offset)
-        else:
-            pos, quat = self.tcp_pose()
-            eye, target, up = world_pose(spec, pos, quat_to_mat(quat))
+        offset = np.array([self._derived.get(f"camera:{a}", 0.0) for a in CAMERA_AXES])  # world cameras only
+        eye, target, up = world_pose(CAMERAS[camera], *self.tcp_pose(), offset)
         return p.computeViewMatrix(eye.tolist(), target.tolist(), up.tolist())
 
     def _apply_hue(self, target: str) -> None:
