@@ -36,7 +36,7 @@ sysdeps:
 train: sysdeps venv
 	$(BIN)/robolearn train
 
-# The CI suite (about 22 min on 2 cores); the 15 slowest tests are listed at the end.
+# The CI suite (about 19 min on 2 cores); the 15 slowest tests are listed at the end.
 test: sysdeps venv
 	$(BIN)/python -m pytest -q -m "not slow" --durations=15
 
