@@ -48,7 +48,7 @@ class TrainConfig:
     env_workers: Optional[bool] = None  # step the envs in worker processes; null: yes
     device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda | cuda:<index>
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # per task: extra gym.make keyword arguments
-    deploy_limits: str = ""  # "" | shipped (configs/deploy/<robot>.yaml) | a deploy YAML: its safety layer in the loop
+    deploy_limits: str = "shipped"  # "" | shipped (configs/deploy/<robot>.yaml) | a deploy YAML: its safety layer in the loop
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     algo: Any = MISSING  # SACConfig or PPOConfig: set by the `algo` group (configs/algo/)
     logger: LoggerConfig = field(default_factory=LoggerConfig)

@@ -21,7 +21,7 @@ from robolearn.sims.experts import expert_for
 from robolearn.sims.rollout import run_episode
 
 
-def check_demo_settings(algo: SACConfig, tasks: list[str]) -> None:
+def check_demo_settings(algo: SACConfig) -> None:
     """Errors that name the setting, raised before a run starts."""
     episodes = algo.demo_episodes
     if episodes < 0:
@@ -31,10 +31,11 @@ def check_demo_settings(algo: SACConfig, tasks: list[str]) -> None:
     for name in ("demo_noise", "demo_bc_coef"):
         if getattr(algo, name) < 0:
             raise ValueError(f"algo.{name}={getattr(algo, name)}: must be >= 0")
-    external = [task for task in tasks if is_external(task)]
-    if episodes and external:
-        raise ValueError(f"algo.demo_episodes={episodes}: {external} have no scripted expert; "
-                         "use 0 or suite tasks only")
+
+
+def has_expert(task: str) -> bool:
+    """The suite's tasks and Meta-World's have scripted experts; external gym ids do not."""
+    return not is_external(task)
 
 
 def expert_replay(envs: list[gym.Env], episodes: int, seed: int, noise: float = 0.0) -> ReplayBuffer:

@@ -29,7 +29,7 @@ from robolearn.env_runner import EnvRunner, env_pool
 from robolearn.deploy.sim_limits import deploy_limits_for
 from robolearn.envs import check_names, combos_for, expand_tasks, make_env, run_vocabulary
 from robolearn.evaluate import evaluate, format_success
-from robolearn.expert_demos import check_demo_settings, expert_replay
+from robolearn.expert_demos import check_demo_settings, expert_replay, has_expert
 from robolearn.learners import Agent
 from robolearn.learners.ppo import PPO
 from robolearn.learners.off_policy import OffPolicyCore
@@ -110,7 +110,7 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.algo.name not in ALGOS:
         raise ValueError(f"algo={cfg.algo.name!r}; allowed: {', '.join(ALGOS)}")
     if isinstance(cfg.algo, SACConfig):
-        check_demo_settings(cfg.algo, cfg.tasks)
+        check_demo_settings(cfg.algo)
         check_update_settings(cfg.algo)
     workers = check_env_settings(cfg)
     device = resolve_device(cfg.device)
@@ -218,11 +218,18 @@ def train(cfg: TrainConfig) -> Path:
     return ckpt_path
 
 
-def expert_transitions(cfg: TrainConfig, vocab: Vocabulary, randomizer: Randomizer) -> ReplayBuffer:
+def expert_transitions(cfg: TrainConfig, vocab: Vocabulary, randomizer: Randomizer | str) -> ReplayBuffer | None:
     """`algo.demo_episodes` scripted-expert episodes per task x robot, in envs of their own
-    (expert steps do not count toward total_steps: every policy compared at a budget gets the same ones)."""
+    (expert steps do not count toward total_steps: every policy compared at a budget gets the same ones).
+    Tasks without an expert train from their own experience alone (None: no task has one)."""
+    without = [t for t in cfg.tasks if not has_expert(t)]
+    if without:
+        print(f"demos: no scripted expert for {', '.join(without)}: trained without demos")
+    combos = [(t, r) for t, r in combos_for(cfg.tasks, cfg.robots) if has_expert(t)]
+    if not combos:
+        return None
     envs = [make_env(t, r, cfg.backend, vocab, cfg.env_kwargs, dr=randomizer, deploy_limits=cfg.deploy_limits)
-            for t, r in combos_for(cfg.tasks, cfg.robots)]
+            for t, r in combos]
     try:
         return expert_replay(envs, cfg.algo.demo_episodes, cfg.seed, cfg.algo.demo_noise)
     finally:

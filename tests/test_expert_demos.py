@@ -14,7 +14,7 @@ from robolearn.expert_demos import check_demo_settings, expert_replay
 from robolearn.learners.replay import ReplayBuffer, mixed_batch
 from robolearn.learners.sac import SACConfig
 from robolearn.spec import ACTION_DIM, STATE_DIM
-from robolearn.train import train
+from robolearn.train import expert_transitions, train
 from robolearn.sims.experts import expert_for
 
 
@@ -64,11 +64,20 @@ def test_mixed_batch_takes_its_share_from_the_demos() -> None:
 @pytest.mark.parametrize("setting, tasks, field", [({"demo_episodes": -1}, ["reach"], "algo.demo_episodes"),
                                                    ({"demo_ratio": 1.0}, ["reach"], "algo.demo_ratio"),
                                                    ({"demo_noise": -0.1}, ["reach"], "algo.demo_noise"),
-                                                   ({"demo_bc_coef": -1.0}, ["reach"], "algo.demo_bc_coef"),
-                                                   ({}, ["gym:Pendulum-v1"], "algo.demo_episodes")])
+                                                   ({"demo_bc_coef": -1.0}, ["reach"], "algo.demo_bc_coef")])
 def test_bad_demo_settings_name_the_field(setting: dict, tasks: list[str], field: str) -> None:
     with pytest.raises(ValueError, match=field):
-        check_demo_settings(SACConfig(**({"demo_episodes": 2} | setting)), tasks)
+        check_demo_settings(SACConfig(**({"demo_episodes": 2} | setting)))
+
+
+def test_tasks_without_an_expert_get_no_demos(capsys: pytest.CaptureFixture) -> None:
+    cfg = to_dataclass(compose_train(["tasks=[reach,gym:Pendulum-v1]", "robots=[panda]", "algo.demo_episodes=1"]))
+    vocab = run_vocabulary(cfg.tasks, cfg.robots)
+    demos = expert_transitions(cfg, vocab, "none")
+    assert demos is not None and set(demos.task[:demos.size].tolist()) == {vocab.task_id("reach")}
+    assert "no scripted expert for gym:Pendulum-v1" in capsys.readouterr().out
+    cfg.tasks = ["gym:Pendulum-v1"]
+    assert expert_transitions(cfg, run_vocabulary(cfg.tasks, cfg.robots), "none") is None
 
 
 def test_training_with_demos_runs_and_rejects_bad_settings_before_writing(tmp_path: Path) -> None:

@@ -1,20 +1,21 @@
 """Learning tests: a small MoE trained by multitask SAC must actually learn (minutes, not hours).
 
 One run is `make train`'s: reach and drawer_close (a contact task) on all three arms in one
-MoE (configs/train.yaml: 2 envs per task x arm in worker processes, 50k env steps, about
+MoE (configs/train.yaml: 2 envs per task x arm in worker processes, 50k env steps, 5
+scripted-expert episodes per cell as replay, the deploy safety limits in the loop, about
 3 min on 2 cores). It is checked on every cell, and its routing: spread over the experts,
 and different for the two tasks. A second run (marked slow) trains drawer_close alone on
-the three arms and compares it with an untrained policy; a third trains lift on the Panda
+the three arms from scratch and compares it with an untrained policy; a third trains lift on the Panda
 with scripted-expert demos and compares it with untrained (and, marked slow, with the same
 run from scratch). The last two keep the recipe their budgets were set with: one env per task x arm, 0.5
-updates per env step.
-Thresholds: reach >= 90% on every robot, drawer_close >= 60% over the three arms in the
-shared model (seed 0: 0.97 and 0.98 in two runs before the run-sized vocabularies, 0.67 after; seed 1 gave 0.42), alone at least 40 points
+updates per env step, plain SAC, no deploy limits.
+Thresholds: every cell of the shared model >= 90% (seeds 0, 1, 2: every cell 0.95-1.00
+over 20 episodes); drawer_close alone at least 40 points
 above untrained; lift at least 60
 points above untrained and 50 above from scratch; routing spread over the experts, and the
 two tasks' expert usage at least 0.3 apart (total variation; measured 0.72-0.98).
 A fourth run trains the suite's reach (Panda) and Meta-World's reach-v3 (its Sawyer) in one
-MoE, 20k env steps with 5 scripted episodes of each as demos (2.2 min): both at least 0.25
+MoE, 20k env steps with 5 scripted episodes of each as demos, without deploy limits (2.2 min): both at least 0.25
 (seed 0: 0.50 and 0.45 over 20 episodes, 0.48 over Meta-World's 50 goals; untrained 0.00 on
 both for two seeds).
 """
@@ -34,7 +35,8 @@ from robolearn.train import train
 
 ROBOTS = ["panda", "kuka", "xarm6"]
 EPISODES = 20
-ONE_ENV_HALF_UTD = ("num_envs=1", "algo.updates_per_step=0.5")
+PLAIN_SAC = ("algo=sac", "deploy_limits=")  # no demos, no deploy limits: the recipe before make train's
+ONE_ENV_HALF_UTD = (*PLAIN_SAC, "num_envs=1", "algo.updates_per_step=0.5")
 MULTITASK = ["reach", "drawer_close"]
 MULTITASK_STEPS = 50000  # configs/train.yaml's
 
@@ -53,17 +55,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="module")
 def success(trained: dict) -> dict[tuple[str, str], float]:
-    return evaluate(agent_from_checkpoint(trained), MULTITASK, ROBOTS, "mujoco", EPISODES)
+    # Under the limits it was trained with, as `robolearn eval` evaluates it.
+    return evaluate(agent_from_checkpoint(trained), MULTITASK, ROBOTS, "mujoco", EPISODES,
+                    deploy_limits=trained["config"]["deploy_limits"])
 
 
 def test_moe_learns_reach_on_every_robot(success: dict) -> None:
     assert all(success[("reach", robot)] >= 0.9 for robot in ROBOTS), success
 
 
-def test_the_same_moe_learns_drawer_close(success: dict) -> None:
-    # On the mean over the arms: this recipe's drawer_close is unstable per arm (seed 1 at 50k:
-    # 0.00 / 0.30 / 0.95; docs/benchmarks.md), so one arm's dip must not hide what is learned.
-    assert np.mean([success[("drawer_close", robot)] for robot in ROBOTS]) >= 0.6, success
+def test_the_same_moe_learns_drawer_close_on_every_robot(success: dict) -> None:
+    assert all(success[("drawer_close", robot)] >= 0.9 for robot in ROBOTS), success
 
 
 def expert_usage(agent, task: str, robot: str) -> np.ndarray:
@@ -129,6 +131,6 @@ def test_lift_is_out_of_reach_without_expert_demos(tmp_path: Path) -> None:
 
 def test_a_suite_task_and_a_meta_world_task_learn_in_one_model(tmp_path: Path) -> None:
     tasks = ["reach", "mw:reach-v3"]
-    data = train_run(tmp_path, ",".join(tasks), ["panda"], 20000, ("algo.demo_episodes=5",))
+    data = train_run(tmp_path, ",".join(tasks), ["panda"], 20000, (*PLAIN_SAC, "algo.demo_episodes=5"))
     success = evaluate(agent_from_checkpoint(data), tasks, ["panda"], "mujoco", EPISODES)
     assert success[("reach", "panda")] >= 0.25 and success[("mw:reach-v3", "sawyer")] >= 0.25, success

@@ -434,3 +434,34 @@ def test_an_internal_error_holds_the_arm_before_it_propagates(tmp_path: Path) ->
     (topic, _, twist), (gripper_topic, _, _) = transport.published[-2:]
     assert topic == TOPICS.twist and twist["twist"]["linear"] == {"x": 0.0, "y": 0.0, "z": 0.0}
     loop.close()
+
+
+class GrippingAgent(StillAgent):
+    def act(self, states: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        action = np.zeros((len(states), 7))
+        action[:, 6] = 1.0  # close
+        return action
+
+
+def test_each_episode_starts_as_in_simulation_with_the_gripper_open(tmp_path: Path) -> None:
+    """A policy that closed the gripper must not start the next episode closed (the twin kept
+    the last gripper command through its reset) nor rate-limited from the closed command."""
+    import threading
+
+    from robolearn.deploy.loop import DeployLoop
+
+    transport = RecordingTransport()
+    cfg = load_deploy_config(ROBOT, reset="none")
+    loop = DeployLoop(cfg, GrippingAgent(), "reach", transport, tmp_path)
+    state = msgs.joint_state(cfg.joint_names, np.zeros(7), np.zeros(7))
+    transport.deliver(TOPICS.joint_states, state)
+    transport.deliver(TOPICS.object_poses, msgs.pose_array({"goal_pos": np.array([0.5, 0.0, 0.3])}))
+    loop.run_episode(0, 6, 0)
+    grippers = [m["data"] for topic, _, m in transport.published if topic == TOPICS.gripper]
+    assert grippers[-2] == pytest.approx(0.0)  # the policy's last command: closed
+    threading.Timer(0.1, transport.deliver, (TOPICS.joint_states, state)).start()  # the arm's next state
+    assert loop.reset_scene(1, timeout=5)
+    open_width = 2 * robot_spec(ROBOT).finger_max
+    assert transport.published[-1][0] == TOPICS.gripper and transport.published[-1][2]["data"] == pytest.approx(open_width)
+    assert np.array_equal(loop.safety.previous, [0, 0, 0, 0, 0, 0, -1])  # the rate limit ramps from the start state
+    loop.close()

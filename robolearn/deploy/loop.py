@@ -126,8 +126,11 @@ class DeployLoop:
         """Reset the scene as the config says (a person, the request/acknowledge topics, or not
         at all) and wait for a fresh state; False when the run was stopped while waiting."""
         self.wait_for_state(-np.inf, timeout)
+        # An episode starts as the simulator's do: standstill, gripper open. Commanded before the
+        # reset, so the scene is reset with the gripper open and the rate limit ramps from there.
+        self.tick.reset_episode()
+        self.hold()
         if self.cfg.reset == "operator":
-            self.hold()
             if not self.console.confirm(f"episode {seed}: reset the scene, then press Enter", lambda: self.stop_requested):
                 return False
         elif self.cfg.reset == "topic":

@@ -135,13 +135,13 @@ class SafetyLayer:
         out = np.clip(action, -1.0, 1.0)
         step = self.limits.max_action_change
         limited = np.clip(out, self.previous - step, self.previous + step)
-        if not np.allclose(limited, out):
+        if np.any(limited != out):  # clip returns the value itself where no limit binds
             reasons.append("rate")
             out = limited
         tcp_pos = np.asarray(arm.tcp_pos, dtype=np.float64)
         target = tcp_pos + out[:3] * self.max_pos_step
         inside = np.clip(target, self.limits.workspace_low, self.limits.workspace_high)
-        if not np.allclose(inside, target):
+        if np.any(inside != target):
             reasons.append("workspace")
             out[:3] = np.clip((inside - tcp_pos) / self.max_pos_step, -1.0, 1.0)  # a hand outside heads back
         # The speed caps come after the box: a hand outside returns to it no faster than it
@@ -186,11 +186,11 @@ class SafetyLayer:
         """Joint targets within the limits and the joint velocity bound."""
         reasons = []
         q = np.clip(q_target, self.joint_low, self.joint_high)
-        if not np.allclose(q, q_target):
+        if np.any(q != q_target):
             reasons.append("joint_limits")
         step = self.limits.max_joint_velocity * self.dt
         bounded = np.clip(q, q_now - step, q_now + step)
-        if not np.allclose(bounded, q):
+        if np.any(bounded != q):
             reasons.append("joint_velocity")
         if reasons:
             self.log({"t": now, "joints": bounded.tolist(), "interventions": reasons})
@@ -199,10 +199,11 @@ class SafetyLayer:
     def _done(self, decision: SafetyDecision, now: float) -> SafetyDecision:
         # After a hold the rate limit ramps from standstill, not from the motion before it.
         self.previous = decision.action.copy()
-        row = {"t": now, "action": decision.action.tolist(), "interventions": decision.interventions}
-        if decision.faults:
-            row["faults"] = decision.faults
-        self.log(row)
+        if self.sink is not None:  # in training (sim_limits) nothing reads the rows
+            row = {"t": now, "action": decision.action.tolist(), "interventions": decision.interventions}
+            if decision.faults:
+                row["faults"] = decision.faults
+            self.sink(row)
         return decision
 
     def log(self, row: dict) -> None:

@@ -71,9 +71,11 @@ class ControlTick:
         self.explore = False  # sample from the policy instead of its mean (a fleet actor learning on the arm)
 
     def reset_episode(self) -> None:
+        """The state a simulated episode starts from (DeployLimits.reset does the same)."""
         if hasattr(self.agent, "reset_episode"):
             self.agent.reset_episode()
         self.ik.reset()
+        self.safety.reset()
 
     def observe(self, state: ArmState) -> np.ndarray:
         """The simulator's observation of `state`; leaves the arm model at its joints (for the Jacobian and IK)."""

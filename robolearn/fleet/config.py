@@ -19,6 +19,7 @@ class FleetConfig(TrainConfig):
     eval_episodes: int = 10
     threads: int = 1  # the learner's torch threads; the actors take the other cores
     num_envs: int = 1  # each actor steps one env per task (other values are refused)
+    deploy_limits: str = ""  # "" | shipped | a deploy YAML, as in train (whose default is shipped)
     actors: int = 4  # robots cycle over the actors, then backends
     address: str = ""  # "": a local Ray on this machine; "auto" or "ray://host:port": join a cluster
     backends: list[str] = field(default_factory=list)  # simulators the actors use; default [backend]
