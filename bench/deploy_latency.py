@@ -5,7 +5,10 @@ twin runs as its own process publishing joint states at 200 Hz; the deploy loop 
 checkpoint's policy in this process for `--ticks` control ticks at each rate of `--rates`.
 Printed per transport and rate, p50 / p99 / max: `loop` (the state's receipt to the command
 sent: the loop itself), `compute` (tick start to command sent) and `transport` (the state's
-header stamp to its receipt), and overruns (ticks that ended past their deadline).
+header stamp to its receipt), and overruns (ticks that ended past their deadline). A
+checkpoint that sees cameras (`robolearn bc inputs=image+proprio`) has the twin publish them
+at the control rate; `frames` is then each frame's header stamp to its decoding into the
+policy's input.
 `highest_rate_without_overruns` is the fastest rate with none; the rosbridge / rospy ratio
 of p50 transport latency at 20 Hz is measured in the same run.
 Run: python bench/deploy_latency.py --checkpoint runs/<run>/checkpoint.pt
@@ -28,6 +31,7 @@ from robolearn.deploy.latency import Latency, percentile_ms
 from robolearn.deploy.loop import DeployLoop
 from robolearn.deploy.transport import TransportConfig, make_transport
 from robolearn.agents import agent_from_checkpoint
+from robolearn.evaluate import cameras_of
 
 CLI = str(Path(sys.executable).parent / "robolearn")
 STATE_HZ = 200
@@ -35,8 +39,11 @@ STATE_HZ = 200
 
 def measure(transport_name: str, port: int, agent, task: str, robot: str, rates: list[float], ticks: int,
             out: Path) -> dict[float, Latency]:
+    seen = cameras_of(agent)
+    cameras = [f"cameras=[{','.join(seen['cameras'])}]", f"image_size={seen['image_size']}"] if seen else []
     twin = subprocess.Popen([CLI, "twin", f"robot={robot}", f"task={task}", f"transport={transport_name}",
-                             f"port={port}", f"state_hz={STATE_HZ}"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                             f"port={port}", f"state_hz={STATE_HZ}", *cameras], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
     transport = make_transport(TransportConfig(transport_name, "robolearn_bench", "localhost", port, "", 30.0))
     cfg = load_deploy_config(robot, reset="topic")
     results = {}
@@ -82,7 +89,9 @@ def main() -> None:
         core.terminate()
     for name, rows in table.items():
         for rate, r in rows.items():
-            for part, values in (("loop", r.loop), ("compute", r.compute), ("transport", r.transport)):
+            parts = (("loop", r.loop), ("compute", r.compute), ("transport", r.transport)) + \
+                ((("frames", r.frames),) if r.frames else ())
+            for part, values in parts:
                 for q, label in ((50, "p50"), (99, "p99"), (100, "max")):
                     print(f"{name}_{rate:g}hz_{part}_{label}_ms: {percentile_ms(values, q):.2f}")
             print(f"{name}_{rate:g}hz_overruns: {r.overruns}/{len(r.loop)}")

@@ -34,7 +34,9 @@
                      [episodes=1] [dry_run=false] [host=localhost port=9090 secret=] [out=dir]
                                           drive an arm through ROS (configs/deploy/<robot>.yaml), safety layer on
     robolearn twin robot=panda [backend=mujoco] [task=reach] [transport=rospy|rosbridge] [dr=none]
-                                          the simulated arm as a ROS node: joint states and poses out, commands in
+                   [cameras=[front,wrist] image_size=84]
+                                          the simulated arm as a ROS node: joint states, poses and camera frames out,
+                                          commands in
     robolearn rosbridge [host=localhost] [port=9090] [secret=] [insecure=false] [allow=x.yaml] [cert=x.pem key=x.pem] [ros_version=1]
                                           a rosbridge v2 relay (topics only) for machines without rosbridge_server;
                                           off loopback it needs secret= (or insecure=true), cert/key serve wss://

@@ -29,6 +29,7 @@ from robolearn.deploy.config import load_deploy_config
 from robolearn.spec import STATE_SLICES
 from robolearn.sims.robots import robot_spec
 from robolearn.envs import suite_vocabulary
+from deploy_fakes import RecordingTransport, StillAgent, loop_with_arm, still_arm
 
 CLI = str(Path(sys.executable).parent / "robolearn")
 ROBOT = "panda"
@@ -347,26 +348,6 @@ def test_ros2_conventions_through_a_ros2_style_bridge(reach_policy: Path, tmp_pa
     assert server.relayed > 100 and not server.refused, server.refused[:3]
 
 
-class RecordingTransport:
-    """Stands in for ROS: keeps what the loop publishes; `deliver` plays the arm's side."""
-
-    def __init__(self) -> None:
-        self.published: list[tuple[str, str, dict]] = []
-        self.callbacks: dict[str, Callable[[dict], None]] = {}
-
-    def subscribe(self, topic: str, msg_type: str, callback: Callable[[dict], None]) -> None:
-        self.callbacks[topic] = callback
-
-    def deliver(self, topic: str, message: dict) -> None:
-        self.callbacks[topic](message)
-
-    def publish(self, topic: str, msg_type: str, message: dict) -> None:
-        self.published.append((topic, msg_type, message))
-
-    def close(self) -> None:
-        pass
-
-
 def test_deploy_keys_engage_and_release_the_estop_and_quit(reach_policy: Path, tmp_path: Path) -> None:
     from robolearn.checkpoint import load_checkpoint
     from robolearn.deploy.loop import DeployLoop
@@ -390,24 +371,11 @@ def test_deploy_keys_engage_and_release_the_estop_and_quit(reach_policy: Path, t
     loop.close()
 
 
-class StillAgent:
-    vocab = suite_vocabulary()
-
-    def act(self, states: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
-        return np.zeros((len(states), 7))
-
-
 def test_on_fault_stop_ends_the_episode_and_keeps_what_was_recorded(tmp_path: Path) -> None:
-    from robolearn.deploy.loop import DeployLoop
-
-    transport = RecordingTransport()
     cfg = load_deploy_config(ROBOT, on_fault="stop")
-    loop = DeployLoop(cfg, StillAgent(), "reach", transport, tmp_path)
-    valid = msgs.joint_state(cfg.joint_names, np.zeros(7), np.zeros(7))
-    transport.deliver(TOPICS.joint_states, valid)
-    transport.deliver(TOPICS.object_poses, msgs.pose_array({"goal_pos": np.array([0.5, 0.0, 0.3])}))
+    loop, transport = loop_with_arm(cfg, StillAgent(), tmp_path)
     assert loop.run_episode(0, 2, 0).steps == 2  # recorded
-    transport.deliver(TOPICS.joint_states, dict(valid, position=[float("nan")] * 7))
+    transport.deliver(TOPICS.joint_states, dict(still_arm(cfg), position=[float("nan")] * 7))
     report = loop.run_episode(1, 50, 0)
     loop.close()
     assert report.steps == 0 and "joint_states: invalid" in report.fault and "not finite" in report.fault
@@ -448,18 +416,12 @@ def test_each_episode_starts_as_in_simulation_with_the_gripper_open(tmp_path: Pa
     the last gripper command through its reset) nor rate-limited from the closed command."""
     import threading
 
-    from robolearn.deploy.loop import DeployLoop
-
-    transport = RecordingTransport()
     cfg = load_deploy_config(ROBOT, reset="none")
-    loop = DeployLoop(cfg, GrippingAgent(), "reach", transport, tmp_path)
-    state = msgs.joint_state(cfg.joint_names, np.zeros(7), np.zeros(7))
-    transport.deliver(TOPICS.joint_states, state)
-    transport.deliver(TOPICS.object_poses, msgs.pose_array({"goal_pos": np.array([0.5, 0.0, 0.3])}))
+    loop, transport = loop_with_arm(cfg, GrippingAgent(), tmp_path)
     loop.run_episode(0, 6, 0)
     grippers = [m["data"] for topic, _, m in transport.published if topic == TOPICS.gripper]
     assert grippers[-2] == pytest.approx(0.0)  # the policy's last command: closed
-    threading.Timer(0.1, transport.deliver, (TOPICS.joint_states, state)).start()  # the arm's next state
+    threading.Timer(0.1, transport.deliver, (TOPICS.joint_states, still_arm(cfg))).start()  # the arm's next state
     assert loop.reset_scene(1, timeout=5)
     open_width = 2 * robot_spec(ROBOT).finger_max
     assert transport.published[-1][0] == TOPICS.gripper and transport.published[-1][2]["data"] == pytest.approx(open_width)

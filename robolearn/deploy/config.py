@@ -9,7 +9,9 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from robolearn.config import CONFIG_DIR
+from robolearn.deploy.images import IMAGE_TRANSPORTS
 from robolearn.deploy.safety import SafetyLimits
+from robolearn.sims.cameras import check_cameras
 from robolearn.sims.robots import ROBOTS, robot_spec
 
 COMMANDS = ("twist", "joints")
@@ -47,6 +49,9 @@ class DeployConfig:
     ros_version: int = 1  # 2: pkg/msg/Type names and {sec, nanosec} stamps (over rosbridge)
     reset: str = "operator"  # operator | topic | none
     on_fault: str = "hold"  # hold | stop
+    # Camera -> image topic (in), read by policies that see; the twin publishes its renders there.
+    cameras: dict[str, str] = field(default_factory=dict)
+    image_transport: str = "raw"  # raw (sensor_msgs/Image, rgb8 | bgr8) | compressed (sensor_msgs/CompressedImage)
     safety: SafetyLimits = field(default_factory=SafetyLimits)
 
 
@@ -65,7 +70,7 @@ def load_deploy_config(robot: str, path: str | Path | None = None, **overrides: 
     if cfg.robot != robot:
         raise ValueError(f"{path}: robot {cfg.robot!r} does not match {robot!r}")
     for name, allowed in (("command", COMMANDS), ("reset", RESETS), ("on_fault", ON_FAULT),
-                          ("ros_version", ROS_VERSIONS)):
+                          ("ros_version", ROS_VERSIONS), ("image_transport", tuple(IMAGE_TRANSPORTS))):
         if getattr(cfg, name) not in allowed:
             raise ValueError(f"{path}: {name}={getattr(cfg, name)!r}; allowed: {', '.join(map(str, allowed))}")
     expected = list(robot_spec(robot).arm_joints)
@@ -79,6 +84,13 @@ def load_deploy_config(robot: str, path: str | Path | None = None, **overrides: 
                          f"missing: {', '.join(missing)}")
     if cfg.control_hz <= 0:
         raise ValueError(f"{path}: control_hz={cfg.control_hz} must be > 0")
+    try:
+        check_cameras(list(cfg.cameras), "cameras")
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    empty = [name for name, topic in cfg.cameras.items() if not topic]
+    if empty:
+        raise ValueError(f"{path}: cameras.{empty[0]} names no topic")
     try:
         cfg.safety.validate()
     except ValueError as err:

@@ -35,12 +35,15 @@ class ArmState:
     reward: float | None = None  # from `topics.reward` when the cell publishes one
     reset_done: int | None = None
     joint_names_seen: list[str] = field(default_factory=list)  # of the last joint state, for error messages
+    images: dict[str, np.ndarray] = field(default_factory=dict)  # camera -> the policy's (size, size, 3) frame
+    image_stamps: dict[str, float] = field(default_factory=dict)  # camera -> monotonic receipt time of its frame
 
     def snapshot(self) -> "ArmState":
         return ArmState(None if self.q is None else self.q.copy(), None if self.qd is None else self.qd.copy(),
                         None if self.fingers is None else self.fingers.copy(), self.stamp,
                         {k: v.copy() for k, v in self.slots.items()}, self.success, self.reward, self.reset_done,
-                        list(self.joint_names_seen))
+                        list(self.joint_names_seen), dict(self.images),  # frames are replaced, never written into
+                        dict(self.image_stamps))
 
 
 @dataclass

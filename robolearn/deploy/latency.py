@@ -23,10 +23,12 @@ def percentile_ms(values: Sequence[float], q: float) -> float:
 @dataclass
 class Latency:
     """Per tick, in s: the loop's own time (state receipt -> command sent, and tick start ->
-    command sent) apart from the transport's (the state's header stamp -> its receipt)."""
+    command sent) apart from the transport's (the state's header stamp -> its receipt); per
+    camera frame, its header stamp -> decoded into the policy's frame."""
     loop: deque[float] = field(default_factory=_window)
     compute: deque[float] = field(default_factory=_window)
     transport: deque[float] = field(default_factory=_window)
+    frames: deque[float] = field(default_factory=_window)
     ticks: int = 0
     overruns: int = 0
 
@@ -37,6 +39,6 @@ class Latency:
 
     def summary(self) -> str:
         parts = [f"{name} p50 {percentile_ms(v, 50):.2f} p99 {percentile_ms(v, 99):.2f} max {percentile_ms(v, 100):.2f} ms"
-                 for name, v in (("loop", self.loop), ("transport", self.transport)) if v]
+                 for name, v in (("loop", self.loop), ("transport", self.transport), ("frames", self.frames)) if v]
         window = f" (the last {len(self.loop)})" if self.ticks > len(self.loop) else ""
         return f"latency over {self.ticks} ticks{window}: {'; '.join(parts)}; overruns {self.overruns}"

@@ -20,6 +20,7 @@ import numpy as np
 from robolearn.demos.episodes import Episode, EpisodeBuffer, EpisodeWriter, file_metadata
 from robolearn.deploy import messages as msgs
 from robolearn.deploy.config import DeployConfig
+from robolearn.deploy.images import IMAGE_TRANSPORTS
 from robolearn.deploy.inputs import InputMonitor
 from robolearn.deploy.jsonl import JsonlLog
 from robolearn.deploy.latency import Latency
@@ -66,6 +67,10 @@ class DeployLoop:
                                   self.safety_log, heartbeat=bool(cfg.topics.estop_heartbeat))
         self.tick = ControlTick(builder, cfg.command, agent, agent.vocab.task_id(task), agent.vocab.robot_id(cfg.robot),
                                 self.safety, slot_names)
+        unnamed = [camera for camera in self.tick.cameras if camera not in cfg.cameras]
+        if unnamed:
+            raise ValueError(f"checkpoint: the policy sees cameras {list(self.tick.cameras)}; the deploy config names "
+                             f"no topic for {unnamed[0]} (cameras: {{{unnamed[0]}: <image topic>}})")
         self.writer = EpisodeWriter(out / "episodes.hdf5", file_metadata(
             task, cfg.robot, "ros", "real", control_hz=cfg.control_hz, command=cfg.command, dry_run=dry_run))
         self.period = 1.0 / cfg.control_hz
@@ -74,7 +79,8 @@ class DeployLoop:
         self.console = OperatorConsole(self.handle_key)
         self.latency = Latency()
         ArmSubscriptions(cfg, transport, self.inputs, self.safety, slot_names, list(spec.finger_joints),
-                         lambda delay: self.latency.transport.append(delay))
+                         lambda delay: self.latency.transport.append(delay), self.tick.cameras, self.tick.image_size,
+                         lambda delay: self.latency.frames.append(delay))
 
     def handle_key(self, key: str) -> None:
         """The operator's keys: space or e engages the e-stop, r releases it, q ends the run."""
@@ -114,13 +120,17 @@ class DeployLoop:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             snap = self.inputs.snapshot()
-            if snap.q is not None and snap.stamp > after and "goal_pos" in snap.slots:
+            frames = all(snap.image_stamps.get(camera, -np.inf) > after for camera in self.tick.cameras)
+            if snap.q is not None and snap.stamp > after and "goal_pos" in snap.slots and frames:
                 return
             time.sleep(0.01)
         seen = snap.joint_names_seen
+        missing = [self.cfg.cameras[c] for c in self.tick.cameras if snap.image_stamps.get(c, -np.inf) <= after]
         raise TimeoutError(f"no arm state within {timeout:.0f} s: nothing on {self.cfg.topics.joint_states} "
                            f"({msgs.JOINT_STATE}, naming {self.cfg.joint_names}) and {self.cfg.topics.object_poses} "
-                           f"({msgs.POSE_ARRAY})" + (f"; the joint states name {seen}" if seen else ""))
+                           f"({msgs.POSE_ARRAY})" + (f"; the joint states name {seen}" if seen else "")
+                           + (f"; no valid frame on {', '.join(missing)} ({IMAGE_TRANSPORTS[self.cfg.image_transport]})"
+                              if missing else ""))
 
     def reset_scene(self, seed: int, timeout: float) -> bool:
         """Reset the scene as the config says (a person, the request/acknowledge topics, or not
@@ -184,7 +194,7 @@ class DeployLoop:
                 next_obs = self.tick.observe(snap)
                 # The cell's reward when it publishes one, else success as a sparse reward.
                 reward = snap.reward if snap.reward is not None else float(snap.success)
-                buffer.add({"state": out.obs}, decision.action, reward, {"state": next_obs}, np.zeros(0),
+                buffer.add({"state": out.obs, "images": out.images}, decision.action, reward, {"state": next_obs}, np.zeros(0),
                            label=out.policy_action.astype(np.float32))
                 step += 1
                 if snap.success and success_at is None:

@@ -1,7 +1,7 @@
 """One control tick of the deploy loop, with no I/O: arm state in, command and decisions out.
 
-`ControlTick` builds the simulator's observation from the newest valid arm state, runs the
-policy, passes its action through the safety layer and turns the safe action into the
+`ControlTick` builds the simulator's observation from the newest valid arm state (and the
+newest frame of every camera the policy sees), runs the policy, passes its action through the safety layer and turns the safe action into the
 command to send: a twist, or joint targets through the simulator's IK (bounded again by
 the safety layer and checked finite). It touches no transport, file or clock: the deploy
 loop (robolearn.deploy.loop) hands it the state, the input faults and the time, and
@@ -17,6 +17,7 @@ from robolearn.deploy.commands import action_to_twist, gripper_opening
 from robolearn.deploy.inputs import ArmState
 from robolearn.deploy.observation import ObservationBuilder
 from robolearn.deploy.safety import ArmReading, SafetyDecision, SafetyLayer
+from robolearn.evaluate import cameras_of
 from robolearn.learners import Agent
 from robolearn.sims.backend import CONTROL_DT
 from robolearn.sims.controller import EndEffectorController
@@ -52,6 +53,7 @@ class Command:
 @dataclass(frozen=True)
 class TickOutput:
     obs: np.ndarray  # the observation the policy saw
+    images: dict[str, np.ndarray]  # the camera frames it saw ({} for a state policy)
     policy_action: np.ndarray  # before the safety layer
     decision: SafetyDecision  # the safe action, its interventions and the faults held for
     command: Command
@@ -69,6 +71,9 @@ class ControlTick:
         self.ik = EndEffectorController(self.builder.model.sim, self.spec.max_pos_step, self.spec.max_rot_step,
                                         CONTROL_DT)
         self.explore = False  # sample from the policy instead of its mean (a fleet actor learning on the arm)
+        seen = cameras_of(agent)
+        self.cameras: tuple[str, ...] = tuple(seen.get("cameras", ()))
+        self.image_size: int = seen.get("image_size", 0)
 
     def reset_episode(self) -> None:
         """The state a simulated episode starts from (DeployLimits.reset does the same)."""
@@ -87,11 +92,13 @@ class ControlTick:
     def __call__(self, inputs: TickInputs) -> TickOutput:
         state = inputs.state
         obs = self.observe(state)
-        action = self.agent.act(obs[None], self.task_id, self.robot_id, deterministic=not self.explore)[0]
+        images = {camera: state.images[camera] for camera in self.cameras}
+        seen = {"images": {camera: frame[None] for camera, frame in images.items()}} if self.cameras else {}
+        action = self.agent.act(obs[None], self.task_id, self.robot_id, deterministic=not self.explore, **seen)[0]
         jacobian = self.builder.model.tcp_jacobian() if self.command_mode == "twist" else None
         reading = ArmReading(obs[STATE_SLICES["tcp_pos"]].astype(np.float64), state.q, jacobian)
         decision = self.safety.filter(action, reading, inputs.faults, inputs.now)
-        return TickOutput(obs, np.asarray(action), decision, self.command(decision, state.q, inputs.now))
+        return TickOutput(obs, images, np.asarray(action), decision, self.command(decision, state.q, inputs.now))
 
     def command(self, decision: SafetyDecision, q_now: np.ndarray | None, now: float) -> Command:
         """The safe action as a command; holding in joint mode commands the measured joints."""

@@ -2,8 +2,9 @@
 
 `robolearn twin robot=panda backend=mujoco task=reach` steps the task's env in real time
 at the control rate, publishes the arm's joint states (arm and finger joints), the task's
-object/goal poses and scalars and a success flag on the topics of
-`configs/deploy/<robot>.yaml`, and obeys the commands a deploy loop sends: twists or
+object/goal poses and scalars, a success flag and the frames of the cameras named in
+`cameras` (rendered as the env renders them) on the topics of `configs/deploy/<robot>.yaml`,
+and obeys the commands a deploy loop sends: twists or
 joint trajectories, and the gripper. A command older than `command_timeout` is dropped
 and the arm holds, as a servo controller does. A reset request resets the scene with the
 given seed and is acknowledged on `reset_done`.
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from robolearn.deploy import messages as msgs
 from robolearn.deploy.commands import gripper_action, twist_to_action
 from robolearn.deploy.config import DeployConfig, load_deploy_config
+from robolearn.deploy.images import IMAGE_TRANSPORTS, compressed_image, image
 from robolearn.deploy.transport import Transport, TransportConfig, make_transport
 from robolearn.spec import ACTION_DIM
 from robolearn.sims.backend import CONTROL_DT
@@ -32,6 +34,8 @@ class TwinConfig:
     task: str = "reach"
     seed: int = 0
     dr: str = "none"  # none | uniform | adr: randomized physics, as a real arm differs from the sim
+    cameras: list[str] = field(default_factory=list)  # cameras to publish (on the deploy YAML's `cameras` topics)
+    image_size: int = 84  # their frames' side in pixels
     state_hz: float = 0.0  # joint state publishing rate; 0: once per control step
     command_timeout: float = 0.15  # s after which a command is stale and the arm holds
     seconds: float = 0.0  # run time; 0: until interrupted
@@ -47,7 +51,12 @@ class TwinConfig:
 class Twin:
     def __init__(self, cfg: TwinConfig, deploy: DeployConfig, transport: Transport):
         self.cfg, self.deploy, self.transport = cfg, deploy, transport
-        self.env = RobolearnEnv(cfg.task, cfg.robot, cfg.backend, dr=cfg.dr)
+        unnamed = [camera for camera in cfg.cameras if camera not in deploy.cameras]
+        if unnamed:
+            raise ValueError(f"cameras: {unnamed[0]} has no topic in the deploy config's cameras "
+                             f"(named: {', '.join(deploy.cameras) or 'none'})")
+        self.env = RobolearnEnv(cfg.task, cfg.robot, cfg.backend, dr=cfg.dr, cameras=cfg.cameras,
+                                image_size=cfg.image_size)
         self.spec = self.env.robot
         self.joint_names = list(deploy.joint_names) + list(self.spec.finger_joints)
         self.lock = threading.Lock()
@@ -55,7 +64,7 @@ class Twin:
         self.opening = 2 * self.spec.finger_max  # open
         self.pending_reset: int | None = None
         self.success, self.reward = False, 0.0
-        self.env.reset(seed=cfg.seed)
+        self.images: dict[str, np.ndarray] = self.env.reset(seed=cfg.seed)[0].get("images", {})
         topics = deploy.topics
         for topic, msg_type, callback in ((topics.twist, msgs.TWIST_STAMPED, self._on_twist),
                                           (topics.trajectory, msgs.JOINT_TRAJECTORY, self._on_trajectory),
@@ -98,16 +107,25 @@ class Twin:
         if command is not None and time.monotonic() - command[2] > self.cfg.command_timeout:
             command = None
         if command is not None and command[0] == "joints":
-            _, reward, _, _, info = self.env.step_targets(command[1], opening / 2)
+            obs, reward, _, _, info = self.env.step_targets(command[1], opening / 2)
         else:
             action = np.zeros(ACTION_DIM)
             action[6] = gripper_action(opening, self.spec)
             if command is not None:
                 action = twist_to_action(command[1][:3], command[1][3:], opening, self.spec)
-            _, reward, _, _, info = self.env.step(action)
+            obs, reward, _, _, info = self.env.step(action)
         self.success |= bool(info["success"])
         self.reward = float(reward)
+        self.images = obs.get("images", {})
         self.publish_state()
+        self.publish_images()
+
+    def publish_images(self) -> None:
+        """Each camera's newest frame, once per control step (as a camera driver at the control rate)."""
+        transport, msg_type = self.deploy.image_transport, IMAGE_TRANSPORTS[self.deploy.image_transport]
+        for camera, frame in self.images.items():
+            message = image(frame, camera) if transport == "raw" else compressed_image(frame, "png", camera)
+            self.transport.publish(self.deploy.cameras[camera], msg_type, message)
 
     def publish_state(self) -> None:
         sim, topics = self.env.sim, self.deploy.topics
@@ -149,7 +167,8 @@ def run_twin(cfg: TwinConfig) -> None:
     twin = Twin(cfg, deploy, transport)
     print(f"twin: {cfg.task} on {cfg.robot} ({cfg.backend}) via {cfg.transport}; joint states on "
           f"{deploy.topics.joint_states}, commands on {deploy.topics.twist} | {deploy.topics.trajectory} "
-          f"(ROS {deploy.ros_version})", flush=True)
+          f"(ROS {deploy.ros_version})" + "".join(f"; {c} frames ({cfg.image_size} px, {deploy.image_transport}) on "
+                                                  f"{deploy.cameras[c]}" for c in cfg.cameras), flush=True)
     try:
         twin.run()
     except KeyboardInterrupt:
