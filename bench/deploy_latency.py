@@ -31,7 +31,7 @@ from robolearn.deploy.latency import Latency, percentile_ms
 from robolearn.deploy.loop import DeployLoop
 from robolearn.deploy.transport import TransportConfig, make_transport
 from robolearn.agents import agent_from_checkpoint
-from robolearn.evaluate import cameras_of
+from robolearn.deploy.twin import camera_overrides
 
 CLI = str(Path(sys.executable).parent / "robolearn")
 STATE_HZ = 200
@@ -39,11 +39,9 @@ STATE_HZ = 200
 
 def measure(transport_name: str, port: int, agent, task: str, robot: str, rates: list[float], ticks: int,
             out: Path) -> dict[float, Latency]:
-    seen = cameras_of(agent)
-    cameras = [f"cameras=[{','.join(seen['cameras'])}]", f"image_size={seen['image_size']}"] if seen else []
     twin = subprocess.Popen([CLI, "twin", f"robot={robot}", f"task={task}", f"transport={transport_name}",
-                             f"port={port}", f"state_hz={STATE_HZ}", *cameras], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
+                             f"port={port}", f"state_hz={STATE_HZ}", *camera_overrides(agent)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     transport = make_transport(TransportConfig(transport_name, "robolearn_bench", "localhost", port, "", 30.0))
     cfg = load_deploy_config(robot, reset="topic")
     results = {}

@@ -2,7 +2,8 @@
 
 For each task x robot of the checkpoint: `robolearn twin` and `robolearn deploy` (rospy, a
 private roscore, the safety layer's default limits) run `--episodes` episodes; the same
-number of episodes runs in simulation with `robolearn.evaluate`. Prints both success
+number of episodes runs in simulation with `robolearn.evaluate`. A policy that sees has the
+twin publish its cameras. Prints both success
 rates and their ratio per entry (ROS / sim, measured in the same run). `--relax` lifts the
 hand speed and action rate caps (workspace, joint limits and watchdog stay), to separate
 what the ROS path costs from what the safety limits cost.
@@ -21,6 +22,7 @@ from robolearn.checkpoint import load_checkpoint
 from robolearn.deploy.roscore import start_roscore
 from robolearn.evaluate import evaluate
 from robolearn.agents import agent_from_checkpoint
+from robolearn.deploy.twin import camera_overrides
 
 CLI = str(Path(sys.executable).parent / "robolearn")
 
@@ -40,8 +42,9 @@ def relaxed_config(robot: str, out: Path) -> Path:
     return path
 
 
-def through_ros(checkpoint: str, task: str, robot: str, episodes: int, out: Path, config: Path | None) -> float:
-    twin = subprocess.Popen([CLI, "twin", f"robot={robot}", f"task={task}"], stdout=subprocess.DEVNULL,
+def through_ros(checkpoint: str, task: str, robot: str, episodes: int, out: Path, config: Path | None,
+                cameras: list[str]) -> float:
+    twin = subprocess.Popen([CLI, "twin", f"robot={robot}", f"task={task}", *cameras], stdout=subprocess.DEVNULL,
                             stderr=subprocess.STDOUT)
     try:
         subprocess.run([CLI, "deploy", f"checkpoint={checkpoint}", f"robot={robot}", f"task={task}",
@@ -68,7 +71,8 @@ def main() -> None:
         for task in data["tasks"]:
             for robot in data["robots"]:
                 config = relaxed_config(robot, out) if args.relax else None
-                ros = through_ros(args.checkpoint, task, robot, args.episodes, out / f"{task}_{robot}", config)
+                ros = through_ros(args.checkpoint, task, robot, args.episodes, out / f"{task}_{robot}", config,
+                                  camera_overrides(agent))
                 sim = evaluate(agent, [task], [robot], "mujoco", args.episodes, seed=10000,
                                deploy_limits=data["config"].get("deploy_limits", ""))[(task, robot)]
                 print(f"{task}_{robot}_ros_success: {ros:.2f}")

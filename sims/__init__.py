@@ -5,7 +5,13 @@
 """
 from __future__ import annotations
 
-import gymnasium as gym
+import os
+
+if "DISPLAY" not in os.environ:  # no X server: MuJoCo's default (GLFW) cannot render, EGL renders offscreen
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+import gymnasium as gym  # noqa: E402 (after the renderer choice, which must precede any MuJoCo import)
 
 from robolearn.sims.tasks import TASKS, env_id
 

@@ -174,6 +174,23 @@ def test_policy_reaches_the_goal_through_rospy_on_the_twin(ros_master: str, reac
         assert np.linalg.norm(final[TCP] - final[STATE_SLICES["goal_pos"]]) < 0.05
 
 
+def test_a_policy_that_sees_is_deployed_on_the_twin_with_its_cameras(ros_master: str, tmp_path: Path,
+                                                                    start_twin: Callable) -> None:
+    """`robolearn deploy` of an image BC checkpoint: the twin publishes the cameras it sees and
+    the episode file keeps the frames the policy acted on."""
+    demos = tmp_path / "camera_reach.hdf5"
+    record("reach", ROBOT, "mujoco", ScriptedDevice(noise=0.1, seed=0), demos, 3, source="sim",
+           cameras=("front", "wrist"), image_size=32)
+    policy = train_bc(compose_bc([f"data=[{demos}]", "inputs=image+proprio", "algo.steps=20", "algo.batch_size=16",
+                                  "eval_episodes=0", f"out={tmp_path / 'bc'}"]))
+    start_twin(ROBOT, "reach", "cameras=[front,wrist]", "image_size=32")
+    run_deploy(policy, tmp_path / "run", "transport=rospy", "episodes=1", "steps=5")
+    (episode,) = read_episodes(tmp_path / "run" / "episodes.hdf5", images=True)
+    assert episode.length == 5 and set(episode.images) == {"front", "wrist"}
+    assert all(np.asarray(frames).shape == (5, 32, 32, 3) and np.asarray(frames).std() > 10
+               for frames in episode.images.values())
+
+
 def test_joint_trajectory_commands_through_the_simulators_ik(ros_master: str, reach_policy: Path, tmp_path: Path,
                                                              start_twin: Callable) -> None:
     start_twin(ROBOT, "reach")

@@ -70,7 +70,7 @@ def read_raw(msg: Message) -> np.ndarray:
     data = _bytes(msg)
     if len(data) != step * height:
         raise ValueError(f"data: {len(data)} bytes for {height} rows of {step}")
-    frame = np.frombuffer(data, np.uint8).reshape(height, width, 3)
+    frame = np.frombuffer(bytearray(data), np.uint8).reshape(height, width, 3)  # writable: torch takes it as is
     return frame[..., ::-1] if encoding == "bgr8" else frame
 
 

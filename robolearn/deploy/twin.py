@@ -22,6 +22,8 @@ from robolearn.deploy.commands import gripper_action, twist_to_action
 from robolearn.deploy.config import DeployConfig, load_deploy_config
 from robolearn.deploy.images import IMAGE_TRANSPORTS, compressed_image, image
 from robolearn.deploy.transport import Transport, TransportConfig, make_transport
+from robolearn.evaluate import cameras_of
+from robolearn.learners import Agent
 from robolearn.spec import ACTION_DIM
 from robolearn.sims.backend import CONTROL_DT
 from robolearn.sims.env import RobolearnEnv
@@ -158,6 +160,12 @@ class Twin:
 
     def close(self) -> None:
         self.env.close()
+
+
+def camera_overrides(agent: Agent) -> list[str]:
+    """The `robolearn twin` options that publish the frames `agent` sees ([] for a state policy)."""
+    seen = cameras_of(agent)
+    return [f"cameras=[{','.join(seen['cameras'])}]", f"image_size={seen['image_size']}"] if seen else []
 
 
 def run_twin(cfg: TwinConfig) -> None:
