@@ -1,6 +1,7 @@
 """Training speed side by side, in one run: end-to-end env steps/s, update costs, MoE scaling.
 
-  train_env_steps_per_s           `robolearn train` with the make-train config (configs/train.yaml),
+  train_env_steps_per_s           `robolearn train` with the make-train config (configs/train.yaml:
+                                  expert demos, deploy limits),
                                   differenced over two budgets so start-up and the final evaluation
                                   cancel (target >= 300); the same for the suite's ten tasks on Panda
   raw_env_steps_per_s             the same envs stepped with random actions, nothing else, one process
@@ -66,15 +67,17 @@ def train_rate(name: str, overrides: list[str], short: int, long: int) -> None:
     print(f"{name}_env_steps_per_s: {rate:.1f}")
     print(f"{name}_peak_rss_mb: {rss:.0f}")
     cfg = to_dataclass(compose_train(overrides))
-    raw = raw_env_rate(cfg.tasks, cfg.robots, cfg.num_envs, steps=1500)
+    raw = raw_env_rate(cfg.tasks, cfg.robots, cfg.num_envs, cfg.deploy_limits, steps=1500)
     print(f"{name}_raw_env_steps_per_s: {raw:.1f}")
     print(f"{name}_to_raw_env_ratio: {rate / raw:.3f}")
 
 
-def raw_env_rate(tasks: list[str], robots: list[str], num_envs: int, steps: int) -> float:
-    """Env steps/s of the training envs alone: random actions, one process, no learner."""
+def raw_env_rate(tasks: list[str], robots: list[str], num_envs: int, deploy_limits: str, steps: int) -> float:
+    """Env steps/s of the training envs alone (under the run's deploy limits): random actions,
+    one process, no learner."""
     combos = [c for c in combos_for(tasks, robots) for _ in range(num_envs)]
-    envs = env_pool(combos, "mujoco", run_vocabulary(tasks, robots), None, "none", workers=False)
+    envs = env_pool(combos, "mujoco", run_vocabulary(tasks, robots), None, "none", workers=False,
+                    deploy_limits=deploy_limits)
     envs.reset(list(range(len(combos))))
     rng = np.random.default_rng(0)
     rounds = max(1, steps // len(combos))
