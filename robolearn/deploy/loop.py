@@ -194,8 +194,8 @@ class DeployLoop:
                 next_obs = self.tick.observe(snap)
                 # The cell's reward when it publishes one, else success as a sparse reward.
                 reward = snap.reward if snap.reward is not None else float(snap.success)
-                buffer.add({"state": out.obs, "images": out.images}, decision.action, reward, {"state": next_obs}, np.zeros(0),
-                           label=out.policy_action.astype(np.float32))
+                buffer.add({"state": out.obs, "images": out.images}, decision.action, reward, {"state": next_obs},
+                           np.zeros(0), label=out.policy_action.astype(np.float32))
                 step += 1
                 if snap.success and success_at is None:
                     success_at = step

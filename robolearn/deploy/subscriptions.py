@@ -2,8 +2,7 @@
 
 Joint states, object poses, task scalars and the cameras a policy sees are watched (a
 required input silent past its timeout is stale); success, reward and the reset
-acknowledgement are optional. An e-stop
-message that cannot be read counts as pressed.
+acknowledgement are optional. An e-stop message that cannot be read counts as pressed.
 """
 from __future__ import annotations
 

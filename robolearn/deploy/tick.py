@@ -1,8 +1,8 @@
 """One control tick of the deploy loop, with no I/O: arm state in, command and decisions out.
 
 `ControlTick` builds the simulator's observation from the newest valid arm state (and the
-newest frame of every camera the policy sees), runs the policy, passes its action through the safety layer and turns the safe action into the
-command to send: a twist, or joint targets through the simulator's IK (bounded again by
+newest frame of every camera the policy sees), runs the policy, passes its action through
+the safety layer and turns the safe action into the command to send: a twist, or joint targets through the simulator's IK (bounded again by
 the safety layer and checked finite). It touches no transport, file or clock: the deploy
 loop (robolearn.deploy.loop) hands it the state, the input faults and the time, and
 publishes and logs what it returns, so every decision can be tested without ROS.
@@ -93,8 +93,8 @@ class ControlTick:
         state = inputs.state
         obs = self.observe(state)
         images = {camera: state.images[camera] for camera in self.cameras}
-        seen = {"images": {camera: frame[None] for camera, frame in images.items()}} if self.cameras else {}
-        action = self.agent.act(obs[None], self.task_id, self.robot_id, deterministic=not self.explore, **seen)[0]
+        frames = {"images": {camera: frame[None] for camera, frame in images.items()}} if self.cameras else {}
+        action = self.agent.act(obs[None], self.task_id, self.robot_id, deterministic=not self.explore, **frames)[0]
         jacobian = self.builder.model.tcp_jacobian() if self.command_mode == "twist" else None
         reading = ArmReading(obs[STATE_SLICES["tcp_pos"]].astype(np.float64), state.q, jacobian)
         decision = self.safety.filter(action, reading, inputs.faults, inputs.now)

@@ -4,8 +4,7 @@
 at the control rate, publishes the arm's joint states (arm and finger joints), the task's
 object/goal poses and scalars, a success flag and the frames of the cameras named in
 `cameras` (rendered as the env renders them) on the topics of `configs/deploy/<robot>.yaml`,
-and obeys the commands a deploy loop sends: twists or
-joint trajectories, and the gripper. A command older than `command_timeout` is dropped
+and obeys the commands a deploy loop sends: twists or joint trajectories, and the gripper. A command older than `command_timeout` is dropped
 and the arm holds, as a servo controller does. A reset request resets the scene with the
 given seed and is acknowledged on `reset_done`.
 """
@@ -66,7 +65,8 @@ class Twin:
         self.opening = 2 * self.spec.finger_max  # open
         self.pending_reset: int | None = None
         self.success, self.reward = False, 0.0
-        self.images: dict[str, np.ndarray] = self.env.reset(seed=cfg.seed)[0].get("images", {})
+        self.env.reset(seed=cfg.seed)
+        self.images: dict[str, np.ndarray] = {}  # the last step's camera frames
         topics = deploy.topics
         for topic, msg_type, callback in ((topics.twist, msgs.TWIST_STAMPED, self._on_twist),
                                           (topics.trajectory, msgs.JOINT_TRAJECTORY, self._on_trajectory),
