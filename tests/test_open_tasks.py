@@ -173,6 +173,13 @@ def test_suite_meta_world_and_external_tasks_train_in_one_model(tmp_path: Path) 
     assert set(data["eval"]) == {"reach/panda", "mw:reach-v3/sawyer", "gym:Pendulum-v1/gym"}
 
 
+def test_an_external_task_alone_trains_with_the_default_settings(tmp_path: Path) -> None:
+    """Its 3-d state has no suite layout to derive relative inputs from, and no scripted expert."""
+    path = train(to_dataclass(compose_train([*SMALL, "tasks=[gym:Pendulum-v1]", "robots=[panda]", "total_steps=300",
+                                             "eval_every=300", f"out={tmp_path}"])))
+    assert load_checkpoint(path)["vocab"]["obs_dim"] == 3
+
+
 def test_an_old_checkpoint_is_a_schema_error(tmp_path: Path) -> None:
     torch.save({"schema_version": 2, "config": {}, "learner": {}, "tasks": [], "robots": [], "backend": "mujoco",
                 "env_steps": 0}, tmp_path / "old.pt")

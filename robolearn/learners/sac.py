@@ -19,6 +19,7 @@ from robolearn.policies import PolicyConfig
 from robolearn.policies.actor_critic import Actor, RunningNorm, TwinCritic, squashed_sample
 from robolearn.learners.replay import ReplayBatch
 from robolearn.policies.inputs import PolicyInputs
+from robolearn.spec import STATE_DIM
 
 
 @dataclass
@@ -51,7 +52,10 @@ class SAC:
     def __init__(self, policy: PolicyConfig, cfg: SACConfig, obs_dim: int, act_dim: int, n_tasks: int,
                  n_robots: int, device: torch.device = torch.device("cpu")):
         self.cfg, self.act_dim, self.device = cfg, act_dim, device
-        self.norm = RunningNorm(obs_dim, inputs=PolicyInputs([], False, obs_dim) if cfg.relative_inputs else None).to(device)
+        # Relative vectors come from the suite's state layout; a run of external tasks alone
+        # (e.g. a 3-d Pendulum state) has none to derive them from.
+        relative = cfg.relative_inputs and obs_dim >= STATE_DIM
+        self.norm = RunningNorm(obs_dim, inputs=PolicyInputs([], False, obs_dim) if relative else None).to(device)
         self.actor = Actor(policy, self.norm.dim, act_dim, n_tasks, n_robots).to(device)
         self.critic = TwinCritic(policy, self.norm.dim, act_dim, n_tasks, n_robots).to(device)
         self.log_alpha = torch.full((n_tasks,), float(np.log(cfg.init_alpha)), device=device, requires_grad=True)
