@@ -81,6 +81,9 @@ def check_resumable(cfg: TrainConfig, data: dict) -> None:
                          f"algo={cfg.algo.name}")
     wanted = OmegaConf.to_container(OmegaConf.structured(cfg.algo))
     changed = [f"algo.{k}={wanted[k]} (checkpoint: {saved[k]})" for k in wanted if k in saved and wanted[k] != saved[k]]
+    limits = data["config"].get("deploy_limits", "")  # the env's dynamics: part of what the learner learned
+    if cfg.deploy_limits != limits:
+        changed.append(f"deploy_limits={cfg.deploy_limits!r} (checkpoint: {limits!r})")
     if changed:
         raise ValueError(f"resume={cfg.resume}: {', '.join(changed)}; a resumed run keeps the checkpoint's learner "
                          f"settings: pass the checkpoint's values (or drop the overrides that differ)")

@@ -69,7 +69,7 @@ def test_resume_refuses_learner_settings_that_differ_from_the_checkpoint(tmp_pat
     path = train(to_dataclass(compose_train(TINY + ["total_steps=150", "eval_every=150", f"out={tmp_path}/a"])))
     sac_keys = [arg for arg in TINY if not arg.startswith("algo.")]  # algo=ppo has no SAC keys
     conflicting = {"algo.batch_size=64": "algo.batch_size=64", "algo.updates_per_step=2": "algo.updates_per_step=2.0",
-                   "algo=ppo": "trained with algo=sac"}
+                   "algo=ppo": "trained with algo=sac", "deploy_limits=": "deploy_limits='' \\(checkpoint: 'shipped'"}
     for override, message in conflicting.items():
         base = sac_keys if override == "algo=ppo" else TINY
         cfg = to_dataclass(compose_train(base + ["total_steps=300", f"resume={path}", f"out={tmp_path}/b", override]))
