@@ -142,6 +142,15 @@ def test_a_policy_that_sees_needs_camera_topics(tmp_path: Path) -> None:
         DeployLoop(cfg, CameraAgent(), "reach", RecordingTransport(), tmp_path)
 
 
+def test_the_twin_refuses_a_camera_without_a_topic() -> None:
+    from robolearn.deploy.twin import Twin, TwinConfig
+
+    cfg = load_deploy_config(ROBOT)
+    cfg.cameras.pop("wrist")
+    with pytest.raises(ValueError, match="no topic for wrist"):
+        Twin(TwinConfig(cameras=["front", "wrist"]), cfg, RecordingTransport())
+
+
 def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 

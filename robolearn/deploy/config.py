@@ -54,6 +54,13 @@ class DeployConfig:
     image_transport: str = "raw"  # raw (sensor_msgs/Image, rgb8 | bgr8) | compressed (sensor_msgs/CompressedImage)
     safety: SafetyLimits = field(default_factory=SafetyLimits)
 
+    def check_camera_topics(self, cameras: tuple[str, ...] | list[str], who: str) -> None:
+        """A one-line error unless every camera `who` needs has a topic in `cameras:`."""
+        unnamed = [camera for camera in cameras if camera not in self.cameras]
+        if unnamed:
+            raise ValueError(f"{who} {list(cameras)}; the deploy config names no topic for {unnamed[0]} "
+                             f"(cameras: {{{unnamed[0]}: <image topic>}}; named: {', '.join(self.cameras) or 'none'})")
+
 
 def load_deploy_config(robot: str, path: str | Path | None = None, **overrides: object) -> DeployConfig:
     """`overrides` (command=, control_hz=, ...) replace the file's values before validation."""

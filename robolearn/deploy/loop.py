@@ -67,10 +67,7 @@ class DeployLoop:
                                   self.safety_log, heartbeat=bool(cfg.topics.estop_heartbeat))
         self.tick = ControlTick(builder, cfg.command, agent, agent.vocab.task_id(task), agent.vocab.robot_id(cfg.robot),
                                 self.safety, slot_names)
-        unnamed = [camera for camera in self.tick.cameras if camera not in cfg.cameras]
-        if unnamed:
-            raise ValueError(f"checkpoint: the policy sees cameras {list(self.tick.cameras)}; the deploy config names "
-                             f"no topic for {unnamed[0]} (cameras: {{{unnamed[0]}: <image topic>}})")
+        cfg.check_camera_topics(self.tick.cameras, "checkpoint: the policy sees cameras")
         self.writer = EpisodeWriter(out / "episodes.hdf5", file_metadata(
             task, cfg.robot, "ros", "real", control_hz=cfg.control_hz, command=cfg.command, dry_run=dry_run))
         self.period = 1.0 / cfg.control_hz

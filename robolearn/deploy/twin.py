@@ -52,10 +52,7 @@ class TwinConfig:
 class Twin:
     def __init__(self, cfg: TwinConfig, deploy: DeployConfig, transport: Transport):
         self.cfg, self.deploy, self.transport = cfg, deploy, transport
-        unnamed = [camera for camera in cfg.cameras if camera not in deploy.cameras]
-        if unnamed:
-            raise ValueError(f"cameras: {unnamed[0]} has no topic in the deploy config's cameras "
-                             f"(named: {', '.join(deploy.cameras) or 'none'})")
+        deploy.check_camera_topics(cfg.cameras, "cameras:")
         self.env = RobolearnEnv(cfg.task, cfg.robot, cfg.backend, dr=cfg.dr, cameras=cfg.cameras,
                                 image_size=cfg.image_size)
         self.spec = self.env.robot
