@@ -1,4 +1,5 @@
-"""Learning comparison at a fixed step budget: MoE against the dense and multi-head baselines.
+"""Learning comparison at a fixed step budget: MoE against the dense and multi-head baselines
+(`dense_params`: the same total parameters; `dense_compute`: the same active compute).
 
 Trains each policy with the same tasks, robots, steps and seeds (multitask SAC, MuJoCo)
 and evaluates it. Prints `name: value` lines: per-task success and mean success per
@@ -7,7 +8,9 @@ and MoE's margin over each baseline (mean and spread of the per-seed differences
 seeds pair the runs). Slow by design: at the defaults each policy trains for 10-20
 minutes per seed on 2 cores.
 Run: python bench/moe_vs_baselines.py [--tasks reach,drawer_close] [--robots panda,kuka,xarm6] [--steps 45000]
-     [--seeds 0,1,2]
+     [--seeds 0,1,2] [--recipe recorded|train]
+MT10 (Meta-World's protocol: 50 episodes, one per goal):
+     python bench/moe_vs_baselines.py --tasks mt10 --episodes 50 --recipe train --seeds 0,1,2
 """
 from __future__ import annotations
 
@@ -31,12 +34,15 @@ def main() -> None:
     parser.add_argument("--robots", default="panda,kuka,xarm6")
     parser.add_argument("--steps", type=int, default=45000)
     parser.add_argument("--episodes", type=int, default=20)
-    parser.add_argument("--policies", default="moe,mlp,multihead")
+    parser.add_argument("--policies", default="moe,dense_params,dense_compute,multihead,mlp")
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
+    parser.add_argument("--recipe", choices=("recorded", "train"), default="recorded",
+                        help="recorded: the settings of the older tables (RECORDED_RECIPE); train: configs/train.yaml's")
     parser.add_argument("--override", action="append", default=[],
                         help="extra train override for every policy, e.g. policy.task_heads=true (repeatable)")
     args = parser.parse_args()
     seeds = [int(seed) for seed in args.seeds.split(",")]
+    recipe = RECORDED_RECIPE if args.recipe == "recorded" else []
     means: dict[str, list[float]] = {}
     for seed in seeds:
         for policy in args.policies.split(","):
@@ -45,9 +51,12 @@ def main() -> None:
                                                   f"policy={policy}", f"total_steps={args.steps}",
                                                   f"eval_every={args.steps}", f"eval_episodes={args.episodes}",
                                                   f"seed={seed}", "logger=none", f"out={out}",
-                                                  *RECORDED_RECIPE] + args.override))
+                                                  *recipe] + args.override))
                 started = time.perf_counter()
-                results = load_checkpoint(train(cfg))["eval"]
+                data = load_checkpoint(train(cfg))
+                results = data["eval"]
+                actor = data["learner"]["actor"]
+                print(f"{policy}_actor_parameters: {sum(t.numel() for t in actor.values() if t.is_floating_point())}")
                 print(f"{policy}_seed{seed}_wall_s: {time.perf_counter() - started:.0f}")
             for key, success in results.items():
                 print(f"{policy}_seed{seed}/{key}/success: {success:.2f}")
@@ -56,8 +65,8 @@ def main() -> None:
     for policy, values in means.items():
         print(f"{policy}_mean_success: {np.mean(values):.3f}")
         print(f"{policy}_std_over_seeds: {np.std(values):.3f}")
-    for baseline in ("mlp", "multihead"):
-        if "moe" in means and baseline in means:
+    for baseline in means:
+        if "moe" in means and baseline != "moe":
             margins = np.subtract(means["moe"], means[baseline])
             print(f"moe_minus_{baseline}: {margins.mean():+.3f}")
             print(f"moe_minus_{baseline}_std_over_seeds: {margins.std():.3f}")

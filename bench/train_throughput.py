@@ -7,11 +7,12 @@
   raw_env_steps_per_s             the same envs stepped with random actions, nothing else, one process
   train_to_raw_env_ratio          the two above divided
   peak_rss_mb                     the largest process of each training run
-  moe_to_dense_update_ratio_b*    one SAC update of the train-config MoE against a dense MLP with the
-                                  same active width and compute per example: an MoE layer's k experts
-                                  (hidden -> expert_hidden -> hidden each) do the multiply-adds of
-                                  2 k expert_hidden / hidden dense hidden x hidden layers (target <= 1.3)
-  moe_to_mlp_baseline_ratio_b*    ... against the shipped dense baseline (policy=mlp)
+  moe_to_dense_update_ratio_b*    one SAC update of the train-config MoE against the same network with
+                                  each MoE layer replaced by one dense block of its active width
+                                  (policy=dense_compute: k x expert_hidden units, the k experts'
+                                  multiply-adds per example, no routing) (target <= 1.3)
+  moe_to_dense_params_ratio_b*    ... against policy=dense_params (the MoE's total parameters)
+  moe_to_mlp_baseline_ratio_b*    ... against the plain dense MLP (policy=mlp)
   moe_e64_to_e4_b*                MoE layer forward+backward per example, E=64 against E=4, k=2,
                                   expert width 128 (target <= 1.3)
 Rounds alternate the models, medians are kept: drift on a shared machine hits all alike.
@@ -92,11 +93,8 @@ def raw_env_rate(tasks: list[str], robots: list[str], num_envs: int, deploy_limi
 
 def update_ratios(batches: list[int], repeats: int, rounds: int) -> None:
     moe_cfg = to_dataclass(compose_train([]))
-    p = moe_cfg.policy
-    # MLPNet has n_layers + 1 hidden layers; the first matches the MoE's encoder.
-    dense_layers = round(p.n_layers * 2 * p.k * p.expert_hidden / p.hidden)
-    same_compute = ["policy=mlp", f"policy.n_layers={dense_layers}"]
-    variants = {"moe": [], "dense_same_active": same_compute, "mlp_baseline": ["policy=mlp"]}
+    variants = {"moe": [], "dense_compute": ["policy=dense_compute"], "dense_params": ["policy=dense_params"],
+                "mlp_baseline": ["policy=mlp"]}
     for b in batches:
         learners = {}
         for name, overrides in variants.items():
@@ -110,7 +108,8 @@ def update_ratios(batches: list[int], repeats: int, rounds: int) -> None:
         ms = {name: statistics.median(v) for name, v in samples.items()}
         for name, value in ms.items():
             print(f"sac_update_{name}_b{b}_ms: {value:.2f}")
-        print(f"moe_to_dense_update_ratio_b{b}: {ms['moe'] / ms['dense_same_active']:.3f}")
+        print(f"moe_to_dense_update_ratio_b{b}: {ms['moe'] / ms['dense_compute']:.3f}")
+        print(f"moe_to_dense_params_ratio_b{b}: {ms['moe'] / ms['dense_params']:.3f}")
         print(f"moe_to_mlp_baseline_ratio_b{b}: {ms['moe'] / ms['mlp_baseline']:.3f}")
 
 

@@ -3,7 +3,7 @@
     robolearn envs                        list tasks, robots and backends
     robolearn experts [episodes=10] [backend=mujoco] [tasks=[reach,push]] [robots=[panda]]
                                           run the scripted experts, print a success table
-    robolearn train [tasks=[reach,push]] [robots=[panda]] [policy=moe|mlp|multihead]
+    robolearn train [tasks=[reach,push]] [robots=[panda]] [policy=moe|mlp|multihead|dense_params|dense_compute]
                     [total_steps=100000] [num_envs=2] [device=auto|cpu|cuda] [out=runs/x] [resume=ckpt]
                     [logger=wandb|none] ...
                                           multitask training (Hydra config in configs/train.yaml)

@@ -40,7 +40,7 @@ def test_hydra_help_lists_the_composed_config_with_meanings(capsys: pytest.Captu
     for key, value in flattened(config).items():  # every option, with the default the run would use
         assert f"  {key}={format_value(value)}" in text, key
     assert "policy.kind=mlp" in text and "auto (a GPU when there is one)" in text
-    assert "policy: mlp | moe | multihead" in text
+    assert "policy: dense_compute | dense_params | mlp | moe | multihead" in text
 
 
 def test_plain_command_help_lists_its_dataclass_fields_with_meanings(capsys: pytest.CaptureFixture) -> None:

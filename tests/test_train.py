@@ -44,7 +44,7 @@ def test_a_name_listed_twice_is_refused_before_anything_runs(tmp_path: Path, nam
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("policy", ["moe", "mlp", "multihead"])
+@pytest.mark.parametrize("policy", ["moe", "mlp", "multihead", "dense_params"])
 def test_checkpoint_round_trip_and_resume(tmp_path: Path, policy: str) -> None:
     cfg = to_dataclass(compose_train(TINY + [f"policy={policy}", "total_steps=200", "eval_every=200",
                                              f"out={tmp_path}/a"]))
