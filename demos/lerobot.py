@@ -42,8 +42,10 @@ from robolearn.demos.episodes import (
     DEMO_KEYS, Episode, EpisodeWriter, demo_cameras, file_metadata, imported_episode, read_episode, read_episodes,
     read_metadata,
 )
+from robolearn.demos.foreign import ForeignLayout
 from robolearn.demos.replay import recorded_reset
 from robolearn.sims.cameras import DEFAULT_CAMERA
+from robolearn.sims.robots import ROBOTS
 from robolearn.spec import ACTION_DIM, CONTROL_HZ, STATE_DIM
 
 CODEBASE_VERSION = "v3.0"
@@ -234,6 +236,10 @@ def export_lerobot(path: str | Path, out: str | Path, videos: bool = True, data_
     if (root / "meta" / "info.json").exists():
         raise ValueError(f"out={root}: already holds a LeRobot dataset; choose a new directory")
     tasks = list(dict.fromkeys(ep.meta["task"] for ep in episodes))
+    layouts = {ForeignLayout.of(ep.meta) for ep in episodes}
+    if len(layouts) > 1:
+        raise ValueError(f"{path}: mixes robots of other state or action sizes; export each robot's demos on its own")
+    layout = layouts.pop()  # another robot's: its own values go out (demos/foreign.py)
     state_dims = {ep.sim_states.shape[1] for ep in episodes}
     ragged = len(state_dims) > 1  # merged files may mix robots with different simulator states
     labels = all(ep.action_labels is not None for ep in episodes)  # one schema for every file
@@ -248,9 +254,13 @@ def export_lerobot(path: str | Path, out: str | Path, videos: bool = True, data_
     index = 0
     for i, ep in enumerate(episodes):
         n = ep.length
+        states, actions, next_states = ep.states_obs, ep.actions, ep.next_states_obs
+        if layout is not None:
+            states, actions = layout.state_to_native(states), layout.action_to_native(actions)
+            next_states = layout.state_to_native(next_states)
         columns = {
-            "observation.state": ep.states_obs.astype(np.float32), "action": ep.actions.astype(np.float32),
-            "next.observation.state": ep.next_states_obs.astype(np.float32),
+            "observation.state": states.astype(np.float32), "action": actions.astype(np.float32),
+            "next.observation.state": next_states.astype(np.float32),
             "next.reward": ep.rewards.astype(np.float32), "next.done": ep.dones.astype(bool),
         } | ({ENV_STATE: ep.sim_states.astype(np.float64)} if max(state_dims) else {}) | {
             "timestamp": (np.arange(n) / CONTROL_HZ).astype(np.float32),
@@ -427,8 +437,44 @@ def _column(table: pa.Table, name: str, where: Path, dim: int | None = None) -> 
     return values
 
 
-def import_lerobot(src: str | Path, out: str | Path) -> int:
-    """A LeRobot dataset, v3.0 or v2.1 (state and action in this suite's conventions) -> an episode file."""
+def _width(table: pa.Table, name: str, where: Path) -> int:
+    """How many values each row of a vector column holds."""
+    values = _column(table, name, where)
+    if values.ndim != 2:
+        raise ValueError(f"{where}: column {name!r} has shape {values.shape}, expected (T, values per step)")
+    return values.shape[1]
+
+
+def _stats_range(root: Path, key: str, dim: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The (min, max) of `key` in meta/stats.json, where it has them for `dim` values."""
+    path = root / "meta" / "stats.json"
+    stats = _parse_json(path.read_text(), path) if path.is_file() else {}
+    feature = stats.get(key) if isinstance(stats, dict) else None
+    try:
+        low, high = (np.asarray(feature[s], np.float64).reshape(-1) for s in ("min", "max"))
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    return (low, high) if len(low) == len(high) == dim else (None, None)
+
+
+def _is_foreign(where: Path, robot: str, state_dim: int, action_dim: int) -> bool:
+    """Whether data of these sizes is another robot's (in its own conventions), or the suite's."""
+    if (state_dim, action_dim) == (STATE_DIM, ACTION_DIM):
+        return False
+    shapes = f"observation.state has {state_dim} values and action {action_dim}"
+    if robot in ROBOTS:
+        raise ValueError(f"{where}: {shapes}; robot {robot!r} is one of the suite's, whose data has {STATE_DIM} and "
+                         f"{ACTION_DIM}: name the dataset's own robot with robot=<name>")
+    if robot == "unknown":
+        raise ValueError(f"{where}: {shapes} (another robot's conventions) and no robot_type: name it with robot=<name>")
+    return True
+
+
+def import_lerobot(src: str | Path, out: str | Path, robot: str = "", task: str = "") -> int:
+    """A LeRobot dataset, v3.0 or v2.1 -> an episode file. Data in the suite's conventions (38-d
+    state, 7-d action) comes in as it is; another robot's (other sizes: `robot` names it where
+    info.json's robot_type does not) is mapped into them (demos/foreign.py). `task` names the
+    task of every episode (e.g. a suite task for a dataset whose tasks are sentences)."""
     root = Path(src)
     info_path = root / "meta" / "info.json"
     if not info_path.is_file():
@@ -449,17 +495,20 @@ def import_lerobot(src: str | Path, out: str | Path) -> int:
         for e in np.unique(episode_index):
             rows.setdefault(int(e), []).append((file, table.filter(pa.array(episode_index == e))))
     first = next(iter(episode_meta.values()), {})
-    meta = file_metadata(base.get("task", first.get("task", tasks.get(0, "unknown"))),
-                         base.get("robot", info.get("robot_type") or "unknown"), base.get("backend", "unknown"),
+    meta = file_metadata(task or base.get("task", first.get("task", tasks.get(0, "unknown"))),
+                         robot or base.get("robot", info.get("robot_type") or "unknown"), base.get("backend", "unknown"),
                          base.get("source", "sim"), imported_from=str(root))
-    imported = []
+    dims: tuple[int, int] | None = None
+    foreign = False
+    read = []
     for e in sorted(rows):
         parts = rows[e]
         where = parts[0][0]
         table = pa.concat_tables([t for _, t in parts])
+        if dims is None:  # the first episode sets the sizes; every other must have them
+            dims = _width(table, "observation.state", where), _width(table, "action", where)
+            foreign = _is_foreign(where, meta["robot"], *dims)
         order = np.argsort(_column(table, "frame_index", where), kind="stable")
-        state = _column(table, "observation.state", where, STATE_DIM)[order]
-        action = _column(table, "action", where, ACTION_DIM)[order]
         has = table.column_names
 
         def optional(name: str, dim: int | None = None) -> np.ndarray | None:
@@ -468,15 +517,28 @@ def import_lerobot(src: str | Path, out: str | Path) -> int:
         ep_meta = dict(episode_meta.get(e) or {})
         ep_meta.setdefault("task", tasks.get(int(_column(table, "task_index", where)[0]), meta["task"])
                            if "task_index" in has else meta["task"])
+        ep_meta |= {"task": task} if task else {}
+        ep_meta |= {"robot": robot} if robot else {}
         for key in DEMO_KEYS:
             ep_meta.setdefault(key, meta[key])
-        images = {camera: reader.read(video_rows[e], len(order)) for camera, reader in videos.items()}
-        imported.append(imported_episode(state, action, ep_meta, optional("next.observation.state", STATE_DIM),
-                                         optional("next.reward"), optional("next.done"),
-                                         optional(ENV_STATE), optional(LABEL_KEY, ACTION_DIM), images))
+        read.append(dict(states=_column(table, "observation.state", where, dims[0])[order],
+                         actions=_column(table, "action", where, dims[1])[order], meta=ep_meta,
+                         next_states=optional("next.observation.state", dims[0]), rewards=optional("next.reward"),
+                         dones=optional("next.done"), sim_states=optional(ENV_STATE),
+                         labels=optional(LABEL_KEY, dims[1]),
+                         images={camera: reader.read(video_rows[e], len(order)) for camera, reader in videos.items()}))
     for reader in videos.values():
         reader.close()
+    if dims and foreign:  # the robot's own values, mapped; its simulator state and labels mean nothing here
+        layout = ForeignLayout.fitted(dims[0], np.concatenate([r["actions"] for r in read]),
+                                      *_stats_range(root, "action", dims[1]))
+        meta |= layout.as_meta()
+        for r in read:
+            r |= {"states": layout.state_to_suite(r["states"]), "actions": layout.action_to_suite(r["actions"]),
+                  "sim_states": None, "labels": None, "meta": r["meta"] | layout.as_meta()}
+            if r["next_states"] is not None:
+                r["next_states"] = layout.state_to_suite(r["next_states"])
     with EpisodeWriter(out, meta) as writer:  # only once everything read: a bad dataset leaves `out` untouched
-        for episode in imported:
-            writer.append(episode)
-    return len(imported)
+        for r in read:
+            writer.append(imported_episode(**r))
+    return len(read)

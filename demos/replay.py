@@ -10,6 +10,7 @@ import numpy as np
 
 import robolearn.sims as sims
 from robolearn.demos.episodes import read_episode, read_metadata
+from robolearn.demos.foreign import refuse_foreign
 
 
 @dataclass
@@ -32,7 +33,7 @@ def recorded_reset(meta: dict[str, Any], backend: str | None = None) -> gym.Env:
 def replay(path: str | Path, demo: str, backend: str | None = None) -> ReplayReport:
     """Rebuild the episode's env, reset it with the recorded seed and randomization, restore the
     recorded initial state and step the recorded actions, comparing simulator states."""
-    read_metadata(path)
+    refuse_foreign(str(path), read_metadata(path), "replay")
     episode = read_episode(path, demo)
     meta = episode.meta
     if meta.get("source") == "real":

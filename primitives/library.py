@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from robolearn.demos.episodes import demo_lengths, demo_names, iter_episodes, read_metadata
+from robolearn.demos.foreign import refuse_foreign
 from robolearn.primitives.base import Primitive
 from robolearn.primitives.dmp import DMPPrimitive
 from robolearn.primitives.learned import BCPrimitive
@@ -110,6 +111,7 @@ def learn_library(paths: list[str], closed_loop: list[str] | None = None, max_de
     chosen = sample_within(paths, max_demos, max_memory_gb, seed)
     for path in paths:
         meta = read_metadata(path)
+        refuse_foreign(path, meta, "primitives learn")
         for episode in iter_episodes(path, chosen[path], skip_bad=skip_bad) if chosen[path] else ():
             robots.add(episode.meta.get("robot", meta["robot"]))
             tasks.add(episode.meta.get("task", meta["task"]))

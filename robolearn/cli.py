@@ -285,7 +285,7 @@ def cmd_replay(args: list[str]) -> None:
 
 DATA_USAGE = ("usage: robolearn data info file=x.hdf5 | merge inputs=[a.hdf5,b.hdf5] out=c.hdf5 | "
               "split file=x.hdf5 [valid=0.1] | export file=x.hdf5 out=<dir> [format=lerobot] [videos=true] | "
-              "import src=<dir or robomimic.hdf5> out=x.hdf5 format=lerobot|robomimic; "
+              "import src=<dir or robomimic.hdf5> out=x.hdf5 format=lerobot|robomimic [robot=<name>] [task=<task>]; "
               "info, merge and export take skip_bad=true to leave out demos that fail validation")
 
 
@@ -313,14 +313,19 @@ def cmd_data(args: list[str]) -> None:
             raise ValueError(f"format={opts['format']!r}; allowed for export: lerobot")
         print(f"exported to {export_lerobot(opts['file'], opts['out'], videos=opts['videos'], skip_bad=opts['skip_bad'])}")
     else:
-        opts = parse_overrides(rest, {"src": "", "out": "", "format": "lerobot"})
+        opts = parse_overrides(rest, {"src": "", "out": "", "format": "lerobot", "robot": "", "task": ""})
         from robolearn.demos.lerobot import import_lerobot
         from robolearn.demos.robomimic import import_robomimic
 
-        importers = {"lerobot": import_lerobot, "robomimic": import_robomimic}
-        if opts["format"] not in importers:
-            raise ValueError(f"format={opts['format']!r}; allowed for import: {', '.join(importers)}")
-        print(f"imported {importers[opts['format']](opts['src'], opts['out'])} demos into {opts['out']}")
+        if opts["format"] == "lerobot":
+            count = import_lerobot(opts["src"], opts["out"], opts["robot"], opts["task"])
+        elif opts["format"] == "robomimic":
+            if opts["robot"] or opts["task"]:
+                raise ValueError("robot= and task=: only for format=lerobot (robomimic files name theirs)")
+            count = import_robomimic(opts["src"], opts["out"])
+        else:
+            raise ValueError(f"format={opts['format']!r}; allowed for import: lerobot, robomimic")
+        print(f"imported {count} demos into {opts['out']}")
 
 
 def cmd_bc(args: list[str]) -> None:

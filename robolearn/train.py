@@ -247,7 +247,7 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
     n = runner.n
     buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + n), agent.vocab.obs_dim, ACTION_DIM)
     if demos is not None and not cfg.resume:  # a resumed normalizer has seen them already
-        agent.norm.update(torch.from_numpy(demos.obs))
+        agent.norm.update(torch.from_numpy(demos.obs[:demos.size]), torch.from_numpy(demos.robot[:demos.size]))
     # A resumed run has no replay: it refills with the policy's own actions, not random ones.
     warmup_until = steps_done() + (cfg.algo.batch_size if cfg.resume else cfg.algo.warmup_steps)
     core = OffPolicyCore(agent, buffer, rng, logger, warmup_until, demos, cfg.algo.demo_ratio, demos is not None)

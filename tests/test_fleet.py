@@ -10,8 +10,11 @@ import pytest
 import ray
 import torch
 
+from foreign_data import write_dataset
+
 from robolearn.demos.devices import ScriptedDevice
 from robolearn.demos.episodes import read_episodes, read_metadata
+from robolearn.demos.lerobot import import_lerobot
 from robolearn.demos.recorder import record
 from robolearn.checkpoint import load_checkpoint
 from robolearn.config import to_dataclass
@@ -58,7 +61,6 @@ def test_three_robot_actors_feed_one_learner(tmp_path: Path, capsys: pytest.Capt
     assert counters["samples_received"] >= 1500 and counters["actor_restarts"] == 0
     staleness = data["fleet"]["staleness"]  # samples per policy-version lag; beyond the bound they are dropped
     assert counters["samples_dropped_stale"] == sum(n for lag, n in staleness.items() if lag > 8)
-    assert set(data["robot_norms"]) == {"panda", "kuka", "xarm6"}  # per-robot statistics, saved
     for robot in ("panda", "kuka", "xarm6"):
         assert f"actor {['panda', 'kuka', 'xarm6'].index(robot)}:" in out
     assert "samples/s" in out and "updates/s" in out and "staleness" in out
@@ -92,20 +94,32 @@ def test_a_restarted_learner_resumes_from_its_checkpoint_and_replay(tmp_path: Pa
     assert second["learner"]["updates"] > first["learner"]["updates"]
 
 
-def test_recorded_episodes_mix_into_every_batch(tmp_path: Path) -> None:
+def test_recorded_episodes_of_suite_and_other_robots_mix_into_every_batch(tmp_path: Path) -> None:
     demos = tmp_path / "kuka_reach.hdf5"
     record("reach", "kuka", "pybullet", ScriptedDevice(noise=0.1, seed=0), demos, 5, source="sim")
+    write_dataset(tmp_path / "so100", "so100")
+    other = tmp_path / "so100_reach.hdf5"
+    import_lerobot(tmp_path / "so100", other, task="reach")
     vocab = run_vocabulary(["reach"], ["panda", "kuka"])
     pooled = load_pooled([str(demos)], ["reach"], vocab)
     assert pooled.size > 0 and set(pooled.robot[:pooled.size]) == {vocab.robot_id("kuka")}
     rng = np.random.default_rng(0)
     batch = mixed_batch(pooled, pooled, 0.25, 64, rng)
     assert len(batch.obs) == 64
+    datasets = f"datasets=[{demos},{other}]"
+    with pytest.raises(ValueError, match="robot 'so100' in its own conventions; pooling it needs "
+                                         "algo.per_robot_norm=true"):
+        fleet_run(tmp_path / "refused", "actors=1", "robots=[panda]", datasets, "dataset_ratio=0.25")
+    assert not (tmp_path / "refused").exists()
     data = fleet_run(tmp_path / "run", "actors=1", "robots=[panda]", "total_steps=800", "eval_every=800",
-                     f"datasets=[{demos}]", "dataset_ratio=0.25")
-    assert set(data["robot_norms"]) == {"panda", "kuka"}  # the dataset's robot has its statistics too
-    kuka = data["robot_norms"]["kuka"]
-    assert torch.allclose(kuka["count"], torch.tensor(pooled.size + 1e-4))
+                     datasets, "dataset_ratio=0.25", "algo.per_robot_norm=true")
+    robots = data["vocab"]["robots"]
+    assert robots[-1] == "so100"
+    # Each robot's normalizer row has seen its own data: the datasets' robots only theirs.
+    count = data["learner"]["norm"]["count"]
+    assert torch.allclose(count[robots.index("kuka")], torch.tensor(pooled.size + 1e-4))
+    assert torch.allclose(count[robots.index("so100")], torch.tensor(90 + 1e-4))  # 3 episodes x 30 steps
+    assert count[robots.index("panda")] >= 800 and count[robots.index("xarm6")] == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="not one of the run's tasks"):
         load_pooled([str(demos)], ["push"], vocab)
 
@@ -164,7 +178,7 @@ def test_fleet_ros_actor_drives_the_twin_and_logs_real_episodes(ros_master: str,
                      "ros_actors=[{robot:kuka,task:reach,transport:rospy}]")
     counters = data["fleet"]["counters"]
     assert_consistent(counters)
-    assert counters["samples_trained"] == 100 and set(data["robot_norms"]) == {"kuka"}
+    assert counters["samples_trained"] == 100
     real = tmp_path / "real_0_kuka" / "episodes.hdf5"
     assert read_metadata(real)["source"] == "real"
     episodes = read_episodes(real)
@@ -198,6 +212,5 @@ def test_ppo_fleet_trains_on_corrected_rollouts(tmp_path: Path, capsys: pytest.C
     assert data["tasks"] == ["reach", "push"] and counters["samples_received"] == data["env_steps"]
     assert counters["batches"] * 128 == counters["samples_received"]
     assert counters["samples_trained"] >= 512 and data["learner"]["updates"] > 0
-    assert set(data["robot_norms"]) == {"panda", "kuka"}
     assert agent_from_checkpoint(data).__class__.__name__ == "PPO"
     assert "staleness" in capsys.readouterr().out

@@ -47,7 +47,7 @@ from robolearn.evaluate import evaluate, format_success
 from robolearn.fleet.actor import TRANSITION_KEYS, ExperienceActor
 from robolearn.fleet.config import FleetConfig
 from robolearn.fleet.ledger import CallKey, ProductionLedger, settle
-from robolearn.fleet.pool import PerRobotStats, load_pooled
+from robolearn.fleet.pool import dataset_robots, load_pooled, other_robots
 from robolearn.learners.off_policy import OffPolicyCore
 from robolearn.learners.replay import ReplayBuffer
 from robolearn.learners.ppo import PPO, vtrace
@@ -91,6 +91,10 @@ def check_fleet(cfg: FleetConfig) -> None:
         deploy_limits_for(robot, cfg.deploy_limits)
     if not 0.0 <= cfg.dataset_ratio < 1.0 or (cfg.dataset_ratio > 0 and not cfg.datasets):
         raise ValueError(f"dataset_ratio={cfg.dataset_ratio} must be in [0, 1) and needs datasets=[...] when > 0")
+    for robot, path in other_robots(cfg.datasets).items():
+        if not getattr(cfg.algo, "per_robot_norm", False):
+            raise ValueError(f"datasets: {path} holds robot {robot!r} in its own conventions; pooling it needs "
+                             "algo.per_robot_norm=true (each robot's observations normalized by its own statistics)")
     # Settings of `robolearn train` that the fleet does not implement: refused, not ignored.
     unsupported = {"num_envs": cfg.num_envs != 1, "env_workers": cfg.env_workers is not None,
                    "adapt_from": cfg.adapt_from is not None,
@@ -114,8 +118,10 @@ class Fleet:
         import ray
 
         check_fleet(cfg)
-        # Pooled episodes may come from any of the suite's robots, not only the run's.
-        robots = list(dict.fromkeys([*cfg.robots, *ROBOTS])) if cfg.datasets else list(cfg.robots)
+        # Pooled episodes may come from any of the suite's robots, not only the run's, and from
+        # other labs' robots (imported in their own conventions, demos/foreign.py).
+        robots = list(dict.fromkeys([*cfg.robots, *ROBOTS, *dataset_robots(cfg.datasets)])) if cfg.datasets \
+            else list(cfg.robots)
         vocab = run_vocabulary(cfg.tasks, robots, cfg.env_kwargs)
         # Datasets are read (and validated) before anything is written.
         self.pooled = load_pooled(cfg.datasets, cfg.tasks, vocab, cfg.skip_bad) if cfg.datasets else None
@@ -132,13 +138,13 @@ class Fleet:
         self.env_steps, self.counters = 0, Counter({k: 0 for k in COUNTERS})
         self.buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + cfg.actors * cfg.chunk_steps * 2),
                                    vocab.obs_dim, ACTION_DIM) if self.off_policy else None
-        self.robot_stats = PerRobotStats(vocab)
         randomizer = training_randomizer(cfg.adr)
         self.adr: ADR | None = randomizer if isinstance(randomizer, ADR) else None
         if cfg.resume:
             self._resume(cfg.resume)
-        if self.pooled is not None and not cfg.resume:  # a resumed checkpoint's statistics already hold it
-            self.robot_stats.update(self.pooled.obs[:self.pooled.size], self.pooled.robot[:self.pooled.size])
+        if self.pooled is not None and not cfg.resume:  # a resumed normalizer has seen it already
+            self.agent.norm.update(torch.from_numpy(self.pooled.obs[:self.pooled.size]),
+                                   torch.from_numpy(self.pooled.robot[:self.pooled.size]))
         self.logger = Logger(cfg.logger.kind, self.out, cfg.logger.project, self.config)
         self.version = 0
         self.delivered: dict[tuple[int, str], int] = {}  # batches received per (actor, incarnation)
@@ -166,7 +172,6 @@ class Fleet:
                              f"this run's {wanted.as_dict()}")
         self.env_steps = int(data["env_steps"])
         self.counters.update(data.get("fleet", {}).get("counters", {}))
-        self.robot_stats.load(data.get("robot_norms", {}))
         if self.adr is not None:
             self.adr = training_randomizer(self.cfg.adr, data)  # type: ignore[assignment]
         replay = Path(path).parent / REPLAY_NAME
@@ -368,7 +373,6 @@ class Fleet:
         elif fresh.any():
             fields = [batch[k][fresh] for k in TRANSITION_KEYS]
             self.core.store(*fields, self.env_steps + n)
-            self.robot_stats.update(fields[0], fields[6])
             self.counters["samples_trained"] += int(fresh.sum())
         return n
 
@@ -391,7 +395,6 @@ class Fleet:
         rollout = {k: batch[k] for k in ("obs", "pre", "task", "robot")} | {"logp": now["logp"]}
         metrics = self.agent.optimize(rollout, advantage, targets, self.rng)
         self.agent.norm.update(torch.from_numpy(batch["raw"]))
-        self.robot_stats.update(batch["raw"], batch["robot"].reshape(-1))
         self.logger.log({f"train/{k}": v for k, v in metrics.items()}, self.env_steps)
         self.updated = True
 
@@ -433,8 +436,7 @@ class Fleet:
         save_checkpoint(path, checkpoint_payload(
             self.config, self.agent, list(self.cfg.tasks), list(self.cfg.robots), self.cfg.backend, self.env_steps,
             self.table, self.adr, fleet={"counters": dict(self.counters), "staleness": dict(self.staleness),
-                                         "actor_nodes": dict(self.actor_nodes)},
-            robot_norms=self.robot_stats.state()))
+                                         "actor_nodes": dict(self.actor_nodes)}))
         if self.cfg.save_replay and self.buffer is not None:
             self.buffer.save(self.out / REPLAY_NAME)
         return path

@@ -1,22 +1,31 @@
-"""Recorded episodes pooled into the learner, and normalization statistics kept per robot.
+"""Recorded episodes pooled into the learner.
 
-Episode files from anywhere (sim rollouts, human demos, real-robot logs; any task and
-robot of the model's vocabulary) become transitions in a second replay buffer; each training batch
-draws `dataset_ratio` of its samples from it. Recorded episodes end by time, not by
-failure, so none of their steps is terminal. Statistics per robot (mean, variance, count
-of the observation) are kept for every robot that fed the learner and saved in the
-checkpoint: with arms of different joint ranges, they say what each robot's data looks like.
+Episode files from anywhere (sim rollouts, human demos, real-robot logs, other labs' robots
+imported in their own conventions; any task and robot of the model's vocabulary) become
+transitions in a second replay buffer; each training batch draws `dataset_ratio` of its
+samples from it. Recorded episodes end by time, not by failure, so none of their steps is
+terminal. With `algo.per_robot_norm=true` the learner normalizes each robot's observations
+by that robot's own statistics (arms of other joint ranges, another robot's state layout).
 """
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from robolearn.demos.episodes import read_episodes, read_metadata
+from robolearn.demos.foreign import META_KEY as FOREIGN
 from robolearn.learners.replay import ReplayBuffer
-from robolearn.policies.actor_critic import RunningNorm
 from robolearn.spec import ACTION_DIM
 from robolearn.vocab import Vocabulary
+
+
+def dataset_robots(paths: list[str]) -> list[str]:
+    """The robots of `paths` (from each file's metadata), in order of appearance."""
+    return list(dict.fromkeys(read_metadata(path)["robot"] for path in paths))
+
+
+def other_robots(paths: list[str]) -> dict[str, str]:
+    """Robot -> file, for every file holding another robot's data in its own conventions."""
+    return {meta["robot"]: path for path in paths if FOREIGN in (meta := read_metadata(path))}
 
 
 def load_pooled(paths: list[str], tasks: list[str], vocab: Vocabulary, skip_bad: bool = False) -> ReplayBuffer:
@@ -39,22 +48,3 @@ def load_pooled(paths: list[str], tasks: list[str], vocab: Vocabulary, skip_bad:
         buffer.add(vocab.pad(ep.states_obs), ep.actions, ep.rewards, vocab.pad(ep.next_states_obs), np.zeros(n, np.float32),
                    np.full(n, task_id), np.full(n, robot_id))
     return buffer
-
-
-class PerRobotStats:
-    def __init__(self, vocab: Vocabulary) -> None:
-        self.vocab = vocab
-        self.norms: dict[str, RunningNorm] = {}
-
-    def update(self, obs: np.ndarray, robot_ids: np.ndarray) -> None:
-        for robot_id in np.unique(robot_ids):
-            name = self.vocab.robots[int(robot_id)]
-            self.norms.setdefault(name, RunningNorm(self.vocab.obs_dim)).update(
-                torch.from_numpy(obs[robot_ids == robot_id]))
-
-    def state(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {name: norm.state_dict() for name, norm in self.norms.items()}
-
-    def load(self, state: dict[str, dict[str, torch.Tensor]]) -> None:
-        for name, values in state.items():
-            self.norms.setdefault(name, RunningNorm(self.vocab.obs_dim)).load_state_dict(values)

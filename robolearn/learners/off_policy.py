@@ -31,7 +31,7 @@ class OffPolicyCore:
               terminal: np.ndarray, task: np.ndarray, robot: np.ndarray, env_steps: int) -> None:
         """Add transitions; `env_steps`: the run's count once they are included."""
         self.buffer.add(obs, action, reward, next_obs, terminal, task, robot)
-        self.agent.norm.update(torch.from_numpy(obs))
+        self.agent.norm.update(torch.from_numpy(obs), torch.from_numpy(robot))
         if env_steps >= self.warmup_until and self.buffer.size >= self.agent.cfg.batch_size:
             self.owed += len(obs) * self.agent.cfg.updates_per_step
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from robolearn.device import on_device
 from robolearn.policies import PolicyConfig
-from robolearn.policies.actor_critic import Actor, RunningNorm, TwinCritic, squashed_sample
+from robolearn.policies.actor_critic import Actor, PerRobotNorm, RunningNorm, TwinCritic, squashed_sample
 from robolearn.learners.replay import ReplayBatch
 from robolearn.policies.inputs import PolicyInputs
 from robolearn.spec import STATE_DIM
@@ -46,6 +46,9 @@ class SACConfig:
     # al. 2018 and TD3+BC): the actor copies the expert where it has shown the way and learns
     # from the critic alone elsewhere.
     demo_bc_coef: float = 100.0
+    # Normalize each robot's observations by its own statistics (robolearn fleet: pooled
+    # robots of other joint ranges or other labs' state layouts); off: one set for all.
+    per_robot_norm: bool = False
 
 
 class SAC:
@@ -55,7 +58,9 @@ class SAC:
         # Relative vectors come from the suite's state layout; a run of external tasks alone
         # (e.g. a 3-d Pendulum state) has none to derive them from.
         relative = cfg.relative_inputs and obs_dim >= STATE_DIM
-        self.norm = RunningNorm(obs_dim, inputs=PolicyInputs([], False, obs_dim) if relative else None).to(device)
+        inputs = PolicyInputs([], False, obs_dim) if relative else None
+        self.norm = (PerRobotNorm(obs_dim, n_robots, inputs=inputs) if cfg.per_robot_norm
+                     else RunningNorm(obs_dim, inputs=inputs)).to(device)
         self.actor = Actor(policy, self.norm.dim, act_dim, n_tasks, n_robots).to(device)
         self.critic = TwinCritic(policy, self.norm.dim, act_dim, n_tasks, n_robots).to(device)
         self.log_alpha = torch.full((n_tasks,), float(np.log(cfg.init_alpha)), device=device, requires_grad=True)
@@ -81,7 +86,7 @@ class SAC:
             expert_mask: torch.Tensor | None = None) -> np.ndarray:
         self.actor.eval()
         obs_t, task_t, robot_t = on_device(self.device, obs, task, robot)
-        action, *_ = self.actor(self.norm(obs_t), task_t, robot_t, deterministic, expert_mask)
+        action, *_ = self.actor(self.norm(obs_t, robot_t), task_t, robot_t, deterministic, expert_mask)
         self.actor.train()
         return action.cpu().numpy()
 
@@ -90,14 +95,14 @@ class SAC:
         """The actor's chosen experts per MoE layer (empty for dense policies)."""
         self.actor.eval()
         obs_t, task_t, robot_t = on_device(self.device, obs, task, robot)
-        *_, routes = self.actor(self.norm(obs_t), task_t, robot_t, True)
+        *_, routes = self.actor(self.norm(obs_t, robot_t), task_t, robot_t, True)
         self.actor.train()
         return [r.cpu() for r in routes]
 
     @torch.no_grad()
     def td_target(self, batch: ReplayBatch, alpha: torch.Tensor) -> torch.Tensor:
         """The soft Bellman target of a raw batch; `alpha` per example."""
-        task, robot, next_obs = batch.task, batch.robot, self.norm(batch.next_obs)
+        task, robot, next_obs = batch.task, batch.robot, self.norm(batch.next_obs, batch.robot)
         self.actor.eval()  # the next action as the policy acts: routed without noise
         next_action, next_logp, _, _ = self.actor(next_obs, task, robot)
         self.actor.train()
@@ -110,7 +115,7 @@ class SAC:
         cfg = self.cfg
         batch = batch.to(self.device)
         demo_rows = batch.extra if clone_extra else None
-        obs = self.norm(batch.obs)
+        obs = self.norm(batch.obs, batch.robot)
         task, robot, action = batch.task, batch.robot, batch.action
         alpha = self.log_alpha.exp().detach()[task]
         target = self.td_target(batch, alpha)

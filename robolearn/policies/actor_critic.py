@@ -16,7 +16,8 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 class RunningNorm(nn.Module):
     """Observation normalizer; its statistics are buffers, so they travel in the checkpoint.
     It takes raw states; with `inputs`, it normalizes what those select and derive from them
-    (`dim` of them), so every caller hands over the same raw state."""
+    (`dim` of them), so every caller hands over the same raw state. `robot` (the examples'
+    robot ids) is taken by every normalizer and used by `PerRobotNorm` only."""
 
     def __init__(self, obs_dim: int, clip: float = 10.0, inputs: PolicyInputs | None = None):
         super().__init__()
@@ -27,22 +28,56 @@ class RunningNorm(nn.Module):
         self.register_buffer("count", torch.tensor(1e-4))
         self.frozen = False  # adapting to new tasks: old tasks must see exactly the inputs they learned on
 
+    def _selected(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.mean.device)
+        return self.inputs(x) if self.inputs else x
+
     @torch.no_grad()
-    def update(self, x: torch.Tensor) -> None:
+    def update(self, x: torch.Tensor, robot: torch.Tensor | None = None) -> None:
+        if not self.frozen:
+            self.mean, self.var, self.count = merged_moments(self.mean, self.var, self.count, self._selected(x))
+
+    def forward(self, x: torch.Tensor, robot: torch.Tensor | None = None) -> torch.Tensor:
+        return ((self._selected(x) - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-self.clip, self.clip)
+
+
+class PerRobotNorm(RunningNorm):
+    """One set of statistics per robot id: pooled arms with other joint ranges, or another
+    lab's robot with its own state layout, are each normalized by what their own data looks
+    like instead of by a mixture dominated by whichever robot logged the most."""
+
+    def __init__(self, obs_dim: int, n_robots: int, clip: float = 10.0, inputs: PolicyInputs | None = None):
+        super().__init__(obs_dim, clip, inputs)
+        self.mean = torch.zeros(n_robots, self.dim)
+        self.var = torch.ones(n_robots, self.dim)
+        self.count = torch.full((n_robots,), 1e-4)
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor, robot: torch.Tensor | None = None) -> None:
         if self.frozen:
             return
-        x = x.to(self.mean.device)
-        x = self.inputs(x) if self.inputs else x
-        batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
-        total = self.count + n
-        delta = batch_mean - self.mean
-        self.mean += delta * n / total
-        self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
-        self.count = total
+        if robot is None:
+            raise ValueError("a per-robot normalizer needs each observation's robot id")
+        x, robot = self._selected(x), torch.as_tensor(robot, device=self.mean.device).reshape(-1)
+        for r in robot.unique().tolist():
+            self.mean[r], self.var[r], self.count[r] = merged_moments(self.mean[r], self.var[r], self.count[r],
+                                                                      x[robot == r])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.inputs(x) if self.inputs else x
-        return ((x - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-self.clip, self.clip)
+    def forward(self, x: torch.Tensor, robot: torch.Tensor | None = None) -> torch.Tensor:
+        if robot is None:
+            raise ValueError("a per-robot normalizer needs each observation's robot id")
+        robot = torch.as_tensor(robot, device=self.mean.device).reshape(-1)
+        return ((self._selected(x) - self.mean[robot]) / torch.sqrt(self.var[robot] + 1e-8)).clamp(-self.clip,
+                                                                                                    self.clip)
+
+
+def merged_moments(mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor,
+                   x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean, var, count) of the data seen so far together with the rows of `x` (Chan et al.)."""
+    batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+    total = count + n
+    delta = batch_mean - mean
+    return (mean + delta * n / total, (var * count + batch_var * n + delta**2 * count * n / total) / total, total)
 
 
 class Conditioner(nn.Module):
