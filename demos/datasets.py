@@ -12,6 +12,7 @@ import numpy as np
 from robolearn.demos.episodes import (
     DEMO_KEYS, SCHEMA_VERSION, commit, demo_cameras, open_episode_file, read_episodes, read_metadata, write_splits,
 )
+from robolearn.demos.foreign import ForeignLayout
 
 
 def info(path: str | Path, skip_bad: bool = False) -> dict[str, Any]:
@@ -21,6 +22,8 @@ def info(path: str | Path, skip_bad: bool = False) -> dict[str, Any]:
     with open_episode_file(path) as f:
         splits = {k: len(v) for k, v in f["mask"].items()} if "mask" in f else {}
     cameras = Counter((camera, shape) for ep in episodes for camera, shape in demo_cameras(path, ep.name).items())
+    own = Counter((ep.meta.get("robot"), layout.state_dim, layout.action_dim) for ep in episodes
+                  if (layout := ForeignLayout.of(ep.meta)) is not None)
     return {
         "file": str(path), "schema_version": meta["schema_version"], "demos": len(episodes),
         "samples": int(sum(ep.length for ep in episodes)),
@@ -29,6 +32,8 @@ def info(path: str | Path, skip_bad: bool = False) -> dict[str, Any]:
         "by_task_robot_backend_source": {"/".join(map(str, k)): n for k, n in sorted(groups.items())},
         "splits": splits,
         "cameras": {f"{camera} {'x'.join(map(str, shape))}": n for (camera, shape), n in sorted(cameras.items())},
+        "own_conventions": {f"{robot} ({state}-d state, {action}-d action)": n for (robot, state, action), n in
+                            sorted(own.items())},
     }
 
 
@@ -38,6 +43,9 @@ def format_info(summary: dict[str, Any]) -> str:
     lines += [f"  {key}: {n}" for key, n in summary["by_task_robot_backend_source"].items()]
     if summary["cameras"]:
         lines.append("  cameras: " + ", ".join(f"{k} ({n} demos)" for k, n in summary["cameras"].items()))
+    if summary["own_conventions"]:
+        lines.append("  in their own conventions: " + ", ".join(f"{k} ({n} demos)"
+                                                                for k, n in summary["own_conventions"].items()))
     if summary["splits"]:
         lines.append("  splits: " + ", ".join(f"{k}={n}" for k, n in summary["splits"].items()))
     return "\n".join(lines)

@@ -106,3 +106,6 @@ def test_a_foreign_dataset_without_a_robot_name_or_claiming_a_suite_robot_is_ref
     assert main(["data", "import", f"src={tmp_path / 'arm'}", f"out={tmp_path / 'b.hdf5'}", "robot=my_arm",
                  "task=reach"]) == 0
     assert read_metadata(tmp_path / "b.hdf5")["robot"] == "my_arm"
+    capsys.readouterr()
+    assert main(["data", "info", f"file={tmp_path / 'b.hdf5'}"]) == 0
+    assert "in their own conventions: my_arm (12-d state, 6-d action) (3 demos)" in capsys.readouterr().out
