@@ -23,6 +23,7 @@ from robolearn.evaluate import evaluate
 from robolearn.agents import agent_from_checkpoint
 from robolearn.train import train
 from robolearn.sims.randomization import ADR, UniformRandomizer
+from recipes import RECIPES
 
 # Physics that a reaching or pushing arm feels, with steps big enough to move in a short run.
 ADR_OVERRIDES = ["adr=adr", "adr.queue=3", "adr.t_high=0.6", "adr.t_low=0.2",
@@ -35,8 +36,6 @@ HELDOUT = {"actuator_gain": (0.7, 0.9), "joint_damping": (2.0, 6.0), "action_lat
 CONDITIONS = {"mujoco": ("mujoco", "none"), "pybullet": ("pybullet", "none"),
               "heldout_dr": ("mujoco", UniformRandomizer(HELDOUT, params=list(HELDOUT)))}
 
-# The recipe the results in docs/benchmarks.md were measured with (before the faster defaults).
-RECORDED_RECIPE = ["num_envs=1", "algo.updates_per_step=0.5"]
 
 
 def main() -> None:
@@ -50,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     tasks, robots = args.tasks.split(","), args.robots.split(",")
     common = [f"tasks=[{args.tasks}]", f"robots=[{args.robots}]", "logger=none", "eval_episodes=1", f"seed={args.seed}",
-              *RECORDED_RECIPE]
+              *RECIPES["recorded"]]
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as out:
         base = train(to_dataclass(compose_train(common + [f"total_steps={args.steps}", f"eval_every={args.steps}",

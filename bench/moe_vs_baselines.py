@@ -23,9 +23,8 @@ import numpy as np
 from robolearn.checkpoint import load_checkpoint
 from robolearn.config import compose_train, to_dataclass
 from robolearn.train import train
+from recipes import RECIPES, add_recipe_argument
 
-# The recipe the results in docs/benchmarks.md were measured with (before the faster defaults).
-RECORDED_RECIPE = ["num_envs=1", "algo.updates_per_step=0.5"]
 
 
 def main() -> None:
@@ -36,13 +35,12 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--policies", default="moe,dense_params,dense_compute,multihead,mlp")
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
-    parser.add_argument("--recipe", choices=("recorded", "train"), default="recorded",
-                        help="recorded: the settings of the older tables (RECORDED_RECIPE); train: configs/train.yaml's")
+    add_recipe_argument(parser)
     parser.add_argument("--override", action="append", default=[],
                         help="extra train override for every policy, e.g. policy.task_heads=true (repeatable)")
     args = parser.parse_args()
     seeds = [int(seed) for seed in args.seeds.split(",")]
-    recipe = RECORDED_RECIPE if args.recipe == "recorded" else []
+    recipe = RECIPES[args.recipe]
     means: dict[str, list[float]] = {}
     for seed in seeds:
         for policy in args.policies.split(","):

@@ -19,15 +19,13 @@ import numpy as np
 from robolearn.checkpoint import load_checkpoint
 from robolearn.config import compose_train, to_dataclass
 from robolearn.train import train
+from recipes import RECIPES, add_recipe_argument
 
-# The recipe the results in docs/benchmarks.md were measured with (before the faster defaults).
-RECORDED_RECIPE = ["num_envs=1", "algo.updates_per_step=0.5"]
 
 
 def learning_curve(overrides: list[str]) -> list[dict]:
     with tempfile.TemporaryDirectory() as out:
-        return load_checkpoint(train(to_dataclass(compose_train([*RECORDED_RECIPE, *overrides, "logger=none",
-                                                                 f"out={out}"]))))[
+        return load_checkpoint(train(to_dataclass(compose_train([*overrides, "logger=none", f"out={out}"]))))[
             "eval_history"]
 
 
@@ -44,13 +42,15 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--add-experts", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_recipe_argument(parser)
     args = parser.parse_args()
     data = load_checkpoint(args.checkpoint)
     if args.task in data["tasks"]:
         raise SystemExit(f"--task {args.task}: the checkpoint already knows it ({', '.join(data['tasks'])})")
     policy = [f"policy.{key}={value}" for key, value in data["config"]["policy"].items() if key != "kind"]
     common = [f"tasks=[{args.task}]", f"robots=[{','.join(data['robots'])}]", f"backend={data['backend']}",
-              f"total_steps={args.steps}", f"eval_every={args.eval_every}", f"eval_episodes={args.episodes}"]
+              f"total_steps={args.steps}", f"eval_every={args.eval_every}", f"eval_episodes={args.episodes}",
+              *RECIPES[args.recipe]]
     curves: dict[str, list[list[float]]] = {"adapted": [], "scratch": []}
     old_change = 0.0
     for seed in args.seeds:
