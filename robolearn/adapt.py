@@ -1,4 +1,4 @@
-"""Adding tasks or robots to a trained MoE policy without touching what it already knows.
+"""Adding tasks to a trained MoE policy without touching what it already knows.
 
 `prepare_adaptation` appends experts to every MoE layer of the actor and lets only the
 new tasks route to them. The new experts start as copies of the old experts that the new
@@ -9,8 +9,7 @@ above a new expert's zero logit, so they would get no gradient. Everything the o
 use (encoder, shared head or their own task heads, old experts, old gate rows, old task
 and robot embeddings; a new robot's row trains) is frozen by zeroing its gradients, so the old tasks' actions are
 unchanged bit for bit. The critics get fresh new experts and train freely: they are not
-used when acting. Adding robots alone (the old tasks on a new arm) adds no experts: the new
-robot's embedding row, which the gate and the encoder see, is what trains in the actor.
+used when acting.
 """
 from __future__ import annotations
 
@@ -37,29 +36,25 @@ def most_routed_experts(routes: list[torch.Tensor], n_experts: int, n: int) -> l
     return [[order[i % n_experts] for i in range(n)] for order in ranked]
 
 
-def check_adaptable(agent: SAC, add_experts: int, new_tasks: bool) -> None:
+def check_adaptable(agent: SAC, add_experts: int) -> None:
     if not isinstance(agent.actor.net, MoENet):
         raise ValueError("adapt_from needs a checkpoint trained with policy=moe")
-    if new_tasks and add_experts < 1:
-        raise ValueError(f"add_experts must be >= 1 for new tasks, got {add_experts}")
-    if not new_tasks and add_experts:
-        raise ValueError(f"add_experts={add_experts}: new experts serve new tasks; adding robots alone trains "
-                         "their embedding rows: pass add_experts=0")
+    if add_experts < 1:
+        raise ValueError(f"add_experts must be >= 1, got {add_experts}")
 
 
 def prepare_adaptation(agent: SAC, adaptation: dict, add_experts: int,
                        probe: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     """`adaptation`: {new_task_ids, new_robot_ids, old_experts}; `probe`: (states, task ids,
     robot ids) of the new tasks, to find the experts they use."""
+    check_adaptable(agent, add_experts)
     new_task_ids = adaptation["new_task_ids"]
-    check_adaptable(agent, add_experts, bool(new_task_ids))
-    if add_experts:
-        actor_net = agent.actor.net
-        old_experts = actor_net.layers[0].n_experts
-        copy_of = most_routed_experts(agent.routes(*probe), old_experts, add_experts)
-        actor_net.add_experts(add_experts, new_task_ids, exclusive=True, copy_of=copy_of)
-        for net in agent.critic.nets:
-            net.add_experts(add_experts, new_task_ids, exclusive=False)
+    actor_net = agent.actor.net
+    old_experts = actor_net.layers[0].n_experts
+    copy_of = most_routed_experts(agent.routes(*probe), old_experts, add_experts)
+    actor_net.add_experts(add_experts, new_task_ids, exclusive=True, copy_of=copy_of)
+    for net in agent.critic.nets:
+        net.add_experts(add_experts, new_task_ids, exclusive=False)
     freeze_old_tasks(agent, adaptation)
     agent.reset_optimizers()
 
