@@ -1,7 +1,7 @@
 """Learning tests: a small MoE trained by multitask SAC must actually learn (minutes, not hours).
 
 One run is `make train`'s: reach and drawer_close (a contact task) on all three arms in one
-MoE (configs/train.yaml: 2 envs per task x arm in worker processes, 50k env steps, 5
+MoE (configs/train.yaml: 2 envs per task x arm in worker processes, 50k env steps, 10
 scripted-expert episodes per cell as replay, the deploy safety limits in the loop, about
 3 min on 2 cores). It is checked on every cell, and its routing: spread over the experts,
 and different for the two tasks. A second run (marked slow) trains drawer_close alone on
@@ -9,8 +9,8 @@ the three arms from scratch and compares it with an untrained policy; a third tr
 with scripted-expert demos and compares it with untrained (and, marked slow, with the same
 run from scratch). The last two keep the recipe their budgets were set with: one env per task x arm, 0.5
 updates per env step, plain SAC, no deploy limits.
-Thresholds: every cell of the shared model >= 90% (seeds 0, 1, 2: every cell 0.95-1.00
-over 20 episodes); drawer_close alone at least 40 points
+Thresholds: every cell of the shared model >= 90% (seeds 0, 1, 2: every cell 0.90-1.00
+over 20 episodes; with 5 demos seed 0 ended at 0.75 on one cell); drawer_close alone at least 40 points
 above untrained; lift at least 60
 points above untrained and 50 above from scratch; routing spread over the experts, and the
 two tasks' expert usage at least 0.3 apart (total variation; measured 0.72-0.98).
