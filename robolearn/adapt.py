@@ -1,14 +1,17 @@
-"""Adding tasks to a trained MoE policy without touching what it already knows.
+"""Adding tasks or robots to a trained MoE policy without touching what it already knows.
 
-`prepare_adaptation` appends experts to every MoE layer of the actor and lets only the
-new tasks route to them. The new experts start as copies of the old experts that the new
-tasks already route to (sparse upcycling), with a gate that prefers the copy: the new
-tasks start from what the policy does for them now, and train their own copies. Fresh
-experts would never be chosen, because the trained gate's logits for old experts are far
-above a new expert's zero logit, so they would get no gradient. Everything the old tasks
-use (encoder, shared head or their own task heads, old experts, old gate rows, old task
-and robot embeddings; a new robot's row trains) is frozen by zeroing its gradients, so the old tasks' actions are
-unchanged bit for bit. The critics get fresh new experts and train freely: they are not
+`prepare_adaptation` appends experts to every MoE layer of the actor and grants them only
+to the new cells: the new tasks (on any arm) and the new robots (on any task). The new
+experts start as copies of the old experts that the new cells already route to (sparse
+upcycling), with a gate that prefers the copy: the new cells start from what the policy
+does for them now, and train their own copies. Fresh experts would never be chosen,
+because the trained gate's logits for old experts are far above a new expert's zero logit,
+so they would get no gradient. Everything an old task on an old arm uses (encoder, shared
+head or their own task heads, old experts, old gate rows, old task and robot embeddings;
+a new task's or robot's row trains) is frozen by zeroing its gradients, so the old cells'
+actions are unchanged bit for bit. A new arm needs its own experts: with only its
+embedding row to train, an xArm6 added to a Panda+iiwa model stayed at 0.00
+(docs/benchmarks.md). The critics get fresh new experts and train freely: they are not
 used when acting.
 """
 from __future__ import annotations
@@ -40,21 +43,21 @@ def check_adaptable(agent: SAC, add_experts: int) -> None:
     if not isinstance(agent.actor.net, MoENet):
         raise ValueError("adapt_from needs a checkpoint trained with policy=moe")
     if add_experts < 1:
-        raise ValueError(f"add_experts must be >= 1, got {add_experts}")
+        raise ValueError(f"add_experts must be >= 1 (the new tasks' and robots' own experts), got {add_experts}")
 
 
 def prepare_adaptation(agent: SAC, adaptation: dict, add_experts: int,
                        probe: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     """`adaptation`: {new_task_ids, new_robot_ids, old_experts}; `probe`: (states, task ids,
-    robot ids) of the new tasks, to find the experts they use."""
+    robot ids) of the new cells, to find the experts they use."""
     check_adaptable(agent, add_experts)
-    new_task_ids = adaptation["new_task_ids"]
+    new_tasks, new_robots = adaptation["new_task_ids"], adaptation.get("new_robot_ids", [])
     actor_net = agent.actor.net
     old_experts = actor_net.layers[0].n_experts
     copy_of = most_routed_experts(agent.routes(*probe), old_experts, add_experts)
-    actor_net.add_experts(add_experts, new_task_ids, exclusive=True, copy_of=copy_of)
+    actor_net.add_experts(add_experts, new_tasks, new_robots, exclusive=True, copy_of=copy_of)
     for net in agent.critic.nets:
-        net.add_experts(add_experts, new_task_ids, exclusive=False)
+        net.add_experts(add_experts, new_tasks, new_robots, exclusive=False)
     freeze_old_tasks(agent, adaptation)
     agent.reset_optimizers()
 

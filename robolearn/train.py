@@ -90,12 +90,13 @@ def check_resumable(cfg: TrainConfig, data: dict) -> None:
 
 
 def adapted_agent(cfg: TrainConfig, data: dict, device: torch.device) -> tuple[SAC, dict]:
-    """The checkpoint's learner grown by the run's new tasks (and any new robots they run on),
-    and the adaptation record: which ids are new and how many experts the old tasks use."""
+    """The checkpoint's learner grown by the run's new tasks and robots, and the adaptation
+    record: which ids are new and how many experts the old cells use."""
     saved = Vocabulary.from_dict(data["vocab"])
     new_tasks = [t for t in cfg.tasks if t not in saved.tasks]
-    if not new_tasks:
-        raise ValueError(f"adapt_from: every task in tasks={cfg.tasks} is already in the checkpoint")
+    if not new_tasks and all(r in saved.robots for r in cfg.robots):
+        raise ValueError(f"adapt_from: every task in tasks={cfg.tasks} and robot in robots={cfg.robots} is already "
+                         "in the checkpoint")
     if data["config"]["algo"]["name"] != "sac":
         raise ValueError("adapt_from needs a checkpoint trained with algo=sac")
     wanted = run_vocabulary(cfg.tasks, cfg.robots, cfg.env_kwargs)
@@ -149,8 +150,9 @@ def train(cfg: TrainConfig) -> Path:
         cfg.policy.n_experts += cfg.add_experts
     else:
         agent = make_agent(cfg.policy, cfg.algo, run_vocabulary(cfg.tasks, cfg.robots, cfg.env_kwargs), device)
-    # The checkpoint covers every task the policy knows: evaluation and `check` see them all.
+    # The checkpoint covers every task and robot the policy knows: evaluation and `check` see them all.
     all_tasks = list(agent.vocab.tasks)
+    all_robots = list(dict.fromkeys([*(data.get("robots", []) if data else []), *cfg.robots]))
     combos = [combo for combo in combos_for(cfg.tasks, cfg.robots) for _ in range(cfg.num_envs)]
     config = OmegaConf.to_container(OmegaConf.structured(cfg))
     randomizer = training_randomizer(cfg.adr, data if cfg.resume else None)
@@ -174,7 +176,7 @@ def train(cfg: TrainConfig) -> Path:
 
     def evaluate_and_save(probe: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
         nonlocal table, saved_at
-        table = evaluate(agent, all_tasks, cfg.robots, cfg.backend, cfg.eval_episodes, env_kwargs=cfg.env_kwargs,
+        table = evaluate(agent, all_tasks, all_robots, cfg.backend, cfg.eval_episodes, env_kwargs=cfg.env_kwargs,
                          deploy_limits=cfg.deploy_limits)
         history.append({"env_steps": env_steps, "eval": {f"{t}/{r}": s for (t, r), s in table.items()}})
         logger.log({f"eval/{t}/{r}/success": s for (t, r), s in table.items()}
@@ -184,7 +186,7 @@ def train(cfg: TrainConfig) -> Path:
             used = matrix[sorted(set(runner.task.tolist()))]
             logger.log({f"experts/utilization/{e}": float(u) for e, u in enumerate(used.mean(0))}, env_steps)
             logger.heatmap("experts/routing_task_x_expert", used, env_steps)
-        save_checkpoint(ckpt_path, checkpoint_payload(config, agent, all_tasks, cfg.robots, cfg.backend, env_steps,
+        save_checkpoint(ckpt_path, checkpoint_payload(config, agent, all_tasks, all_robots, cfg.backend, env_steps,
                                                       table, adr, adaptation, eval_history=history))
         saved_at = (env_steps, agent.updates)
         bar.write(f"[{env_steps} steps] " + " ".join(f"{t}/{r}={s:.2f}" for (t, r), s in table.items()))

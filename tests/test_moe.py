@@ -154,3 +154,23 @@ def test_top_k_indices_match_topk(k: int) -> None:
     assert torch.equal(top_k_indices(logits, k), logits.topk(k, dim=-1).indices)
     masked = logits.masked_fill(torch.arange(64) % 2 == 0, float("-inf"))  # as an expert mask leaves it
     assert (top_k_indices(masked, k) % 2 == 1).all()
+
+
+def test_expert_grants_per_task_and_robot_and_old_weights_without_robot_grants() -> None:
+    torch.manual_seed(0)
+    net = MoENet(d_in=4, d_out=2, d_cond=2, n_tasks=2, hidden=8, n_layers=1, n_experts=4, k=2, expert_hidden=8,
+                 n_robots=3)
+    net.add_experts(2, new_tasks=[1], new_robots=[2], exclusive=True)
+    x, cond = torch.randn(60, 4), torch.randn(60, 2)
+    task, robot = torch.arange(60) % 2, torch.arange(60) % 3
+    for layer in net.layers:  # a gate that prefers the new experts whenever they are granted
+        torch.nn.init.zeros_(layer.gate.weight)
+        layer.gate.bias.data = torch.tensor([0.0, 0.0, 0.0, 0.0, 5.0, 5.0])
+    _, _, routes = net.eval()(x, cond, task, robot)
+    uses_new = (routes[0] >= 4).any(-1)
+    # Granted to the new task on any robot and to the new robot on any task; never to an old cell.
+    assert torch.equal(uses_new, (task == 1) | (robot == 2))
+    # Weights saved before per-robot grants existed load with no robot granted anything.
+    state = {key: value for key, value in net.state_dict().items() if key != "robot_experts"}
+    net.load_state_dict(state)
+    assert not net.robot_experts.any()

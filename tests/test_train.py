@@ -172,7 +172,44 @@ def test_adapting_to_a_new_task_leaves_old_tasks_untouched(tmp_path: Path, task_
     assert np.array_equal(old_agent.act(obs, reach, robot, True), resumed_agent.act(obs, reach, robot, True))
 
 
-def test_adapting_needs_a_new_task(tmp_path: Path) -> None:
+def test_adapting_to_a_new_robot_gives_it_new_experts_and_leaves_old_cells_untouched(tmp_path: Path) -> None:
+    base = train(to_dataclass(compose_train(TINY + ["total_steps=150", "eval_every=150", f"out={tmp_path}/base"])))
+    with pytest.raises(ValueError, match="add_experts must be >= 1"):
+        train(to_dataclass(compose_train(TINY + ["robots=[kuka]", f"adapt_from={base}", "add_experts=0",
+                                                 f"out={tmp_path}/refused"])))
+    adapted = train(to_dataclass(compose_train(TINY + ["robots=[kuka]", "total_steps=300", "eval_every=300",
+                                                       f"adapt_from={base}", "add_experts=2",
+                                                       f"out={tmp_path}/adapted"])))
+    before, after = load_checkpoint(base), load_checkpoint(adapted)
+    assert after["vocab"]["robots"] == ["panda", "kuka"] == after["robots"] and after["tasks"] == ["reach"]
+    assert set(after["eval"]) == {"reach/panda", "reach/kuka"}  # the old cells are evaluated too
+    assert after["eval"]["reach/panda"] == before["eval"]["reach/panda"]
+    n_old = before["config"]["policy"]["n_experts"]
+    assert after["config"]["policy"]["n_experts"] == n_old + 2
+    old_agent, new_agent = agent_from_checkpoint(before), agent_from_checkpoint(after)
+    assert new_agent.updates > old_agent.updates
+    obs = np.random.default_rng(0).normal(size=(64, 38)).astype(np.float32)
+    reach = np.zeros(64, np.int64)
+    panda, kuka = np.zeros(64, np.int64), np.ones(64, np.int64)
+    assert np.array_equal(old_agent.act(obs, reach, panda, True), new_agent.act(obs, reach, panda, True))
+    # The old arm routes over the old experts only; the new arm has its own (upcycled) copies.
+    assert int(new_agent.routes(obs, reach, panda)[0].max()) < n_old
+    assert int(new_agent.routes(obs, reach, kuka)[0].max()) >= n_old
+    net = new_agent.actor.net
+    assert net.robot_experts[1, n_old:].all() and not net.robot_experts[0].any()
+    # What the old cell uses is untouched: the old experts, their gate rows, panda's embedding row.
+    old_actor, new_actor = old_agent.actor.state_dict(), new_agent.actor.state_dict()
+    for key in ("net.layers.0.w1", "net.layers.0.w2", "net.layers.0.gate.weight"):
+        assert torch.equal(old_actor[key], new_actor[key][:n_old])
+    for key in ("net.encoder.0.weight", "net.head.weight", "cond.task.weight"):
+        assert torch.equal(old_actor[key], new_actor[key])
+    assert torch.equal(new_actor["cond.robot.weight"][0], old_actor["cond.robot.weight"][0])
+    for param, old_rows in ((new_agent.actor.cond.robot.weight, 1), (net.layers[0].w1, n_old)):
+        moments = new_agent.actor_opt.state[param]["exp_avg"]  # kuka's row and the new experts got gradients
+        assert not moments[:old_rows].any() and moments[old_rows:].abs().sum() > 0
+
+
+def test_adapting_needs_a_new_task_or_robot(tmp_path: Path) -> None:
     base = train(to_dataclass(compose_train(TINY + ["total_steps=100", "eval_every=100", f"out={tmp_path}/base"])))
     with pytest.raises(ValueError, match="already in the checkpoint"):
         train(to_dataclass(compose_train(TINY + [f"adapt_from={base}", f"out={tmp_path}/again"])))

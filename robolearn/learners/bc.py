@@ -122,7 +122,7 @@ class BC:
         in_dim = self.norm.dim + (self.vision.dim if self.vision else 0)
         self.action_norm = ActionNorm(act_dim)
         self.cond = Conditioner(n_tasks, n_robots, policy.embed_dim)
-        self.net = build_net(policy, in_dim, act_dim * self.horizon, self.cond.dim, n_tasks)
+        self.net = build_net(policy, in_dim, act_dim * self.horizon, self.cond.dim, n_tasks, n_robots)
         modules = [self.norm, self.action_norm, self.cond, self.net] + ([self.vision] if self.vision else [])
         for module in modules:
             module.to(device)
@@ -155,7 +155,7 @@ class BC:
         x = x + noise * torch.randn_like(x)
         if self.vision is not None:
             x = torch.cat([x, self.vision(images, augment)], dim=-1)
-        out, balance, routes = self.net(x, self.cond(task, robot), task, expert_mask)
+        out, balance, routes = self.net(x, self.cond(task, robot), task, robot, expert_mask)
         return out.view(len(obs), self.horizon, self.act_dim), balance, routes
 
     def update(self, batch: BCData) -> dict[str, float]:

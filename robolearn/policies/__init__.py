@@ -1,4 +1,4 @@
-"""Policy networks with one interface: `net(x, cond, task, expert_mask) -> (out, balance_loss, routes)`.
+"""Policy networks with one interface: `net(x, cond, task, robot, expert_mask) -> (out, balance_loss, routes)`.
 
 `moe` is the sparse mixture of experts; `mlp` (dense) and `multihead` (one head per
 task) are the baselines it is measured against, and `dense` is the MoE network's own shape
@@ -29,13 +29,13 @@ class PolicyConfig:
     match: str = "params"  # dense only: what of the MoE above (n_experts, k, expert_hidden) it matches
 
 
-def build_net(cfg: PolicyConfig, d_in: int, d_out: int, d_cond: int, n_tasks: int) -> nn.Module:
+def build_net(cfg: PolicyConfig, d_in: int, d_out: int, d_cond: int, n_tasks: int, n_robots: int) -> nn.Module:
     from robolearn.policies.baselines import MLPNet, MultiHeadNet, ResidualDenseNet, matched_width
     from robolearn.policies.moe import MoENet
 
     if cfg.kind == "moe":
         return MoENet(d_in, d_out, d_cond, n_tasks, cfg.hidden, cfg.n_layers, cfg.n_experts, cfg.k, cfg.expert_hidden,
-                      cfg.task_heads)
+                      cfg.task_heads, n_robots)
     if cfg.kind == "dense":
         width = matched_width(cfg, d_in, d_out, d_cond, n_tasks)
         return ResidualDenseNet(d_in, d_out, d_cond, n_tasks, cfg.hidden, cfg.n_layers, width, cfg.task_heads)

@@ -97,12 +97,12 @@ class Actor(nn.Module):
     def __init__(self, cfg: PolicyConfig, obs_dim: int, act_dim: int, n_tasks: int, n_robots: int):
         super().__init__()
         self.cond = Conditioner(n_tasks, n_robots, cfg.embed_dim)
-        self.net = build_net(cfg, obs_dim, 2 * act_dim, self.cond.dim, n_tasks)
+        self.net = build_net(cfg, obs_dim, 2 * act_dim, self.cond.dim, n_tasks, n_robots)
 
     def distribution(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor,
                      expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
         """The Gaussian before the tanh squash: (mean, log_std, balance loss, routes)."""
-        out, balance, routes = self.net(obs, self.cond(task, robot), task, expert_mask)
+        out, balance, routes = self.net(obs, self.cond(task, robot), task, robot, expert_mask)
         mean, log_std = out.chunk(2, dim=-1)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
         return mean, log_std, balance, routes
@@ -135,10 +135,10 @@ class ValueNet(nn.Module):
     def __init__(self, cfg: PolicyConfig, obs_dim: int, n_tasks: int, n_robots: int):
         super().__init__()
         self.cond = Conditioner(n_tasks, n_robots, cfg.embed_dim)
-        self.net = build_net(cfg, obs_dim, 1, self.cond.dim, n_tasks)
+        self.net = build_net(cfg, obs_dim, 1, self.cond.dim, n_tasks, n_robots)
 
     def forward(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        value, balance, _ = self.net(obs, self.cond(task, robot), task)
+        value, balance, _ = self.net(obs, self.cond(task, robot), task, robot)
         return value.squeeze(-1), balance
 
 
@@ -146,11 +146,12 @@ class TwinCritic(nn.Module):
     def __init__(self, cfg: PolicyConfig, obs_dim: int, act_dim: int, n_tasks: int, n_robots: int):
         super().__init__()
         self.conds = nn.ModuleList(Conditioner(n_tasks, n_robots, cfg.embed_dim) for _ in range(2))
-        self.nets = nn.ModuleList(build_net(cfg, obs_dim + act_dim, 1, self.conds[0].dim, n_tasks) for _ in range(2))
+        self.nets = nn.ModuleList(build_net(cfg, obs_dim + act_dim, 1, self.conds[0].dim, n_tasks, n_robots)
+                                  for _ in range(2))
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor, task: torch.Tensor,
                 robot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (q1, q2, balance loss)."""
         x = torch.cat([obs, action], dim=-1)
-        (q1, b1, _), (q2, b2, _) = (net(x, cond(task, robot), task) for net, cond in zip(self.nets, self.conds))
+        (q1, b1, _), (q2, b2, _) = (net(x, cond(task, robot), task, robot) for net, cond in zip(self.nets, self.conds))
         return q1.squeeze(-1), q2.squeeze(-1), b1 + b2

@@ -1,4 +1,4 @@
-"""Dense baselines with the MoE network's interface: (x, cond, task) -> (out, aux loss, routes)."""
+"""Dense baselines with the MoE network's interface: (x, cond, task, robot) -> (out, aux loss, routes)."""
 from __future__ import annotations
 
 import torch
@@ -24,7 +24,7 @@ class MLPNet(nn.Module):
         self.body = _mlp(d_in + d_cond, hidden, n_layers)
         self.head = nn.Linear(hidden, d_out)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, task: torch.Tensor,
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, task: torch.Tensor, robot: torch.Tensor,
                 expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         return self.head(self.body(torch.cat([x, cond], dim=-1))), x.new_zeros(()), []
 
@@ -37,7 +37,7 @@ class MultiHeadNet(nn.Module):
         self.body = _mlp(d_in + d_cond, hidden, n_layers)
         self.head = TaskHeads(hidden, d_out, n_tasks)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, task: torch.Tensor,
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, task: torch.Tensor, robot: torch.Tensor,
                 expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         return self.head(self.body(torch.cat([x, cond], dim=-1)), task), x.new_zeros(()), []
 
@@ -56,7 +56,7 @@ class ResidualDenseNet(nn.Module):
                                     for _ in range(n_layers))
         self.head = TaskHeads(hidden, d_out, n_tasks) if task_heads else nn.Linear(hidden, d_out)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, task: torch.Tensor,
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, task: torch.Tensor, robot: torch.Tensor,
                 expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         h = self.encoder(torch.cat([x, cond], dim=-1))
         for norm, block in zip(self.norms, self.blocks):

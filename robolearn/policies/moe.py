@@ -136,10 +136,14 @@ class MoENet(nn.Module):
     """Encoder, `n_layers` residual MoE layers, linear head; conditioned on task and robot."""
 
     def __init__(self, d_in: int, d_out: int, d_cond: int, n_tasks: int, hidden: int = 256, n_layers: int = 2,
-                 n_experts: int = 8, k: int = 2, expert_hidden: int = 256, task_heads: bool = False):
+                 n_experts: int = 8, k: int = 2, expert_hidden: int = 256, task_heads: bool = False,
+                 n_robots: int = 1):
         super().__init__()
-        # Which experts each task may use: all of them, until experts are added for new tasks.
+        # The experts an example may use: those its task or its robot is granted. Every task is
+        # granted all of them until experts are added for new tasks or robots (`add_experts`).
         self.register_buffer("task_experts", torch.ones(n_tasks, n_experts, dtype=torch.bool))
+        self.register_buffer("robot_experts", torch.zeros(n_robots, n_experts, dtype=torch.bool))
+        self.register_load_state_dict_pre_hook(_grant_robots_nothing)
         self.encoder = nn.Sequential(nn.Linear(d_in + d_cond, hidden), nn.ReLU())
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(n_layers))
         self.layers = nn.ModuleList(
@@ -147,11 +151,11 @@ class MoENet(nn.Module):
         # Per-task output layers keep tasks from fighting over one shared output.
         self.head = TaskHeads(hidden, d_out, n_tasks) if task_heads else nn.Linear(hidden, d_out)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, task: torch.Tensor,
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, task: torch.Tensor, robot: torch.Tensor,
                 expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         h = self.encoder(torch.cat([x, cond], dim=-1))
         # Masking costs a few ops and two host syncs per layer: skip it while every task may use every expert.
-        allowed = None if bool(self.task_experts.all()) else self.task_experts[task]
+        allowed = None if bool(self.task_experts.all()) else self.task_experts[task] | self.robot_experts[robot]
         if expert_mask is not None:
             expert_mask = expert_mask.to(h.device)
             allowed = expert_mask if allowed is None else allowed & expert_mask
@@ -163,20 +167,31 @@ class MoENet(nn.Module):
         h = F.relu(h)
         return (self.head(h, task) if isinstance(self.head, TaskHeads) else self.head(h)), balance, routes
 
-    def add_experts(self, n: int, new_tasks: list[int], exclusive: bool,
+    def add_experts(self, n: int, new_tasks: list[int], new_robots: list[int], exclusive: bool,
                     copy_of: list[list[int]] | None = None) -> None:
         """Add `n` experts to every layer (`copy_of`: per layer, the experts the new ones copy;
-        fresh ones when None). With `exclusive`, existing tasks keep routing over the old
-        experts only and `new_tasks` get old and new ones, so old tasks cannot change."""
+        fresh ones when None). With `exclusive`, only `new_tasks` (on any robot) and
+        `new_robots` (on any task) are granted the new experts; an old task on an old robot
+        keeps routing over the old experts, so it cannot change."""
         for i, layer in enumerate(self.layers):
             layer.add_experts(n, None if copy_of is None else copy_of[i])
-        old = self.task_experts
-        grown = torch.ones(old.shape[0], old.shape[1] + n, dtype=torch.bool)
+        old_tasks, old_robots = self.task_experts, self.robot_experts
+        n_old = old_tasks.shape[1]
+        tasks = torch.ones(old_tasks.shape[0], n_old + n, dtype=torch.bool)
+        robots = torch.zeros(old_robots.shape[0], n_old + n, dtype=torch.bool)
+        robots[:, :n_old] = old_robots
         if exclusive:
-            grown[:, :old.shape[1]] = old
-            grown[:, old.shape[1]:] = False
-            grown[new_tasks] = True
-        self.task_experts = grown
+            tasks[:, :n_old] = old_tasks
+            tasks[:, n_old:] = False
+            tasks[new_tasks] = True
+            robots[new_robots, n_old:] = True
+        self.task_experts, self.robot_experts = tasks, robots
+
+
+def _grant_robots_nothing(module: MoENet, state: dict, prefix: str, *_: object) -> None:
+    """Checkpoints from before per-robot grants have no `robot_experts`: no robot was granted
+    anything then, which is what an all-false grant means."""
+    state.setdefault(prefix + "robot_experts", torch.zeros_like(module.robot_experts))
 
 
 def set_routing_noise(module: nn.Module, on: bool) -> None:
