@@ -86,7 +86,7 @@ class MoELayer(nn.Module):
             raise ValueError(f"copy_of names {len(copy_of)} experts for {n} new ones")
 
         def grow(param: torch.Tensor, fresh: torch.Tensor) -> nn.Parameter:
-            return nn.Parameter(torch.cat([param.data, fresh.to(param.dtype)], dim=0))
+            return nn.Parameter(torch.cat([param.data, fresh.to(param)], dim=0))  # its device and dtype
 
         if copy_of is None:
             bound1, bound2 = 1.0 / math.sqrt(self.w1.shape[1]), 1.0 / math.sqrt(self.w2.shape[1])
@@ -99,7 +99,7 @@ class MoELayer(nn.Module):
             setattr(self, name, grow(getattr(self, name), values))
         for name in ("gate", "noise"):
             old = getattr(self, name)
-            new = nn.Linear(old.in_features, old.out_features + n)
+            new = nn.Linear(old.in_features, old.out_features + n, device=old.weight.device)
             with torch.no_grad():
                 new.weight.zero_()
                 new.bias.zero_()
@@ -177,8 +177,8 @@ class MoENet(nn.Module):
             layer.add_experts(n, None if copy_of is None else copy_of[i])
         old_tasks, old_robots = self.task_experts, self.robot_experts
         n_old = old_tasks.shape[1]
-        tasks = torch.ones(old_tasks.shape[0], n_old + n, dtype=torch.bool)
-        robots = torch.zeros(old_robots.shape[0], n_old + n, dtype=torch.bool)
+        tasks = torch.ones(old_tasks.shape[0], n_old + n, dtype=torch.bool, device=old_tasks.device)
+        robots = torch.zeros(old_robots.shape[0], n_old + n, dtype=torch.bool, device=old_robots.device)
         robots[:, :n_old] = old_robots
         if exclusive:
             tasks[:, :n_old] = old_tasks
