@@ -41,8 +41,8 @@ class TrainConfig:
     eval_every: int = 25_000
     eval_episodes: int = 20
     resume: str | None = None  # a checkpoint to continue from
-    adapt_from: str | None = None  # a MoE checkpoint to extend with the new tasks in `tasks`
-    add_experts: int = 2  # experts added per layer for the new tasks when adapting
+    adapt_from: str | None = None  # a MoE checkpoint to extend with the new tasks in `tasks` and robots in `robots`
+    add_experts: int = 2  # experts added per layer for the new tasks and robots when adapting
     threads: int = 2
     num_envs: int = 2  # envs per task x robot
     env_workers: Optional[bool] = None  # step the envs in worker processes; null: yes
