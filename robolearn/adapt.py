@@ -7,8 +7,8 @@ upcycling), with a gate that prefers the copy: the new cells start from what the
 does for them now, and train their own copies. Fresh experts would never be chosen,
 because the trained gate's logits for old experts are far above a new expert's zero logit,
 so they would get no gradient. Everything an old task on an old arm uses (encoder, shared
-head or their own task heads, old experts, old gate rows, old task and robot embeddings;
-a new task's or robot's row trains) is frozen by zeroing its gradients, so the old cells'
+head or their own task heads, old experts, old gate rows, old task and robot embeddings,
+the input maps of old observation spaces; a new task's or robot's row, a new space's map trains) is frozen by zeroing its gradients, so the old cells'
 actions are unchanged bit for bit. A new arm needs its own experts: with only its
 embedding row to train, an xArm6 added to a Panda+iiwa model stayed at 0.00
 (docs/benchmarks.md). The critics get fresh new experts and train freely: they are not
@@ -77,6 +77,12 @@ def freeze_old_tasks(agent: SAC, adaptation: dict) -> None:
         module.requires_grad_(False)
     new_rows = _rows(cond.task.num_embeddings, adaptation["new_task_ids"])
     _freeze_rows(cond.task.weight, new_rows)
+    if agent.actor.spaces is not None:  # a space that only new tasks have trains its own map
+        spaces = agent.actor.spaces
+        old_spaces = spaces.task_space[~new_rows.to(spaces.task_space.device)].unique().cpu()
+        new_spaces = ~_rows(spaces.weight.shape[0], old_spaces.tolist())
+        _freeze_rows(spaces.weight, new_spaces)
+        _freeze_rows(spaces.bias, new_spaces)
     _freeze_rows(cond.robot.weight, _rows(cond.robot.num_embeddings, adaptation.get("new_robot_ids", [])))
     old_experts = adaptation["old_experts"]
     if isinstance(actor_net.head, TaskHeads):  # the new tasks' own output layers train

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from robolearn.envs import task_spaces
 from robolearn.learners import Agent
 from robolearn.learners.bc import BC, BCConfig
 from robolearn.learners.ppo import PPO, PPOConfig
@@ -23,7 +24,7 @@ def make_agent(policy: PolicyConfig, algo: SACConfig | PPOConfig | BCConfig, voc
     it keeps `vocab` as `agent.vocab`, for everything that maps names to ids."""
     learner, _ = LEARNERS[algo.name]
     agent = learner(policy, algo, vocab.obs_dim, ACTION_DIM, len(vocab.tasks), len(vocab.robots),
-                    device=torch.device(device))
+                    device=torch.device(device), task_spaces=task_spaces(vocab.tasks))
     agent.vocab = vocab
     return agent
 

@@ -5,6 +5,7 @@ unknown key or a wrong type raises a ValueError naming the field.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -65,6 +66,7 @@ _store.store(group="adr", name="adr_schema", node=DRConfig)
 
 
 LIST_KEYS = ("tasks", "robots")  # `tasks=mt10` is read as `tasks=[mt10]`
+TASK_DICT_KEYS = ("env_kwargs",)  # dicts keyed by task name
 
 
 def as_list(override: str) -> str:
@@ -74,10 +76,21 @@ def as_list(override: str) -> str:
     return override
 
 
+def as_task_dict(override: str) -> str:
+    """`env_kwargs={gym:Pendulum-v1@heavy: {g: 15}}` in a form Hydra reads: its keys are task
+    names, whose prefix colon Hydra's grammar only takes escaped, and the dict starts empty,
+    so a new key needs `++` (add or override)."""
+    key, sep, value = override.partition("=")
+    if not sep or key.lstrip("+") not in TASK_DICT_KEYS:
+        return override
+    escaped = re.sub(r"(?<![\\\w])(gym|mw):", r"\1\\:", value)
+    return f"++{key.lstrip('+')}={escaped}"
+
+
 def compose_config(name: str, schema: type, overrides: list[str]) -> DictConfig:
     """Compose `configs/<name>.yaml` with overrides; a bad key or value is a ValueError naming it.
     With `--help` among them, raises HelpRequested carrying the config the others compose."""
-    overrides = [as_list(o) for o in overrides]
+    overrides = [as_task_dict(as_list(o)) for o in overrides]
     if wants_help(overrides):
         rest = [o for o in overrides if o not in HELP_FLAGS]
         raise HelpRequested(OmegaConf.to_object(compose_config(name, schema, rest)))

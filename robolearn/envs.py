@@ -13,6 +13,7 @@ vocabulary (robolearn/vocab.py), its state zero-padded to the vocabulary's size.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -88,6 +89,15 @@ def task_obs_dim(task: str, env_kwargs: dict[str, dict] | None = None) -> int:
     env = make_external(task, (env_kwargs or {}).get(task, {}))
     env.close()
     return env.obs_dim
+
+
+def task_spaces(tasks: Sequence[str]) -> list[int]:
+    """Each task's observation space id, numbered in order of first appearance (so adding
+    tasks never renumbers the old ones). The suite's tasks and Meta-World's (mapped into the
+    suite's state layout) share one space; an external env has its own per gymnasium id."""
+    keys = [external_id(t) if is_external(t) else "suite" for t in tasks]
+    ids = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    return [ids[key] for key in keys]
 
 
 def suite_vocabulary() -> Vocabulary:

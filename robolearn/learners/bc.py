@@ -16,6 +16,7 @@ of object and goal poses; `image+proprio` adds the arm's own state (PROPRIO slot
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,7 +108,10 @@ class ActionNorm(nn.Module):
 
 class BC:
     def __init__(self, policy: PolicyConfig, cfg: BCConfig, obs_dim: int, act_dim: int, n_tasks: int, n_robots: int,
-                 device: torch.device = torch.device("cpu")):
+                 device: torch.device = torch.device("cpu"), task_spaces: Sequence[int] = ()):
+        if policy.input_adapter != "pad":  # recorded episodes are the suite's tasks: one state layout
+            raise ValueError(f"policy.input_adapter={policy.input_adapter!r}: bc trains on the suite's episodes, one "
+                             "observation space; allowed: pad")
         if cfg.model not in BC_MODELS:
             raise ValueError(f"algo.model={cfg.model!r}; allowed: {', '.join(BC_MODELS)}")
         if cfg.chunk < 1:

@@ -7,6 +7,7 @@ after each rollout. The MoE load-balancing losses enter with `balance_coef`.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,11 +80,11 @@ def normalize_per_task(advantage: np.ndarray, task: np.ndarray) -> np.ndarray:
 
 class PPO:
     def __init__(self, policy: PolicyConfig, cfg: PPOConfig, obs_dim: int, act_dim: int, n_tasks: int,
-                 n_robots: int, device: torch.device = torch.device("cpu")):
+                 n_robots: int, device: torch.device = torch.device("cpu"), task_spaces: Sequence[int] = ()):
         self.cfg, self.device = cfg, device
         self.norm = RunningNorm(obs_dim).to(device)
-        self.actor = Actor(policy, obs_dim, act_dim, n_tasks, n_robots).to(device)
-        self.value = ValueNet(policy, obs_dim, n_tasks, n_robots).to(device)
+        self.actor = Actor(policy, obs_dim, act_dim, n_tasks, n_robots, task_spaces).to(device)
+        self.value = ValueNet(policy, obs_dim, n_tasks, n_robots, task_spaces).to(device)
         # Routing noise would make the action's probability depend on a draw the log-prob
         # never sees: sampled and re-scored under different routings, an unchanged policy
         # showed log-ratios of tens of nats. PPO routes without noise; the balance loss

@@ -8,6 +8,7 @@ load-balancing loss (zero for dense networks) is added with weight `balance_coef
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,7 @@ class SACConfig:
 
 class SAC:
     def __init__(self, policy: PolicyConfig, cfg: SACConfig, obs_dim: int, act_dim: int, n_tasks: int,
-                 n_robots: int, device: torch.device = torch.device("cpu")):
+                 n_robots: int, device: torch.device = torch.device("cpu"), task_spaces: Sequence[int] = ()):
         self.cfg, self.act_dim, self.device = cfg, act_dim, device
         # Relative vectors come from the suite's state layout; a run of external tasks alone
         # (e.g. a 3-d Pendulum state) has none to derive them from.
@@ -61,8 +62,8 @@ class SAC:
         inputs = PolicyInputs([], False, obs_dim) if relative else None
         self.norm = (PerRobotNorm(obs_dim, n_robots, inputs=inputs) if cfg.per_robot_norm
                      else RunningNorm(obs_dim, inputs=inputs)).to(device)
-        self.actor = Actor(policy, self.norm.dim, act_dim, n_tasks, n_robots).to(device)
-        self.critic = TwinCritic(policy, self.norm.dim, act_dim, n_tasks, n_robots).to(device)
+        self.actor = Actor(policy, self.norm.dim, act_dim, n_tasks, n_robots, task_spaces).to(device)
+        self.critic = TwinCritic(policy, self.norm.dim, act_dim, n_tasks, n_robots, task_spaces).to(device)
         self.log_alpha = torch.full((n_tasks,), float(np.log(cfg.init_alpha)), device=device, requires_grad=True)
         self.target_entropy = -float(act_dim)
         self.reset_optimizers()

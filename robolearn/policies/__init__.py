@@ -4,7 +4,8 @@
 task) are the baselines it is measured against, and `dense` is the MoE network's own shape
 with one dense block per layer in place of the routed experts, sized by `match` to the MoE
 that the same config would build: `params` (the same total parameters) or `compute` (the
-same multiply-adds per example as its k active experts).
+same multiply-adds per example as its k active experts). With `input_adapter=per_space`
+the actor and critics map each observation space through its own learned projection first.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from torch import nn
 
 POLICIES = ("moe", "mlp", "multihead", "dense")
 MATCHES = ("params", "compute")
+INPUT_ADAPTERS = ("pad", "per_space")
 
 
 @dataclass
@@ -27,6 +29,9 @@ class PolicyConfig:
     embed_dim: int = 16
     task_heads: bool = False  # moe and dense: one output layer per task instead of a shared one
     match: str = "params"  # dense only: what of the MoE above (n_experts, k, expert_hidden) it matches
+    # pad: every task's state, zero-padded to the run's largest, enters the network as it is;
+    # per_space: each observation space first passes its own learned linear map (policies/spaces.py).
+    input_adapter: str = "pad"
 
 
 def build_net(cfg: PolicyConfig, d_in: int, d_out: int, d_cond: int, n_tasks: int, n_robots: int) -> nn.Module:
