@@ -78,12 +78,12 @@ def as_list(override: str) -> str:
 
 def as_task_dict(override: str) -> str:
     """`env_kwargs={gym:Pendulum-v1@heavy: {g: 15}}` in a form Hydra reads: its keys are task
-    names, whose prefix colon Hydra's grammar only takes escaped, and the dict starts empty,
-    so a new key needs `++` (add or override)."""
+    names, whose colons Hydra's grammar only takes escaped, and the dict starts empty, so a
+    new key needs `++` (add or override)."""
     key, sep, value = override.partition("=")
     if not sep or key.lstrip("+") not in TASK_DICT_KEYS:
         return override
-    escaped = re.sub(r"(?<![\\\w])(gym|mw):", r"\1\\:", value)
+    escaped = re.sub(r"(?<!\\):(?!\s)", r"\\:", value)  # a key's colons; ": " separates key and value
     return f"++{key.lstrip('+')}={escaped}"
 
 

@@ -78,8 +78,10 @@ def test_the_same_env_with_other_arguments_is_another_task() -> None:
 
 def test_env_kwargs_as_a_user_types_them() -> None:
     """Task names as keys (Hydra's grammar wants their colon escaped) and namespaced ids."""
-    cfg = compose_train(["env_kwargs={gym:Pendulum-v1@heavy: {g: 15}, gym:Meta-World/MT1@reach: {env_name: reach-v3}}"])
-    assert dict(cfg.env_kwargs) == {"gym:Pendulum-v1@heavy": {"g": 15}, "gym:Meta-World/MT1@reach": {"env_name": "reach-v3"}}
+    cfg = compose_train(["env_kwargs={gym:Pendulum-v1@heavy: {g: 15}, gym:metaworld:Meta-World/MT1@reach: "
+                         "{env_name: reach-v3}}"])
+    assert dict(cfg.env_kwargs) == {"gym:Pendulum-v1@heavy": {"g": 15},
+                                    "gym:metaworld:Meta-World/MT1@reach": {"env_name": "reach-v3"}}
     assert dict(compose_train(["env_kwargs={gym\\:Pendulum-v1: {g: 5}}"]).env_kwargs) == {"gym:Pendulum-v1": {"g": 5}}
 
 
