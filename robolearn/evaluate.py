@@ -76,10 +76,11 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
 def format_success(table: dict[tuple[str, str], float], title: str = "success") -> str:
     tasks = list(dict.fromkeys(t for t, _ in table))
     robots = list(dict.fromkeys(r for _, r in table))
-    lines = [title, f"{'task':14s}" + "".join(f"{r:>9s}" for r in robots)]
+    width = max(14, *(len(t) + 1 for t in tasks))  # long external task names keep the columns aligned
+    lines = [title, f"{'task':{width}s}" + "".join(f"{r:>9s}" for r in robots)]
     for task in tasks:
-        lines.append(f"{task:14s}" + "".join(f"{table[(task, r)]:9.2f}" if (task, r) in table else f"{'-':>9s}"
-                                             for r in robots))
+        lines.append(f"{task:{width}s}" + "".join(f"{table[(task, r)]:9.2f}" if (task, r) in table else f"{'-':>9s}"
+                                                  for r in robots))
     means = [np.mean([table[(t, r)] for t in tasks if (t, r) in table]) for r in robots]
-    lines.append(f"{'mean':14s}" + "".join(f"{m:9.2f}" for m in means))
+    lines.append(f"{'mean':{width}s}" + "".join(f"{m:9.2f}" for m in means))
     return "\n".join(lines)

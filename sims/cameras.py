@@ -21,6 +21,10 @@ from robolearn.sims.geometry import quat_to_mat
 MOUNTS = ("world", "tcp")
 # Clipping planes of both renderers, m: the wrist camera sees the fingers from ~0.1 m.
 NEAR, FAR = 0.01, 5.0
+# What a camera sees beyond the scene: PyBullet's TinyRenderer clears to white, and MuJoCo's
+# skybox is made the same, so a policy that sees does not meet a new background on the other
+# simulator (MuJoCo's default black was the largest difference between the two renders).
+BACKGROUND_RGB = (1.0, 1.0, 1.0)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 from robolearn.sims.backend import (
     CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, Pose,
 )
-from robolearn.sims.cameras import CAMERAS, NEAR, look_at
+from robolearn.sims.cameras import BACKGROUND_RGB, CAMERAS, NEAR, look_at
 from robolearn.sims.geometry import mat_to_quat
 from robolearn.sims.objects import Geom, ObjectSpec
 from robolearn.sims.robots import TCP_LINK, RobotSpec, urdf_path
@@ -130,6 +130,9 @@ class MujocoBackend(SceneParameters):
                                rgba=[0.82, 0.76, 0.65, 1.0], friction=[1.0, 0.005, 0.0001])
         table.contype, table.conaffinity = _WORLD_CONTYPE, _WORLD_CONAFFINITY
         world.add_light(pos=[0.4, 0.0, 1.5], dir=[0.0, 0.0, -1.0], diffuse=[0.8, 0.8, 0.8], castshadow=False)
+        spec.add_texture(name="background", type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
+                         builtin=mujoco.mjtBuiltin.mjBUILTIN_FLAT, rgb1=BACKGROUND_RGB, rgb2=BACKGROUND_RGB,
+                         width=8, height=8)
         for obj in self.objects.values():
             body = world.add_body(name=obj.name, mocap=not obj.free)
             if obj.free:
