@@ -8,8 +8,9 @@ does for them now, and train their own copies. Fresh experts would never be chos
 because the trained gate's logits for old experts are far above a new expert's zero logit,
 so they would get no gradient. Everything an old task on an old arm uses (encoder, shared
 head or their own task heads, old experts, old gate rows, old task and robot embeddings,
-the input maps of old observation spaces; a new task's or robot's row, a new space's map trains) is frozen by zeroing its gradients, so the old cells'
-actions are unchanged bit for bit. A new arm needs its own experts: with only its
+the input maps of old observation spaces; a new task's or robot's row and a new space's
+map train) is frozen by zeroing its gradients, so the old cells' actions are unchanged
+bit for bit. A new arm needs its own experts: with only its
 embedding row to train, an xArm6 added to a Panda+iiwa model stayed at 0.00
 (docs/benchmarks.md). The critics get fresh new experts and train freely: they are not
 used when acting.

@@ -109,6 +109,7 @@ class ActionNorm(nn.Module):
 class BC:
     def __init__(self, policy: PolicyConfig, cfg: BCConfig, obs_dim: int, act_dim: int, n_tasks: int, n_robots: int,
                  device: torch.device = torch.device("cpu"), task_spaces: Sequence[int] = ()):
+        # task_spaces: taken as every learner takes it (make_agent); bc's data have one space.
         if policy.input_adapter != "pad":  # recorded episodes are the suite's tasks: one state layout
             raise ValueError(f"policy.input_adapter={policy.input_adapter!r}: bc trains on the suite's episodes, one "
                              "observation space; allowed: pad")

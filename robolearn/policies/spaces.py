@@ -29,14 +29,15 @@ class SpaceAdapter(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_spaces, dim))
 
     def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
-        if self.weight.shape[0] == 1:
-            return torch.addmm(self.bias[0], x, self.weight[0])
-        # Every space's map on every row, then each row's own: a handful of spaces of ~50 dims
-        # costs less than sorting rows by space.
-        every = torch.einsum("bi,sij->bsj", x, self.weight) + self.bias
-        space = self.task_space[task]
-        return every.gather(1, space.view(-1, 1, 1).expand(-1, 1, x.shape[-1])).squeeze(1)
-
+        # Every space's map on every row (a handful of ~50 x 50 maps costs less than sorting
+        # rows by space), each row keeping its own: a space's result is the same op on the same
+        # shapes however many spaces there are, so adding one leaves old tasks' outputs exact.
+        out = torch.addmm(self.bias[0], x, self.weight[0])
+        if self.weight.shape[0] > 1:
+            space = self.task_space[task].unsqueeze(-1)
+            for s in range(1, self.weight.shape[0]):
+                out = torch.where(space == s, torch.addmm(self.bias[s], x, self.weight[s]), out)
+        return out
 
 def input_adapter(kind: str, dim: int, task_spaces: Sequence[int]) -> SpaceAdapter | None:
     """The adapter `policy.input_adapter` names, or None for padding alone."""
