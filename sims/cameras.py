@@ -25,6 +25,11 @@ NEAR, FAR = 0.01, 5.0
 # skybox is made the same, so a policy that sees does not meet a new background on the other
 # simulator (MuJoCo's default black was the largest difference between the two renders).
 BACKGROUND_RGB = (1.0, 1.0, 1.0)
+# How both renderers light the scene (ambient, diffuse, specular), scaled by the `light`
+# parameter: TinyRenderer's defaults, and in MuJoCo an ambient headlight plus one
+# directional light from above (its default spotlight left a bright disc on the table and
+# the hand's underside black in the wrist view, neither of which PyBullet draws).
+LIGHT_COEFFS = (0.6, 0.35, 0.05)
 
 
 @dataclass(frozen=True)

@@ -184,5 +184,8 @@ def test_on_the_twin_the_loop_sees_what_the_simulator_renders(ros_master: str, t
         other = make_env("reach", ROBOT, "mujoco", suite_vocabulary(), {"reach": {"cameras": [camera], "image_size": SIZE}})
         elsewhere = other.reset(seed=seed + 1)[0]["images"][camera]  # another scene: the comparison can fail
         other.close()
-        assert np.abs(seen - elsewhere).mean() > 1.0, camera
-        assert min(np.abs(seen - obs["images"][camera]).mean(), np.abs(seen - held["images"][camera]).mean()) < 1.0, camera
+        # The loop's frame is the simulator's to within 0.1 levels on average (measured: 0.003), while
+        # another scene differs by 5x that at least (measured 0.8 in the flat-lit wrist view, where
+        # only the goal marker moves; 2.4 in the front view).
+        assert np.abs(seen - elsewhere).mean() > 0.5, camera
+        assert min(np.abs(seen - obs["images"][camera]).mean(), np.abs(seen - held["images"][camera]).mean()) < 0.1, camera

@@ -15,7 +15,7 @@ import numpy as np
 from robolearn.sims.backend import (
     CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, Pose,
 )
-from robolearn.sims.cameras import BACKGROUND_RGB, CAMERAS, NEAR, look_at
+from robolearn.sims.cameras import BACKGROUND_RGB, CAMERAS, LIGHT_COEFFS, NEAR, look_at
 from robolearn.sims.geometry import mat_to_quat
 from robolearn.sims.objects import Geom, ObjectSpec
 from robolearn.sims.robots import TCP_LINK, RobotSpec, urdf_path
@@ -129,7 +129,12 @@ class MujocoBackend(SceneParameters):
         table = world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=TABLE_HALF, pos=TABLE_CENTER,
                                rgba=[0.82, 0.76, 0.65, 1.0], friction=[1.0, 0.005, 0.0001])
         table.contype, table.conaffinity = _WORLD_CONTYPE, _WORLD_CONAFFINITY
-        world.add_light(pos=[0.4, 0.0, 1.5], dir=[0.0, 0.0, -1.0], diffuse=[0.8, 0.8, 0.8], castshadow=False)
+        ambient, diffuse, specular = LIGHT_COEFFS
+        world.add_light(pos=[0.4, 0.0, 1.5], dir=[0.0, 0.0, -1.0], diffuse=[diffuse] * 3, specular=[specular] * 3,
+                        type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, castshadow=False)
+        spec.visual.headlight.ambient = [ambient] * 3
+        spec.visual.headlight.diffuse = [0.0] * 3
+        spec.visual.headlight.specular = [0.0] * 3
         spec.add_texture(name="background", type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
                          builtin=mujoco.mjtBuiltin.mjBUILTIN_FLAT, rgb1=BACKGROUND_RGB, rgb2=BACKGROUND_RGB,
                          width=8, height=8)

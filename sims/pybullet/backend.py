@@ -18,7 +18,7 @@ import pybullet as p
 from robolearn.sims.backend import (
     CONTROL_DT, FINGERS_GROUP, ROBOT_GROUP, TABLE_CENTER, TABLE_GROUP, TABLE_HALF, Pose,
 )
-from robolearn.sims.cameras import CAMERAS, FAR, NEAR, world_pose
+from robolearn.sims.cameras import CAMERAS, FAR, LIGHT_COEFFS, NEAR, world_pose
 from robolearn.sims.geometry import wxyz, xyzw
 from robolearn.sims.objects import Geom, ObjectSpec
 from robolearn.sims.robots import TCP_LINK, RobotSpec, urdf_path
@@ -33,8 +33,6 @@ TABLE_RGBA = (0.82, 0.76, 0.65, 1.0)
 _SHAPES = {"box": p.GEOM_BOX, "cylinder": p.GEOM_CYLINDER, "sphere": p.GEOM_SPHERE}
 _IDENTITY = (0.0, 0.0, 0.0, 1.0)  # xyzw
 POSITION_GAIN, VELOCITY_GAIN = 0.1, 1.0  # PyBullet's own defaults for POSITION_CONTROL
-# TinyRenderer's default light coefficients (ambient, diffuse, specular), scaled by `light`.
-LIGHT_COEFFS = (0.6, 0.35, 0.05)
 
 
 def _scaled(geoms: tuple[Geom, ...], scale: float) -> tuple[Geom, ...]:
