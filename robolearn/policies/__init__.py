@@ -29,9 +29,7 @@ class PolicyConfig:
     embed_dim: int = 16
     task_heads: bool = False  # moe and dense: one output layer per task instead of a shared one
     match: str = "params"  # dense only: what of the MoE above (n_experts, k, expert_hidden) it matches
-    # pad: every task's state, zero-padded to the run's largest, enters the network as it is;
-    # per_space: each observation space first passes its own learned linear map (policies/spaces.py).
-    input_adapter: str = "pad"
+    input_adapter: str = "pad"  # pad (states zero-padded) | per_space: a learned map per observation space first
 
 
 def build_net(cfg: PolicyConfig, d_in: int, d_out: int, d_cond: int, n_tasks: int, n_robots: int) -> nn.Module:
