@@ -24,6 +24,7 @@ from torch import nn
 from robolearn.learners.sac import SAC
 from robolearn.policies.heads import TaskHeads
 from robolearn.policies.moe import MoENet
+from robolearn.policies.spaces import SpaceAdapter
 
 
 def _freeze_rows(param: nn.Parameter, trainable: torch.Tensor) -> None:
@@ -78,7 +79,7 @@ def freeze_old_tasks(agent: SAC, adaptation: dict) -> None:
         module.requires_grad_(False)
     new_rows = _rows(cond.task.num_embeddings, adaptation["new_task_ids"])
     _freeze_rows(cond.task.weight, new_rows)
-    if agent.actor.spaces is not None:  # a space that only new tasks have trains its own map
+    if isinstance(agent.actor.spaces, SpaceAdapter):  # a space that only new tasks have trains its own map
         spaces = agent.actor.spaces
         old_spaces = spaces.task_space[~new_rows.to(spaces.task_space.device)].unique().cpu()
         new_spaces = ~_rows(spaces.weight.shape[0], old_spaces.tolist())

@@ -10,7 +10,7 @@ from torch import nn
 
 from robolearn.policies import PolicyConfig, build_net
 from robolearn.policies.inputs import PolicyInputs
-from robolearn.policies.spaces import SpaceAdapter, input_adapter
+from robolearn.policies.spaces import input_adapter
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -95,11 +95,6 @@ class Conditioner(nn.Module):
         return torch.cat([self.task(task), self.robot(robot)], dim=-1)
 
 
-def adapted(adapter: SpaceAdapter | None, obs: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
-    """`obs` through its task's observation-space map, or as it is without one."""
-    return adapter(obs, task) if adapter is not None else obs
-
-
 class Actor(nn.Module):
     """`task_spaces`: each task's observation space id (used by `policy.input_adapter=per_space`)."""
 
@@ -113,8 +108,7 @@ class Actor(nn.Module):
     def distribution(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor,
                      expert_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
         """The Gaussian before the tanh squash: (mean, log_std, balance loss, routes)."""
-        out, balance, routes = self.net(adapted(self.spaces, obs, task), self.cond(task, robot), task, robot,
-                                        expert_mask)
+        out, balance, routes = self.net(self.spaces(obs, task), self.cond(task, robot), task, robot, expert_mask)
         mean, log_std = out.chunk(2, dim=-1)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
         return mean, log_std, balance, routes
@@ -151,7 +145,7 @@ class ValueNet(nn.Module):
         self.net = build_net(cfg, obs_dim, 1, self.cond.dim, n_tasks, n_robots)
 
     def forward(self, obs: torch.Tensor, task: torch.Tensor, robot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        value, balance, _ = self.net(adapted(self.spaces, obs, task), self.cond(task, robot), task, robot)
+        value, balance, _ = self.net(self.spaces(obs, task), self.cond(task, robot), task, robot)
         return value.squeeze(-1), balance
 
 
@@ -160,15 +154,13 @@ class TwinCritic(nn.Module):
                  task_spaces: Sequence[int] = ()):
         super().__init__()
         self.conds = nn.ModuleList(Conditioner(n_tasks, n_robots, cfg.embed_dim) for _ in range(2))
-        spaces = [input_adapter(cfg.input_adapter, obs_dim, task_spaces) for _ in range(2)]
-        self.spaces = nn.ModuleList(spaces) if spaces[0] is not None else None
+        self.spaces = nn.ModuleList(input_adapter(cfg.input_adapter, obs_dim, task_spaces) for _ in range(2))
         self.nets = nn.ModuleList(build_net(cfg, obs_dim + act_dim, 1, self.conds[0].dim, n_tasks, n_robots)
                                   for _ in range(2))
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor, task: torch.Tensor,
                 robot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (q1, q2, balance loss)."""
-        adapters = self.spaces if self.spaces is not None else (None, None)
-        (q1, b1, _), (q2, b2, _) = (net(torch.cat([adapted(adapter, obs, task), action], dim=-1), cond(task, robot),
-                                        task, robot) for net, cond, adapter in zip(self.nets, self.conds, adapters))
+        (q1, b1, _), (q2, b2, _) = (net(torch.cat([spaces(obs, task), action], dim=-1), cond(task, robot), task, robot)
+                                    for net, cond, spaces in zip(self.nets, self.conds, self.spaces))
         return q1.squeeze(-1), q2.squeeze(-1), b1 + b2

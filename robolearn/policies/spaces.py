@@ -39,8 +39,16 @@ class SpaceAdapter(nn.Module):
                 out = torch.where(space == s, torch.addmm(self.bias[s], x, self.weight[s]), out)
         return out
 
-def input_adapter(kind: str, dim: int, task_spaces: Sequence[int]) -> SpaceAdapter | None:
-    """The adapter `policy.input_adapter` names, or None for padding alone."""
+class Padded(nn.Module):
+    """Padding alone: the zero-padded state enters the network as it is (no parameters, so
+    checkpoints of padded models hold nothing for it)."""
+
+    def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def input_adapter(kind: str, dim: int, task_spaces: Sequence[int]) -> SpaceAdapter | Padded:
+    """The adapter `policy.input_adapter` names."""
     if kind not in INPUT_ADAPTERS:
         raise ValueError(f"policy.input_adapter={kind!r}; allowed: {', '.join(INPUT_ADAPTERS)}")
-    return SpaceAdapter(dim, task_spaces) if kind == "per_space" else None
+    return SpaceAdapter(dim, task_spaces) if kind == "per_space" else Padded()
