@@ -83,7 +83,8 @@ def as_task_dict(override: str) -> str:
     key, sep, value = override.partition("=")
     if not sep or key.lstrip("+") not in TASK_DICT_KEYS:
         return override
-    escaped = re.sub(r"(?<!\\):(?!\s)", r"\\:", value)  # a key's colons; ": " separates key and value
+    # A key's colons; ": " separates key and value, and quoted strings are left as written.
+    escaped = re.sub(r"(\"[^\"]*\"|'[^']*')|(?<!\\):(?!\s)", lambda m: m.group(1) or "\\:", value)
     return f"++{key.lstrip('+')}={escaped}"
 
 

@@ -83,6 +83,8 @@ def test_env_kwargs_as_a_user_types_them() -> None:
     assert dict(cfg.env_kwargs) == {"gym:Pendulum-v1@heavy": {"g": 15},
                                     "gym:metaworld:Meta-World/MT1@reach": {"env_name": "reach-v3"}}
     assert dict(compose_train(["env_kwargs={gym\\:Pendulum-v1: {g: 5}}"]).env_kwargs) == {"gym:Pendulum-v1": {"g": 5}}
+    quoted = compose_train(["env_kwargs={gym:Pendulum-v1: {render_mode: 'a:b'}}"]).env_kwargs
+    assert dict(quoted) == {"gym:Pendulum-v1": {"render_mode": "a:b"}}
 
 
 def test_spaces_that_do_not_fit_are_named() -> None:
