@@ -6,8 +6,8 @@ experts start as copies of the old experts that the new cells already route to (
 upcycling), with a gate that prefers the copy: the new cells start from what the policy
 does for them now, and train their own copies. Fresh experts would never be chosen,
 because the trained gate's logits for old experts are far above a new expert's zero logit,
-so they would get no gradient. Everything an old task on an old arm uses (encoder, shared
-head or their own task heads, old experts, old gate rows, old task and robot embeddings,
+so they would get no gradient. Everything an old task on an old arm uses (encoder, camera
+encoders, shared head or their own task heads, old experts, old gate rows, old task and robot embeddings,
 the input maps of old observation spaces; a new task's or robot's row and a new space's
 map train) is frozen by zeroing its gradients, so the old cells' actions are unchanged
 bit for bit. A new arm needs its own experts: with only its
@@ -75,6 +75,8 @@ def freeze_old_tasks(agent: SAC, adaptation: dict) -> None:
     the embedding rows of new tasks and new robots train."""
     actor_net, cond = agent.actor.net, agent.actor.cond
     agent.norm.frozen = True
+    if agent.vision is not None:  # the camera encoders every old task sees through
+        agent.vision.requires_grad_(False)
     for module in (actor_net.encoder, actor_net.norms):
         module.requires_grad_(False)
     new_rows = _rows(cond.task.num_embeddings, adaptation["new_task_ids"])

@@ -50,6 +50,8 @@ class TrainConfig:
     device: str = "auto"  # auto (a GPU when there is one) | cpu | cuda | cuda:<index>
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # per task: extra gym.make keyword arguments
     deploy_limits: str = "shipped"  # "" | shipped (configs/deploy/<robot>.yaml) | a deploy YAML: its safety layer in the loop
+    inputs: str = "state"  # state (object and goal poses) | image | image+proprio (camera frames instead; algo=sac)
+    cameras: list[str] = field(default_factory=list)  # with images: e.g. [front] or [front,wrist]
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     algo: Any = MISSING  # SACConfig or PPOConfig: set by the `algo` group (configs/algo/)
     logger: LoggerConfig = field(default_factory=LoggerConfig)

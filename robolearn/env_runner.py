@@ -42,21 +42,30 @@ class EnvStep:
     truncated: bool
     success: bool
     final_state: np.ndarray  # the step's own observation: the final one when the episode ended
+    images: dict[str, np.ndarray]  # camera frames of `state` (envs with cameras; else empty)
+    final_images: dict[str, np.ndarray]  # those of `final_state`
 
 
 def reset_env(env: gym.Env, seed: int | None) -> EnvStep:
     obs, info = env.reset(seed=seed)
+    images = obs.get("images", {})
     return EnvStep(obs["state"], int(obs["task_id"]), int(obs["robot_id"]), 0.0, False, False, bool(info["success"]),
-                   obs["state"])
+                   obs["state"], images, images)
 
 
 def step_env(env: gym.Env, action: np.ndarray) -> EnvStep:
     obs, reward, terminated, truncated, info = env.step(action)
-    final = obs["state"]
+    final, final_images = obs["state"], obs.get("images", {})
     if terminated or truncated:
         obs, _ = env.reset()
     return EnvStep(obs["state"], int(obs["task_id"]), int(obs["robot_id"]), float(reward), bool(terminated),
-                   bool(truncated), bool(info["success"]), final)
+                   bool(truncated), bool(info["success"]), final, obs.get("images", {}), final_images)
+
+
+def stacked_images(steps: list[EnvStep], final: bool = False) -> dict[str, np.ndarray]:
+    """Each camera's frames over the envs, (N, H, W, 3); of the steps' final observations with `final`."""
+    frames = [s.final_images if final else s.images for s in steps]
+    return {camera: np.stack([f[camera] for f in frames]) for camera in frames[0]}
 
 
 def _worker(pipe: Connection, fns: list[EnvFn], adr: ADR | None) -> None:
@@ -184,6 +193,7 @@ class EnvRunner:
 
     def _take(self, steps: list[EnvStep]) -> None:
         self.states = np.stack([s.state for s in steps]).astype(np.float32)
+        self.images = stacked_images(steps)  # camera -> (N, H, W, 3) of `states` (envs with cameras)
         self.task = np.array([s.task for s in steps])
         self.robot = np.array([s.robot for s in steps])
 
@@ -194,8 +204,10 @@ class EnvRunner:
     def step_wait(self, env_steps: int) -> tuple[np.ndarray, ...]:
         """Returns (reward, terminated, truncated, next_state); `next_state` is the
         observation the step produced (the final one when an episode ended), while
-        `self.states` moves on to the reset observation."""
+        `self.states` moves on to the reset observation. `self.next_images` holds the
+        camera frames of `next_state`."""
         steps = self.envs.step_wait()
+        self.next_images = stacked_images(steps, final=True)
         reward = np.array([s.reward for s in steps], np.float32)
         terminated = np.array([s.terminated for s in steps])
         truncated = np.array([s.truncated for s in steps])

@@ -24,10 +24,8 @@ def evaluate(agent: Agent, tasks: list[str], robots: list[str], backend: str, ep
     `dr` randomizes the physics of every episode (e.g. held-out ranges); `deploy_limits` as in training."""
     table = {}
     seen = cameras_of(agent)
+    kwargs = seeing_kwargs(agent, env_kwargs, tasks)
     for task, robot in combos_for(tasks, robots):
-        kwargs = dict(env_kwargs or {})
-        if seen:
-            kwargs[task] = kwargs.get(task, {}) | seen
         env = make_env(task, robot, backend, agent.vocab, kwargs, render_mode="rgb_array" if video_dir else None, dr=dr,
                        deploy_limits=deploy_limits)
         wins = 0
@@ -60,6 +58,16 @@ def cameras_of(agent: Agent) -> dict:
     """The env settings a policy that sees needs (its cameras at its image size); {} for the others."""
     vision = getattr(agent, "vision", None)
     return {"cameras": vision.cameras, "image_size": vision.size} if vision is not None else {}
+
+
+def seeing_kwargs(agent: Agent, env_kwargs: dict[str, dict] | None, tasks: list[str]) -> dict[str, dict]:
+    """`env_kwargs` with each task's envs given the cameras a policy that sees needs."""
+    kwargs = dict(env_kwargs or {})
+    seen = cameras_of(agent)
+    if seen:
+        for task in tasks:
+            kwargs[task] = kwargs.get(task, {}) | seen
+    return kwargs
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:

@@ -42,13 +42,17 @@ def expert_replay(envs: list[gym.Env], episodes: int, seed: int, noise: float = 
     """`episodes` full expert episodes in each env (to the time limit, so the buffer also
     shows holding a success), as one replay buffer. Gaussian `noise` is added to every action
     and the executed action is kept: the episodes then also show the expert recovering from
-    states a little off its path. The envs are left mid-episode: reset them."""
+    states a little off its path. Envs with cameras give the buffer their frames too. The
+    envs are left mid-episode: reset them."""
     steps: list[tuple] = []
+    images: list[tuple[dict, dict]] = []  # the frames before and after each step
     rng = np.random.default_rng(seed)
 
     def keep(obs: dict, action: np.ndarray, reward: float, next_obs: dict, terminated: bool) -> None:
         steps.append((obs["state"], action, reward, next_obs["state"], float(terminated), obs["task_id"],
                       obs["robot_id"]))
+        if "images" in obs:
+            images.append((obs["images"], next_obs["images"]))
 
     for i, env in enumerate(tqdm(envs, desc="expert demos", unit="env", mininterval=1.0, leave=False)):
         expert = expert_for(env)
@@ -56,7 +60,10 @@ def expert_replay(envs: list[gym.Env], episodes: int, seed: int, noise: float = 
             run_episode(env, lambda obs: np.clip(expert(obs) + noise * rng.standard_normal(ACTION_DIM), -1.0,
                                                  1.0).astype(np.float32),
                         seed + 1000 * i + episode, on_step=keep)
-    buffer = ReplayBuffer(len(steps), len(steps[0][0]), ACTION_DIM)
-    buffer.add(*(np.asarray(column) for column in zip(*steps)))
+    cameras = tuple(images[0][0]) if images else ()
+    size = images[0][0][cameras[0]].shape[0] if images else 0
+    buffer = ReplayBuffer(len(steps), len(steps[0][0]), ACTION_DIM, cameras, size)
+    frames = [{c: np.stack([step[which][c] for step in images]) for c in cameras} for which in (0, 1)]
+    buffer.add(*(np.asarray(column) for column in zip(*steps)), *frames)
     return buffer
 

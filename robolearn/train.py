@@ -27,8 +27,8 @@ from robolearn.config import TrainConfig
 from robolearn.device import resolve_device
 from robolearn.env_runner import EnvRunner, env_pool
 from robolearn.deploy.sim_limits import deploy_limits_for
-from robolearn.envs import check_names, combos_for, expand_tasks, make_env, run_vocabulary
-from robolearn.evaluate import evaluate, format_success
+from robolearn.envs import check_names, combos_for, expand_tasks, is_external, is_metaworld, make_env, run_vocabulary
+from robolearn.evaluate import evaluate, format_success, seeing_kwargs
 from robolearn.expert_demos import check_demo_settings, expert_replay, has_expert
 from robolearn.learners import Agent
 from robolearn.learners.ppo import PPO
@@ -37,6 +37,8 @@ from robolearn.learners.replay import ReplayBuffer
 from robolearn.learners.sac import SAC, SACConfig
 from robolearn.logger import Logger
 from robolearn.policies import PolicyConfig
+from robolearn.policies.vision import check_inputs
+from robolearn.sims.cameras import CAMERAS, check_cameras
 from robolearn.ppo_rollout import ROLLOUT_KEYS, collect_rollout
 from robolearn.spec import ACTION_DIM
 from robolearn.sims.randomization import ADR, Randomizer, training_randomizer
@@ -45,9 +47,11 @@ from robolearn.vocab import Vocabulary
 MAX_UPDATES_PER_STEP = 64.0
 
 
-def routing_matrix(agent: Agent, states: np.ndarray, task: np.ndarray, robot: np.ndarray) -> np.ndarray | None:
-    """Fraction of each task's routing decisions (first MoE layer) that go to each expert."""
-    routes = agent.routes(states, task, robot)
+def routing_matrix(agent: Agent, *probe: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | None:
+    """Fraction of each task's routing decisions (first MoE layer) that go to each expert;
+    `probe`: (states, task ids, robot ids), and camera frames for a policy that sees."""
+    routes = agent.routes(*probe)
+    task = probe[1]
     if not routes:
         return None
     matrix = np.zeros((len(agent.vocab.tasks), agent.actor.net.layers[0].n_experts))
@@ -61,6 +65,24 @@ def check_update_settings(algo: SACConfig) -> None:
         raise ValueError(f"algo.updates_per_step={algo.updates_per_step}: must be in (0, {MAX_UPDATES_PER_STEP:g}]")
     if not 1 <= algo.batch_size <= algo.buffer_size:
         raise ValueError(f"algo.batch_size={algo.batch_size}: must be in 1..algo.buffer_size ({algo.buffer_size})")
+
+
+def check_vision_settings(cfg: TrainConfig) -> None:
+    """`inputs` and `cameras` go to the learner (algo.inputs, algo.cameras) once checked."""
+    check_inputs(cfg.inputs)
+    if cfg.inputs == "state":
+        if cfg.cameras:
+            raise ValueError(f"cameras={list(cfg.cameras)}: only with inputs=image or inputs=image+proprio")
+        return
+    if not isinstance(cfg.algo, SACConfig):
+        raise ValueError(f"inputs={cfg.inputs}: algo=sac learns from cameras; algo={cfg.algo.name} from states only")
+    if not cfg.cameras:
+        raise ValueError(f"inputs={cfg.inputs}: name the cameras to see, e.g. cameras=[front] (allowed: "
+                         f"{', '.join(CAMERAS)})")
+    blind = [t for t in cfg.tasks if is_external(t) or is_metaworld(t)]
+    if blind:
+        raise ValueError(f"inputs={cfg.inputs}: {', '.join(blind)} has no cameras; the suite's own tasks do")
+    cfg.algo.inputs, cfg.algo.cameras = cfg.inputs, list(check_cameras(list(cfg.cameras), "cameras"))
 
 
 def check_env_settings(cfg: TrainConfig) -> bool:
@@ -116,6 +138,7 @@ def train(cfg: TrainConfig) -> Path:
     if isinstance(cfg.algo, SACConfig):
         check_demo_settings(cfg.algo)
         check_update_settings(cfg.algo)
+    check_vision_settings(cfg)
     workers = check_env_settings(cfg)
     device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
@@ -159,11 +182,13 @@ def train(cfg: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)  # only now: bad settings above leave no empty run folder
     logger = Logger(cfg.logger.kind, out, cfg.logger.project, config)
     adr = randomizer if isinstance(randomizer, ADR) else None
-    runner = EnvRunner(combos, env_pool(combos, cfg.backend, agent.vocab, cfg.env_kwargs, randomizer, workers,
+    env_kwargs = seeing_kwargs(agent, cfg.env_kwargs, cfg.tasks)  # a policy that sees: its cameras in every env
+    runner = EnvRunner(combos, env_pool(combos, cfg.backend, agent.vocab, env_kwargs, randomizer, workers,
                                         cfg.deploy_limits),
                        cfg.seed, logger)
     if cfg.adapt_from:  # the new tasks' first states pick the experts their new ones copy
-        prepare_adaptation(agent, adaptation, cfg.add_experts, (runner.states, runner.task, runner.robot))
+        probe = (runner.states, runner.task, runner.robot) + ((runner.images,) if runner.images else ())
+        prepare_adaptation(agent, adaptation, cfg.add_experts, probe)
     ckpt_path = out / CHECKPOINT_NAME
     table: dict[tuple[str, str], float] = {}
     next_eval = env_steps + cfg.eval_every
@@ -206,7 +231,7 @@ def train(cfg: TrainConfig) -> Path:
 
     started, start_steps, start_updates = time.perf_counter(), env_steps, agent.updates
     if isinstance(agent, SAC):
-        demos = expert_transitions(cfg, agent.vocab, randomizer) if cfg.algo.demo_episodes else None
+        demos = expert_transitions(cfg, agent.vocab, randomizer, env_kwargs) if cfg.algo.demo_episodes else None
         probe = sac_loop(cfg, agent, runner, rng, logger, lambda: env_steps, advance, demos)
     else:
         probe = ppo_loop(cfg, agent, runner, rng, logger, lambda: env_steps, advance)
@@ -223,8 +248,10 @@ def train(cfg: TrainConfig) -> Path:
     return ckpt_path
 
 
-def expert_transitions(cfg: TrainConfig, vocab: Vocabulary, randomizer: Randomizer | str) -> ReplayBuffer | None:
+def expert_transitions(cfg: TrainConfig, vocab: Vocabulary, randomizer: Randomizer | str,
+                       env_kwargs: dict[str, dict]) -> ReplayBuffer | None:
     """`algo.demo_episodes` scripted-expert episodes per task x robot, in envs of their own
+    (with the training envs' `env_kwargs`, cameras included)
     (expert steps do not count toward total_steps: every policy compared at a budget gets the same ones).
     Tasks without an expert train from their own experience alone (None: no task has one)."""
     without = [t for t in cfg.tasks if not has_expert(t)]
@@ -233,7 +260,7 @@ def expert_transitions(cfg: TrainConfig, vocab: Vocabulary, randomizer: Randomiz
     combos = [(t, r) for t, r in combos_for(cfg.tasks, cfg.robots) if has_expert(t)]
     if not combos:
         return None
-    envs = [make_env(t, r, cfg.backend, vocab, cfg.env_kwargs, dr=randomizer, deploy_limits=cfg.deploy_limits)
+    envs = [make_env(t, r, cfg.backend, vocab, env_kwargs, dr=randomizer, deploy_limits=cfg.deploy_limits)
             for t, r in combos]
     try:
         return expert_replay(envs, cfg.algo.demo_episodes, cfg.seed, cfg.algo.demo_noise)
@@ -247,7 +274,8 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
     """Runs to `total_steps`; returns the probe of recent (states, task, robot) for routing stats.
     `demos`: expert transitions mixed into every batch (`algo.demo_ratio`)."""
     n = runner.n
-    buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + n), agent.vocab.obs_dim, ACTION_DIM)
+    buffer = ReplayBuffer(min(cfg.algo.buffer_size, cfg.total_steps + n), agent.vocab.obs_dim, ACTION_DIM,
+                          agent.cameras, agent.cfg.image_size)
     if demos is not None and not cfg.resume:  # a resumed normalizer has seen them already
         agent.norm.update(torch.from_numpy(demos.obs[:demos.size]), torch.from_numpy(demos.robot[:demos.size]))
     # A resumed run has no replay: it refills with the policy's own actions, not random ones.
@@ -257,23 +285,26 @@ def sac_loop(cfg: TrainConfig, agent: SAC, runner: EnvRunner, rng: np.random.Gen
     # learner the workers preempted the learner's threads and each update took 20% longer.
     overlap = runner.envs.workers > 0 and (os.cpu_count() or 1) > cfg.threads
 
-    def probe() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def probe() -> tuple:
         recent = slice(max(0, buffer.size - 2048), buffer.size)
-        return buffer.obs[recent], buffer.task[recent], buffer.robot[recent]
+        frames = {camera: f[recent] for camera, f in buffer.images.items()}
+        return (buffer.obs[recent], buffer.task[recent], buffer.robot[recent]) + ((frames,) if frames else ())
 
     while steps_done() < cfg.total_steps:
         states, task, robot = runner.states.copy(), runner.task.copy(), runner.robot.copy()
+        images = runner.images  # replaced, not written into, by the next step
         if steps_done() < warmup_until and not cfg.resume:
             actions = rng.uniform(-1, 1, (n, ACTION_DIM)).astype(np.float32)
         else:
-            actions = agent.act(states, task, robot)
+            actions = agent.act(states, task, robot, images=images)
         runner.step_async(actions)
         if not overlap:
             reward, terminated, _, next_state = runner.step_wait(steps_done())
         core.run_owed(steps_done())  # on the transitions stored before this step, while the envs step
         if overlap:
             reward, terminated, _, next_state = runner.step_wait(steps_done())
-        core.store(states, actions, reward, next_state, terminated.astype(np.float32), task, robot, steps_done() + n)
+        core.store(states, actions, reward, next_state, terminated.astype(np.float32), task, robot, steps_done() + n,
+                   images, runner.next_images)
         advance(n, probe)
     return probe
 

@@ -73,11 +73,11 @@ def test_bad_demo_settings_name_the_field(setting: dict, field: str) -> None:
 def test_tasks_without_an_expert_get_no_demos(capsys: pytest.CaptureFixture) -> None:
     cfg = to_dataclass(compose_train(["tasks=[reach,gym:Pendulum-v1]", "robots=[panda]", "algo.demo_episodes=1"]))
     vocab = run_vocabulary(cfg.tasks, cfg.robots)
-    demos = expert_transitions(cfg, vocab, "none")
+    demos = expert_transitions(cfg, vocab, "none", cfg.env_kwargs)
     assert demos is not None and set(demos.task[:demos.size].tolist()) == {vocab.task_id("reach")}
     assert "no scripted expert for gym:Pendulum-v1" in capsys.readouterr().out
     cfg.tasks = ["gym:Pendulum-v1"]
-    assert expert_transitions(cfg, run_vocabulary(cfg.tasks, cfg.robots), "none") is None
+    assert expert_transitions(cfg, run_vocabulary(cfg.tasks, cfg.robots), "none", cfg.env_kwargs) is None
 
 
 def test_training_with_demos_runs_and_rejects_bad_settings_before_writing(tmp_path: Path) -> None:

@@ -98,7 +98,8 @@ def check_fleet(cfg: FleetConfig) -> None:
     # Settings of `robolearn train` that the fleet does not implement: refused, not ignored.
     unsupported = {"num_envs": cfg.num_envs != 1, "env_workers": cfg.env_workers is not None,
                    "adapt_from": cfg.adapt_from is not None,
-                   "algo.demo_episodes": getattr(cfg.algo, "demo_episodes", 0) > 0}
+                   "algo.demo_episodes": getattr(cfg.algo, "demo_episodes", 0) > 0,
+                   "algo.inputs": getattr(cfg.algo, "inputs", "state") != "state"}
     for name, set_ in unsupported.items():
         if set_:
             raise ValueError(f"{name}: not supported by the fleet (each actor steps its own envs; use "

@@ -28,7 +28,7 @@ from robolearn.device import on_device
 from robolearn.policies import PolicyConfig, build_net
 from robolearn.policies.actor_critic import Conditioner, RunningNorm
 from robolearn.policies.inputs import PROPRIO, PolicyInputs
-from robolearn.policies.vision import ImageEncoders, check_inputs
+from robolearn.policies.vision import ImageEncoders, check_inputs, frames_on
 from robolearn.sims.cameras import check_cameras
 
 BC_MODELS = ("mlp", "chunk")
@@ -185,20 +185,12 @@ class BC:
         """The cameras the policy sees (none for a state policy)."""
         return self.vision.cameras if self.vision else ()
 
-    def _frames(self, images: dict[str, np.ndarray] | None) -> dict[str, torch.Tensor]:
-        """Camera frames (B, H, W, 3) uint8 as tensors on the device; a policy that sees cameras needs them."""
-        if self.vision is None:
-            return {}
-        if images is None:
-            raise ValueError(f"this policy was trained with images (cameras: {', '.join(self.cameras)}, "
-                             f"{self.cfg.image_size}x{self.cfg.image_size}); give it their frames")
-        return {c: torch.as_tensor(np.asarray(f), device=self.device) for c, f in images.items()}
-
     @torch.no_grad()
     def act(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray, deterministic: bool = True,
             expert_mask: torch.Tensor | None = None, images: dict[str, np.ndarray] | None = None) -> np.ndarray:
         self.net.eval()
-        pred, _, _ = self._predict(*on_device(self.device, obs, task, robot), self._frames(images), expert_mask)
+        frames = frames_on(self.device, self.vision, images)
+        pred, _, _ = self._predict(*on_device(self.device, obs, task, robot), frames, expert_mask)
         actions = self.action_norm.inverse(pred).clamp(-1.0, 1.0).cpu().numpy()  # (B, horizon, A)
         if self.horizon == 1:
             return actions[:, 0]
@@ -215,7 +207,8 @@ class BC:
     def routes(self, obs: np.ndarray, task: np.ndarray, robot: np.ndarray,
                images: dict[str, np.ndarray] | None = None) -> list[torch.Tensor]:
         self.net.eval()
-        _, _, routes = self._predict(*on_device(self.device, obs, task, robot), self._frames(images))
+        frames = frames_on(self.device, self.vision, images)
+        _, _, routes = self._predict(*on_device(self.device, obs, task, robot), frames)
         return [r.cpu() for r in routes]
 
     def state_dict(self) -> dict:

@@ -28,9 +28,11 @@ class OffPolicyCore:
         self.owed = 0.0
 
     def store(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray,
-              terminal: np.ndarray, task: np.ndarray, robot: np.ndarray, env_steps: int) -> None:
-        """Add transitions; `env_steps`: the run's count once they are included."""
-        self.buffer.add(obs, action, reward, next_obs, terminal, task, robot)
+              terminal: np.ndarray, task: np.ndarray, robot: np.ndarray, env_steps: int,
+              images: dict[str, np.ndarray] | None = None, next_images: dict[str, np.ndarray] | None = None) -> None:
+        """Add transitions (with their camera frames for a policy that sees); `env_steps`: the
+        run's count once they are included."""
+        self.buffer.add(obs, action, reward, next_obs, terminal, task, robot, images, next_images)
         self.agent.norm.update(torch.from_numpy(obs), torch.from_numpy(robot))
         if env_steps >= self.warmup_until and self.buffer.size >= self.agent.cfg.batch_size:
             self.owed += len(obs) * self.agent.cfg.updates_per_step

@@ -105,3 +105,14 @@ class ImageEncoders(nn.Module):
                                  f"on ({self.size}, {self.size}, 3)")
             parts.append(encoder(random_shift(frames, self.shift) if augment else frames))
         return torch.cat(parts, dim=-1)
+
+
+def frames_on(device: torch.device, vision: ImageEncoders | None,
+              images: dict[str, np.ndarray] | None) -> dict[str, torch.Tensor]:
+    """Camera frames (B, H, W, 3) uint8 as tensors on `device`; a policy that sees cameras needs them."""
+    if vision is None:
+        return {}
+    if images is None:
+        raise ValueError(f"this policy was trained with images (cameras: {', '.join(vision.cameras)}, "
+                         f"{vision.size}x{vision.size}); give it their frames")
+    return {c: torch.as_tensor(np.asarray(f), device=device) for c, f in images.items()}
