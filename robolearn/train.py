@@ -70,6 +70,8 @@ def check_update_settings(algo: SACConfig) -> None:
 def check_vision_settings(cfg: TrainConfig) -> None:
     """`inputs` and `cameras` go to the learner (algo.inputs, algo.cameras) once checked."""
     check_inputs(cfg.inputs)
+    if isinstance(cfg.algo, SACConfig) and (cfg.algo.inputs != "state" or cfg.algo.cameras):
+        raise ValueError("algo.inputs, algo.cameras: set by inputs= and cameras=; pass those instead")
     if cfg.inputs == "state":
         if cfg.cameras:
             raise ValueError(f"cameras={list(cfg.cameras)}: only with inputs=image or inputs=image+proprio")

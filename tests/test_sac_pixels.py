@@ -110,6 +110,7 @@ def test_train_from_pixels_end_to_end(tmp_path: Path) -> None:
     (["inputs=image"], "inputs=image: name the cameras to see, e.g. cameras=\\[front\\] \\(allowed: front, wrist\\)"),
     (["inputs=image", "cameras=[top]"], "cameras: unknown camera 'top'; allowed: front, wrist"),
     (["inputs=pixels"], "inputs='pixels'; allowed: state, image, image\\+proprio"),
+    (["algo.inputs=image"], "algo.inputs, algo.cameras: set by inputs= and cameras=; pass those instead"),
     (["inputs=image", "cameras=[front]", "algo=ppo"], "inputs=image: algo=sac learns from cameras; algo=ppo"),
     (["inputs=image", "cameras=[front]", "tasks=[reach,gym:Pendulum-v1]"], "gym:Pendulum-v1 has no cameras"),
 ])

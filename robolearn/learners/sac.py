@@ -58,7 +58,7 @@ class SACConfig:
     # Normalize each robot's observations by its own statistics (robolearn fleet: pooled
     # robots of other joint ranges or other labs' state layouts); off: one set for all.
     per_robot_norm: bool = False
-    # What the policy sees (`robolearn train inputs=... cameras=...` sets the first two), as in
+    # What the policy sees (the first two are set by `robolearn train inputs=... cameras=...`), as in
     # `robolearn bc`: state (object and goal poses) | image | image+proprio (camera frames
     # instead of poses, with or without the arm's own state).
     inputs: str = "state"
