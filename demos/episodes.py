@@ -15,12 +15,15 @@
 
 Sim rollouts, human demos and real-robot logs all use it (`source` = sim | human | real).
 
-Appending costs the episode, not the file: the demo group is written in place, flushed and
-fsynced, and only then counted in `data.attrs["committed"]` (the index, written last, fsynced
-again). Readers see the committed demos only; a writer that opens a file left by a crash
-drops the demo that was being written and says so. One writer at a time: a lock beside the
-file (`.<name>.lock`) refuses a second one. Whole-file edits (merge, splits) still build a
-new file under a unique temporary name and rename it over the original.
+Appending costs the episode, not the file: the demo group is written in place and counted
+in `data.attrs["committed"]` (the index, written last), all through an undo journal beside
+the file (`.<name>.journal`, demos/journal.py) that keeps the old bytes of every page HDF5
+rewrites in place; the journal's removal commits the append. A writer killed mid-append
+(even while HDF5 flushes, when a group's link heap is half rewritten) leaves the journal:
+readers see the file as it was before that append, and the next writer rolls it back,
+says which demo it dropped and goes on. One writer at a time: a lock beside the file
+(`.<name>.lock`) refuses a second one. Whole-file edits (merge, splits) still build a new
+file under a unique temporary name and rename it over the original, under the same lock.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
+from robolearn.demos.journal import JournaledFile, RolledBackView, journal_path, read_journal, roll_back
 from robolearn.spec import ACTION_DIM, CONTROL_HZ, STATE_DIM, STATE_LAYOUT
 
 SCHEMA_VERSION = 1
@@ -155,7 +159,12 @@ def _write_demo(data: h5py.Group, name: str, ep: Episode) -> None:
 
 def commit(path: Path, edit) -> None:
     """Apply `edit(h5py.File)` to a copy of `path` and rename it over the original (atomic);
-    for whole-file edits only, appends go through `EpisodeWriter`."""
+    for whole-file edits only, appends go through `EpisodeWriter`. An existing file is edited
+    under its writer lock, after rolling back an append cut short."""
+    lock = None
+    if path.exists():
+        lock = WriterLock(path)
+        roll_back(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
@@ -173,6 +182,8 @@ def commit(path: Path, edit) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        if lock is not None:
+            lock.release()
 
 
 def _fsync(path: Path) -> None:
@@ -225,6 +236,10 @@ class EpisodeWriter:
         self.lock = WriterLock(self.path)
         try:
             if self.path.exists():
+                dropped = roll_back(self.path)
+                if dropped:
+                    print(f"{self.path}: {dropped} was not committed (its writer stopped while saving it); dropped",
+                          flush=True)
                 existing = read_metadata(self.path)
                 if existing["schema_version"] != SCHEMA_VERSION:
                     raise ValueError(f"{self.path}: schema_version {existing['schema_version']}, expected {SCHEMA_VERSION}")
@@ -276,15 +291,20 @@ class EpisodeWriter:
             raise ValueError(f"{self.path}: episode actions have shape {episode.actions.shape}, expected (T, {ACTION_DIM})")
         name = f"demo_{self.count}"
         episode.meta = {k: self.meta[k] for k in DEMO_KEYS if k in self.meta} | episode.meta
-        with h5py.File(self.path, "a") as f:
-            if name in f["data"]:  # left by a writer killed after the data write: not counted
-                del f["data"][name]
-            _write_demo(f["data"], name, episode)
-            f.flush()
-            os.fsync(_file_descriptor(f))
-            _write_index(f["data"], self.count + 1, episode.length)
-            f.flush()
-            os.fsync(_file_descriptor(f))
+        handle = JournaledFile(self.path, name)
+        try:
+            with h5py.File(handle, "a") as f:
+                if name in f["data"]:  # left by an older writer killed after the data write: not counted
+                    del f["data"][name]
+                _write_demo(f["data"], name, episode)
+                f.flush()  # the demo's data first, then the index that counts it
+                _write_index(f["data"], self.count + 1, episode.length)
+            handle.commit()
+        except BaseException:
+            handle.close()
+            roll_back(self.path)  # the file as it was: this writer can go on appending
+            raise
+        handle.close()
         self.count += 1
         episode.name = name
         return name
@@ -294,10 +314,6 @@ def _write_index(data: h5py.Group, committed: int, samples: int) -> None:
     """The commit point: the episode counts once this attribute is on disk."""
     data.attrs["total"] = int(data.attrs["total"]) + samples
     data.attrs["committed"] = committed
-
-
-def _file_descriptor(f: h5py.File) -> int:
-    return f.id.get_vfd_handle()
 
 
 # ---------------------------------------------------------------------------- reading
@@ -318,6 +334,10 @@ def open_episode_file(path: str | Path) -> h5py.File:
     # see the committed demos only); a read that meets an append mid-write is retried.
     for attempt in range(READ_RETRIES):
         try:
+            journal = journal_path(path)
+            header, pages = read_journal(journal) if journal.exists() else ({}, {})
+            if header:  # an append in progress or cut short: the file as it was before it
+                return h5py.File(RolledBackView(path, header, pages), "r")
             return h5py.File(path, "r", locking=False)
         except OSError as err:
             if attempt == READ_RETRIES - 1:

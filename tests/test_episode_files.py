@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from robolearn.demos.devices import ScriptedDevice
-from robolearn.demos.episodes import Episode, EpisodeWriter, demo_names, file_metadata, read_episode, read_episodes
+from robolearn.demos.episodes import (Episode, EpisodeWriter, demo_names, file_metadata, read_episode, read_episodes,
+                                      split_names, write_splits)
 from robolearn.demos.recorder import record
 from robolearn.cli import main
 
@@ -56,6 +57,24 @@ with EpisodeWriter(path, file_metadata("pick_place", "panda", "mujoco", "sim")) 
             commit_index(*args)
 
         episodes._write_index = paused
+        writer.append(episode(writer.count))
+    elif mode.startswith("die_in_place_write_"):  # killed at the n-th overwrite of old bytes: mid-flush
+        for _ in range(3):
+            writer.append(episode(writer.count))
+        journaled, n, seen = episodes.JournaledFile, int(mode.rpartition("_")[2]), [0]
+        original = journaled.write
+
+        def write(self, data):
+            if self.tell() < self.length:
+                seen[0] += 1
+                if seen[0] == n:  # its old bytes journaled, then half of it on disk (a torn write)
+                    self._save(self.tell(), self.tell() + len(data))
+                    self.file.write(bytes(data)[:len(data) // 2])
+                    self.file.flush()
+                    os._exit(9)
+            return original(self, data)
+
+        journaled.write = write
         writer.append(episode(writer.count))
     else:  # append until killed; each append is reported once it has returned
         while True:
@@ -119,6 +138,34 @@ def test_kill_inside_the_commit_keeps_every_committed_episode(tmp_path: Path) ->
         out = "".join(lines) + proc.communicate()[0]
     assert f"{path}: demo_3 was not committed (its writer stopped while saving it); dropped" in out
     assert len(demo_names(path)) >= 6
+    assert_identical(path, demo_names(path))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_a_writer_dying_while_hdf5_rewrites_old_metadata_loses_nothing_committed(tmp_path: Path, n: int) -> None:
+    """HDF5 rewrites a group's link heap, B-tree and object header in place when a demo is
+    added; a writer dying between (or inside) those writes left files whose committed demos
+    no longer read. The journal puts the old bytes back."""
+    path = tmp_path / "episodes.hdf5"
+    proc = start_writer(path, f"die_in_place_write_{n}")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 9, err
+    assert (tmp_path / ".episodes.hdf5.journal").exists()
+    assert demo_names(path) == ["demo_0", "demo_1", "demo_2"]  # readers see the file as it was
+    assert_identical(path, demo_names(path))
+    with EpisodeWriter(path, file_metadata("pick_place", "panda", "mujoco", "sim")) as writer:
+        assert writer.count == 3 and not (tmp_path / ".episodes.hdf5.journal").exists()  # rolled back
+        writer.append(episode(3))
+    assert demo_names(path) == ["demo_0", "demo_1", "demo_2", "demo_3"]
+    assert_identical(path, demo_names(path))
+
+
+def test_a_whole_file_edit_rolls_back_a_cut_short_append_first(tmp_path: Path) -> None:
+    path = tmp_path / "episodes.hdf5"
+    start_writer(path, "die_in_place_write_2").communicate(timeout=120)
+    write_splits(path, {"train": ["demo_0", "demo_1"]})
+    assert not (tmp_path / ".episodes.hdf5.journal").exists()
+    assert demo_names(path) == ["demo_0", "demo_1", "demo_2"] and split_names(path, "train") == ["demo_0", "demo_1"]
     assert_identical(path, demo_names(path))
 
 
