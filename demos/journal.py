@@ -3,13 +3,14 @@
 HDF5 (without SWMR) rewrites some of a file's metadata in place when an object is added (the
 group's link heap and B-tree, object headers, the superblock), in an order of its own, so a
 writer killed while it flushes can leave a file whose older, committed objects no longer
-read ("Link iteration failed"). The journal makes an append all or nothing: before any page
-of the file as it was is overwritten for the first time, that page's old bytes go to the
-journal beside the file and reach the disk; writes past the old end need no copy (undoing
-them is a truncation). Deleting the journal is the commit point. An append cut short leaves
-the journal: the next writer puts the old pages back and truncates the file to its old
-length (`roll_back`), and until then readers see the file as it was before the append
-(`RolledBackView`). Cost per append: the pages HDF5 rewrites in place, not the file's size.
+read ("Link iteration failed"). The journal makes an append all or nothing: the append's
+writes over the file's old bytes are held back until the end; then the old pages they cover
+go to the journal beside the file and reach the disk, and only then are they overwritten.
+Writes past the old end need no copy (undoing them is a truncation). Deleting the journal
+is the commit point. An append cut short leaves the journal: the next writer puts the old
+pages back and truncates the file to its old length (`roll_back`), and until then readers
+see the file as it was before the append (`RolledBackView`). Cost per append: two fsyncs
+and the pages HDF5 rewrites in place, not the file's size.
 """
 from __future__ import annotations
 
@@ -81,14 +82,17 @@ def roll_back(path: Path) -> str | None:
 
 
 class JournaledFile(io.RawIOBase):
-    """`path` opened for update (a file object for `h5py.File`): a write over the file's old
-    bytes first saves the pages it touches in the journal; `commit` makes the append final."""
+    """`path` opened for update (a file object for `h5py.File`). Writes past the file's old
+    length go to the file; writes over its old bytes are held back (reads see them) until
+    `commit`, which journals the old pages they cover, fsyncs once, and only then applies them:
+    two fsyncs an append, however many pages HDF5 rewrites. Until then the file on disk is the
+    file as it was, plus bytes past its end that nothing points to."""
 
     def __init__(self, path: Path, name: str):
         self.path, self.journal_file = path, journal_path(path)
-        self.file = open(path, "r+b")
-        self.length = os.fstat(self.file.fileno()).st_size
-        self.saved: set[int] = set()
+        self.fd = os.open(path, os.O_RDWR)
+        self.length, self.pos = os.fstat(self.fd).st_size, 0
+        self.held: list[tuple[int, bytes]] = []  # writes over the old bytes, in order
         self.journal = open(self.journal_file, "xb")
         header = json.dumps({"length": self.length, "name": name}).encode()
         self.journal.write(MAGIC + struct.pack("<I", len(header)) + header)
@@ -98,21 +102,6 @@ class JournaledFile(io.RawIOBase):
     def _sync_journal(self) -> None:
         self.journal.flush()
         os.fsync(self.journal.fileno())
-
-    def _save(self, start: int, end: int) -> None:
-        """Journal the old pages of [start, end) below the old length not saved yet."""
-        end = min(end, self.length)
-        pages = [p for p in range(start // PAGE * PAGE, end, PAGE) if p not in self.saved]
-        if not pages:
-            return
-        at = self.file.tell()
-        for page in pages:
-            self.file.seek(page)
-            old = self.file.read(min(PAGE, self.length - page))
-            self.journal.write(RECORD.pack(page, len(old), zlib.crc32(old)) + old)
-            self.saved.add(page)
-        self._sync_journal()  # the old bytes are on disk before the new ones replace them
-        self.file.seek(at)
 
     def readable(self) -> bool:
         return True
@@ -124,34 +113,54 @@ class JournaledFile(io.RawIOBase):
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
-        return self.file.readinto(buffer)
+        view = memoryview(buffer).cast("B")
+        data = os.pread(self.fd, len(view), self.pos)
+        n = len(data)
+        view[:n] = data
+        for offset, held in self.held:  # later writes over earlier ones
+            lo, hi = max(offset, self.pos), min(offset + len(held), self.pos + n)
+            if lo < hi:
+                view[lo - self.pos:hi - self.pos] = held[lo - offset:hi - offset]
+        self.pos += n
+        return n
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        at = self.file.tell()
-        self._save(at, at + len(data))
-        return self.file.write(data)
+        data = bytes(data)
+        split = max(0, min(len(data), self.length - self.pos))  # the part over the old bytes
+        if split:
+            self.held.append((self.pos, data[:split]))
+        if split < len(data):
+            os.pwrite(self.fd, data[split:], self.pos + split)
+        self.pos += len(data)
+        return len(data)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self.file.seek(offset, whence)
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: os.fstat(self.fd).st_size}[whence]
+        self.pos = base + offset
+        return self.pos
 
     def tell(self) -> int:
-        return self.file.tell()
+        return self.pos
 
     def truncate(self, size: int | None = None) -> int:
-        size = self.file.tell() if size is None else size
-        self._save(size, self.length)
-        return self.file.truncate(size)
-
-    def flush(self) -> None:
-        self.file.flush()
-
-    def fsync(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        size = self.pos if size is None else size
+        if size < self.length:  # HDF5 does not shrink a file it appends to
+            raise OSError(f"{self.path}: an append would cut the file below its old length")
+        os.ftruncate(self.fd, size)
+        return size
 
     def commit(self) -> None:
-        """The append is final: the file's new bytes on disk, then the journal gone."""
-        self.fsync()
+        """The append is final: the old pages the held writes cover journaled and on disk,
+        the writes applied and on disk, then the journal gone."""
+        pages = sorted({page for offset, held in self.held
+                        for page in range(offset // PAGE * PAGE, offset + len(held), PAGE)})
+        for page in pages:
+            old = os.pread(self.fd, min(PAGE, self.length - page), page)
+            self.journal.write(RECORD.pack(page, len(old), zlib.crc32(old)) + old)
+        self._sync_journal()
+        for offset, held in self.held:
+            os.pwrite(self.fd, held, offset)
+        os.fsync(self.fd)
         self.journal.close()
         self.journal_file.unlink()
         _fsync_dir(self.path)
@@ -159,10 +168,10 @@ class JournaledFile(io.RawIOBase):
     def close(self) -> None:
         if self.closed:
             return
-        super().close()  # flushes through `flush`, so before the file goes
+        super().close()
         if not self.journal.closed:
             self.journal.close()
-        self.file.close()
+        os.close(self.fd)
 
 
 class RolledBackView(io.RawIOBase):

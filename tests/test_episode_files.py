@@ -58,23 +58,20 @@ with EpisodeWriter(path, file_metadata("pick_place", "panda", "mujoco", "sim")) 
 
         episodes._write_index = paused
         writer.append(episode(writer.count))
-    elif mode.startswith("die_in_place_write_"):  # killed at the n-th overwrite of old bytes: mid-flush
+    elif mode.startswith("die_in_place_write_"):  # killed at the n-th overwrite of old bytes
         for _ in range(3):
             writer.append(episode(writer.count))
-        journaled, n, seen = episodes.JournaledFile, int(mode.rpartition("_")[2]), [0]
-        original = journaled.write
+        old_length, n, seen, pwrite = os.path.getsize(path), int(mode.rpartition("_")[2]), [0], os.pwrite
 
-        def write(self, data):
-            if self.tell() < self.length:
+        def dying_pwrite(fd, data, offset):
+            if offset < old_length:
                 seen[0] += 1
-                if seen[0] == n:  # its old bytes journaled, then half of it on disk (a torn write)
-                    self._save(self.tell(), self.tell() + len(data))
-                    self.file.write(bytes(data)[:len(data) // 2])
-                    self.file.flush()
+                if seen[0] == n:  # half of this write on disk (a torn write), then gone
+                    pwrite(fd, bytes(data)[:len(data) // 2], offset)
                     os._exit(9)
-            return original(self, data)
+            return pwrite(fd, data, offset)
 
-        journaled.write = write
+        os.pwrite = dying_pwrite
         writer.append(episode(writer.count))
     else:  # append until killed; each append is reported once it has returned
         while True:
@@ -115,8 +112,9 @@ def test_kill_inside_the_commit_keeps_every_committed_episode(tmp_path: Path) ->
         proc.wait()
     finally:
         proc.kill()
-    with h5py.File(path) as f:
-        assert "demo_3" in f["data"]  # its data reached the disk, uncommitted
+    with h5py.File(path) as f:  # on disk the file is still the one before that append
+        assert sorted(f["data"]) == ["demo_0", "demo_1", "demo_2"] and f["data"].attrs["committed"] == 3
+    assert (tmp_path / ".episodes.hdf5.journal").exists()
     assert demo_names(path) == ["demo_0", "demo_1", "demo_2"]
     assert_identical(path, demo_names(path))
     with pytest.raises(ValueError, match="no demo 'demo_3'"):
@@ -145,7 +143,7 @@ def test_kill_inside_the_commit_keeps_every_committed_episode(tmp_path: Path) ->
 def test_a_writer_dying_while_hdf5_rewrites_old_metadata_loses_nothing_committed(tmp_path: Path, n: int) -> None:
     """HDF5 rewrites a group's link heap, B-tree and object header in place when a demo is
     added; a writer dying between (or inside) those writes left files whose committed demos
-    no longer read. The journal puts the old bytes back."""
+    no longer read. Now they are applied after their old bytes are journaled, and put back."""
     path = tmp_path / "episodes.hdf5"
     proc = start_writer(path, f"die_in_place_write_{n}")
     _, err = proc.communicate(timeout=120)
