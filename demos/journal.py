@@ -19,6 +19,7 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 PAGE = 4096
@@ -81,6 +82,15 @@ def roll_back(path: Path) -> str | None:
     return header.get("name")
 
 
+def _overlay(view: memoryview, at: int, n: int, segments: Iterable[tuple[int, bytes]]) -> None:
+    """Put over `view` (the n bytes read from offset `at`) the parts of `segments` (offset,
+    bytes) it covers, in order."""
+    for offset, data in segments:
+        lo, hi = max(offset, at), min(offset + len(data), at + n)
+        if lo < hi:
+            view[lo - at:hi - at] = data[lo - offset:hi - offset]
+
+
 class JournaledFile(io.RawIOBase):
     """`path` opened for update (a file object for `h5py.File`). Writes past the file's old
     length go to the file; writes over its old bytes are held back (reads see them) until
@@ -117,10 +127,7 @@ class JournaledFile(io.RawIOBase):
         data = os.pread(self.fd, len(view), self.pos)
         n = len(data)
         view[:n] = data
-        for offset, held in self.held:  # later writes over earlier ones
-            lo, hi = max(offset, self.pos), min(offset + len(held), self.pos + n)
-            if lo < hi:
-                view[lo - self.pos:hi - self.pos] = held[lo - offset:hi - offset]
+        _overlay(view, self.pos, n, self.held)  # later writes over earlier ones
         self.pos += n
         return n
 
@@ -193,10 +200,7 @@ class RolledBackView(io.RawIOBase):
         n = max(0, min(len(view), self.length - self.at))
         self.file.seek(self.at)
         got = self.file.readinto(view[:n]) or 0
-        for offset, old in self.pages.items():  # the journaled pages it overlaps
-            lo, hi = max(offset, self.at), min(offset + len(old), self.at + got)
-            if lo < hi:
-                view[lo - self.at:hi - self.at] = old[lo - offset:hi - offset]
+        _overlay(view, self.at, got, self.pages.items())
         self.at += got
         return got
 
