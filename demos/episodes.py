@@ -293,7 +293,8 @@ class EpisodeWriter:
         episode.meta = {k: self.meta[k] for k in DEMO_KEYS if k in self.meta} | episode.meta
         handle = JournaledFile(self.path, name)
         try:
-            with h5py.File(handle, "a") as f:  # no leftover demo_<count>: opening dropped them, failures roll back
+            # No leftover demo_<count> here: opening dropped uncommitted ones, a failed append rolls back.
+            with h5py.File(handle, "a") as f:
                 _write_demo(f["data"], name, episode)
                 f.flush()  # the demo's data first, then the index that counts it
                 _write_index(f["data"], self.count + 1, episode.length)
